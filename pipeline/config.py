@@ -1,0 +1,174 @@
+"""The job's configuration: one pydantic tree (`JobSpec`) that YAML files and CLI flags map onto.
+
+Invalid values fail here, before any work starts, with the dotted name of the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Codec = Literal["h264", "hevc", "av1", "ffv1", "prores"]
+
+# Container chosen by codec when `container` is "auto": MP4 for distribution codecs,
+# Matroska for FFV1 (the archival pairing), QuickTime for ProRes.
+DEFAULT_CONTAINER: dict[str, str] = {
+    "h264": "mp4",
+    "hevc": "mp4",
+    "av1": "mp4",
+    "ffv1": "mkv",
+    "prores": "mov",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelsSpec(_Strict):
+    strong: str = Field("tiny", description="Registry name of the strong (temporal) model.")
+    light: str = Field("tiny", description="Registry name of the light (per-frame) model.")
+    weights_dir: str | None = Field(
+        None, description="Folder with weight files for sizes that ship none; sha256 is still checked."
+    )
+
+
+class SegmentSpec(_Strict):
+    max_core_frames: int = Field(48, ge=1, le=100_000, description="Most frames a segment writes.")
+    context_frames: int | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="Extra frames decoded each side of a segment, inside its scene; "
+        "default: the strong model's temporal receptive radius R (seamless stitching).",
+    )
+    scene_threshold: float = Field(
+        27.0, gt=0, le=255, description="Content-detector cut threshold (mean HSV change, 0-255)."
+    )
+    min_scene_frames: int = Field(8, ge=1, description="Shortest scene the detector will cut.")
+    detect_scenes: bool = Field(True, description="Cut segments at scene changes.")
+
+
+class EncodeSpec(_Strict):
+    codec: Codec = Field("h264", description="Output video codec.")
+    crf: int = Field(18, ge=0, le=63, description="Constant rate factor (h264/hevc 0-51, av1 0-63).")
+    preset: str = Field("medium", description="Encoder preset (x264/x265 names; SVT-AV1 0-13).")
+    pix_fmt: str | None = Field(None, description="Output pixel format; default per codec.")
+    container: Literal["auto", "mp4", "mkv", "mov"] = Field(
+        "auto", description="Output container; auto picks by codec."
+    )
+    gop: int = Field(48, ge=1, description="Longest GOP inside a chunk (each chunk starts a closed GOP).")
+
+    @model_validator(mode="after")
+    def _crf_range(self) -> EncodeSpec:
+        if self.codec in ("h264", "hevc") and self.crf > 51:
+            raise ValueError(f"crf {self.crf} is above 51, the maximum for {self.codec}")
+        return self
+
+    @property
+    def container_format(self) -> str:
+        return DEFAULT_CONTAINER[self.codec] if self.container == "auto" else self.container
+
+
+class PoolSpec(_Strict):
+    size: int = Field(1, ge=1, le=4096, description="Actors in the pool.")
+    batch_size: int = Field(1, ge=1, le=1024, description="Segments per batch handed to an actor.")
+    num_gpus: float | None = Field(
+        None, ge=0, le=64, description="GPUs per actor (fractions allowed); default: 1 if the cluster has GPUs, else 0."
+    )
+    num_cpus: float = Field(0.5, gt=0, le=256, description="CPUs reserved per actor.")
+    torch_threads: int | None = Field(None, ge=1, description="Torch intra-op threads per actor; default: num_cpus rounded up.")
+
+
+class StorageSpec(_Strict):
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint (MinIO, moto, other regions); default: AWS.")
+    region: str | None = Field(None, description="S3 region; default: boto3's standard chain.")
+
+
+class RaySpec(_Strict):
+    address: str | None = Field(
+        None, description="Ray cluster to join ('auto' or host:port); default: start a local cluster in-process."
+    )
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (only when starting one).")
+    task_cpus: float = Field(0.25, gt=0, description="CPUs reserved by each decode, encode, plan and stitch task.")
+
+
+class JobSpec(_Strict):
+    input: str = Field(..., min_length=1, description="Video file, local folder or s3://bucket/prefix/.")
+    output: str = Field(..., min_length=1, description="Local folder or s3://bucket/prefix/.")
+    scale: Literal[2, 3, 4] = Field(4, description="Upscaling factor.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
+    limit: int | None = Field(None, ge=1, description="Process at most this many videos.")
+    models: ModelsSpec = ModelsSpec()
+    segment: SegmentSpec = SegmentSpec()
+    encode: EncodeSpec = EncodeSpec()
+    strong_pool: PoolSpec = PoolSpec()
+    light_pool: PoolSpec = PoolSpec()
+    storage: StorageSpec = StorageSpec()
+    ray: RaySpec = RaySpec()
+
+    @field_validator("input", "output")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        if value.startswith("s3://") and len(value) <= len("s3://"):
+            raise ValueError("an s3:// address needs a bucket name")
+        return value
+
+    def output_affecting(self) -> dict[str, Any]:
+        """The settings that change output bytes: two runs that agree on these write the same files."""
+        return {
+            "scale": self.scale,
+            "models": self.models.model_dump(exclude={"weights_dir"}),
+            "segment": self.segment.model_dump(),
+            "encode": self.encode.model_dump(),
+        }
+
+    def config_hash(self, weight_sha256: dict[str, str]) -> str:
+        payload = {**self.output_affecting(), "weights": weight_sha256}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[leaf] = value
+
+
+def load_job_spec(yaml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> JobSpec:
+    """Build a JobSpec from an optional YAML file and dotted overrides (CLI flags win over the file)."""
+    tree: dict[str, Any] = {}
+    if yaml_path is not None:
+        try:
+            loaded = yaml.safe_load(Path(yaml_path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{yaml_path}: cannot read the job file: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{yaml_path}: the job file must hold a mapping of settings")
+        tree = loaded or {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(tree, dotted, value)
+    try:
+        return JobSpec.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, yaml_path)) from None
+
+
+def format_validation_error(exc: ValidationError, source: str | Path | None = None) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(job)"
+        lines.append(f"{field}: {err['msg']} (got {err.get('input')!r})")
+    where = f" in {source}" if source else ""
+    return f"invalid job configuration{where}:\n  " + "\n  ".join(lines)
