@@ -40,6 +40,22 @@ class ModelsSpec(_Strict):
     weights_dir: str | None = Field(
         None, description="Folder with weight files for sizes that ship none; sha256 is still checked."
     )
+    strong_sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="Use your own strong weights: the sha256 of the registered file name in weights_dir.",
+    )
+    light_sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="Use your own light weights: the sha256 of the registered file name in weights_dir.",
+    )
+
+    @model_validator(mode="after")
+    def _own_weights_need_a_folder(self) -> ModelsSpec:
+        if (self.strong_sha256 or self.light_sha256) and not self.weights_dir:
+            raise ValueError("strong_sha256/light_sha256 name files in weights_dir, which is not set")
+        return self
 
 
 class SegmentSpec(_Strict):
@@ -87,6 +103,7 @@ class PoolSpec(_Strict):
     )
     num_cpus: float = Field(0.5, gt=0, le=256, description="CPUs reserved per actor.")
     torch_threads: int | None = Field(None, ge=1, description="Torch intra-op threads per actor; default: num_cpus rounded up.")
+    frames_per_pass: int = Field(8, ge=1, le=1024, description="Frames per model call; bounds activation memory.")
 
 
 class StorageSpec(_Strict):
@@ -127,7 +144,7 @@ class JobSpec(_Strict):
         """The settings that change output bytes: two runs that agree on these write the same files."""
         return {
             "scale": self.scale,
-            "models": self.models.model_dump(exclude={"weights_dir"}),
+            "models": {"strong": self.models.strong, "light": self.models.light},
             "segment": self.segment.model_dump(),
             "encode": self.encode.model_dump(),
         }

@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch, pinned: a bare `torch` pulls a multi-GB CUDA build on CPU machines.
+TORCH_SPEC ?= torch==2.13.0
+INPUT ?= samples/sample.mp4
+OUTPUT ?= out
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install run test plan clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+samples/sample.mp4: | $(BIN)/.installed
+	$(BIN)/python -m jobs.sample $@
+
+# Upscale INPUT (default: a generated 4 s sample with audio) into OUTPUT on a local Ray cluster.
+run: install $(if $(filter samples/sample.mp4,$(INPUT)),samples/sample.mp4)
+	$(BIN)/pssr run "$(INPUT)" "$(OUTPUT)" $(ARGS)
+
+plan: install $(if $(filter samples/sample.mp4,$(INPUT)),samples/sample.mp4)
+	$(BIN)/pssr plan "$(INPUT)" $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(OUTPUT) samples .pytest_cache

@@ -1,0 +1,43 @@
+"""Encode stage (CPU task): a segment's core frames become one closed-GOP chunk in staging.
+
+The same segment always writes the same bytes to the same staging key, so a retried or
+duplicated delivery (Ray Data is at-least-once) is harmless.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from fractions import Fraction
+
+from actors.rows import FRAME_COLUMNS, Row, run_stage
+from pipeline.config import EncodeSpec
+from pipeline.media import encode_chunk
+from pipeline.storage import Storage
+
+
+def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
+    def work(row: Row) -> None:
+        rate = Fraction(int(row["rate_num"]), int(row["rate_den"])) if int(row["rate_den"]) else None
+        with tempfile.TemporaryDirectory(prefix="pssr-chunk-") as tmp:
+            path = os.path.join(tmp, f"chunk.{encode.container_format}")
+            encode_chunk(
+                row["hr"],
+                [int(p) for p in row["pts"]],
+                Fraction(int(row["time_base_num"]), int(row["time_base_den"])),
+                path,
+                codec=encode.codec,
+                crf=encode.crf,
+                preset=encode.preset,
+                pix_fmt=encode.pix_fmt,
+                container_format=encode.container_format,
+                gop=encode.gop,
+                rate=rate,
+            )
+            storage.upload(path, row["chunk_uri"])
+
+    run_stage(row, "encode", work)
+    # Frames stop here: only the small row goes on to the driver.
+    for name in FRAME_COLUMNS:
+        row.pop(name, None)
+    return row

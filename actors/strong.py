@@ -1,0 +1,20 @@
+"""Strong pool: the temporal model turns a segment's LR frames into HR core frames."""
+
+from __future__ import annotations
+
+from actors.model_stage import ModelStage
+from actors.rows import Row
+from pipeline.upscale import run_strong, to_tensor, to_uint8
+
+
+class StrongStage(ModelStage):
+    kind = "strong"
+
+    def process(self, row: Row) -> None:
+        lr = to_tensor(row["lr"], self.device)
+        offset = int(row["core_start"]) - int(row["context_start"])
+        core = slice(offset, offset + int(row["core_end"]) - int(row["core_start"]))
+        hr = run_strong(self.model, lr, core, self.model.temporal_radius, self.frames_per_pass)
+        # Context frames end here: the light model is per frame, so only core frames go on.
+        row["lr"] = row["lr"][core]
+        row["hr"] = to_uint8(hr)

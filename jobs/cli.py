@@ -1,0 +1,165 @@
+"""The `pssr` command line.
+
+Every option maps onto one field of the JobSpec (pipeline/config.py); a YAML job file given
+with --config supplies the rest, and options given here win over it. Environment variables
+PSSR_<COMMAND>_<OPTION> (e.g. PSSR_RUN_S3_ENDPOINT_URL) act like the option.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from pipeline.config import ConfigError, JobSpec, load_job_spec
+
+# option name -> dotted JobSpec field
+RUN_FIELDS = {
+    "scale": "scale",
+    "device": "device",
+    "limit": "limit",
+    "strong_model": "models.strong",
+    "light_model": "models.light",
+    "weights_dir": "models.weights_dir",
+    "segment_frames": "segment.max_core_frames",
+    "context_frames": "segment.context_frames",
+    "scene_threshold": "segment.scene_threshold",
+    "detect_scenes": "segment.detect_scenes",
+    "codec": "encode.codec",
+    "crf": "encode.crf",
+    "preset": "encode.preset",
+    "pix_fmt": "encode.pix_fmt",
+    "container": "encode.container",
+    "strong_actors": "strong_pool.size",
+    "strong_batch": "strong_pool.batch_size",
+    "strong_gpus": "strong_pool.num_gpus",
+    "light_actors": "light_pool.size",
+    "light_batch": "light_pool.batch_size",
+    "light_gpus": "light_pool.num_gpus",
+    "s3_endpoint_url": "storage.s3_endpoint_url",
+    "region": "storage.region",
+    "ray_address": "ray.address",
+    "num_cpus": "ray.num_cpus",
+}
+
+
+def _spec(input_uri: str, output_uri: str, config: str | None, options: dict[str, Any]) -> JobSpec:
+    overrides = {"input": input_uri, "output": output_uri}
+    overrides.update({RUN_FIELDS[name]: value for name, value in options.items() if name in RUN_FIELDS})
+    try:
+        return load_job_spec(config, overrides)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _describe(field: str) -> str:
+    """The help text of a JobSpec field, so the CLI and the config reference cannot drift."""
+    model: Any = JobSpec
+    *parents, leaf = field.split(".")
+    for name in parents:
+        model = model.model_fields[name].annotation
+    info = model.model_fields[leaf]
+    default = info.default if info.default is not None else "auto"
+    return f"{info.description} [{field}; default: {default}]"
+
+
+def _option(*decls: str, field: str, **kwargs: Any) -> Callable:
+    return click.option(*decls, help=_describe(field), default=None, **kwargs)
+
+
+def job_options(func: Callable) -> Callable:
+    options = [
+        _option("--scale", field="scale", type=click.Choice(["2", "3", "4"])),
+        _option("--device", field="device", type=click.Choice(["auto", "cpu", "cuda"])),
+        _option("--limit", field="limit", type=int),
+        _option("--strong-model", field="models.strong"),
+        _option("--light-model", field="models.light"),
+        _option("--weights-dir", field="models.weights_dir", type=click.Path(file_okay=False)),
+        _option("--segment-frames", field="segment.max_core_frames", type=int),
+        _option("--context-frames", field="segment.context_frames", type=int),
+        _option("--scene-threshold", field="segment.scene_threshold", type=float),
+        _option("--detect-scenes/--no-detect-scenes", field="segment.detect_scenes"),
+        _option("--codec", field="encode.codec", type=click.Choice(["h264", "hevc", "av1", "ffv1", "prores"])),
+        _option("--crf", field="encode.crf", type=int),
+        _option("--preset", field="encode.preset"),
+        _option("--pix-fmt", field="encode.pix_fmt"),
+        _option("--container", field="encode.container", type=click.Choice(["auto", "mp4", "mkv", "mov"])),
+        _option("--strong-actors", field="strong_pool.size", type=int),
+        _option("--strong-batch", field="strong_pool.batch_size", type=int),
+        _option("--strong-gpus", field="strong_pool.num_gpus", type=float),
+        _option("--light-actors", field="light_pool.size", type=int),
+        _option("--light-batch", field="light_pool.batch_size", type=int),
+        _option("--light-gpus", field="light_pool.num_gpus", type=float),
+        _option("--s3-endpoint-url", field="storage.s3_endpoint_url"),
+        _option("--region", field="storage.region"),
+        _option("--ray-address", field="ray.address"),
+        _option("--num-cpus", field="ray.num_cpus", type=int),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return click.option(
+        "--config", "config", type=click.Path(exists=True, dir_okay=False), help="YAML job file (a JobSpec)."
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "PSSR"})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def cli(verbose: bool) -> None:
+    """PS-SR: upscale long videos with a two-tier super-resolution model on Ray.
+
+    Inputs and outputs are local paths or s3://bucket/prefix/ addresses.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@cli.command()
+@click.argument("input_uri", metavar="INPUT")
+@click.argument("output_uri", metavar="OUTPUT")
+@job_options
+def run(input_uri: str, output_uri: str, config: str | None, **options: Any) -> None:
+    """Upscale INPUT (a video file, a folder, or s3://bucket/prefix/) into OUTPUT.
+
+    Each video is written to OUTPUT under its relative path with a scale suffix
+    (a/b.mov -> a/b_x4.mp4); Parquet manifests go to OUTPUT/_pssr/manifest/.
+    Exits 1 when any video failed (the manifest says why), 2 on bad usage.
+    """
+    if options.get("scale"):
+        options["scale"] = int(options["scale"])
+    spec = _spec(input_uri, output_uri, config, options)
+    from jobs.run_job import run_job  # imported late: Ray's import is slow and --help needs none of it
+
+    summary = run_job(spec, echo=click.echo)
+    click.echo(
+        f"job {summary.job_id}: {len(summary.videos_ok)} ok, {len(summary.videos_failed)} failed, "
+        f"{summary.frames} frames in {summary.wall_s:.1f} s"
+    )
+    for key, uri in summary.outputs.items():
+        click.echo(f"output   {uri}")
+    click.echo(f"manifest {summary.output.rstrip('/')}/_pssr/manifest/")
+    sys.exit(0 if summary.ok else 1)
+
+
+@cli.command()
+@click.argument("input_uri", metavar="INPUT")
+@job_options
+def plan(input_uri: str, config: str | None, **options: Any) -> None:
+    """Print the segment plan of INPUT (probe and scene cuts; no models run)."""
+    if options.get("scale"):
+        options["scale"] = int(options["scale"])
+    spec = _spec(input_uri, "plan-only", config, options)
+    from jobs.plan_report import print_plan
+
+    sys.exit(0 if print_plan(spec, click.echo) else 1)
+
+
+def main() -> None:
+    cli(prog_name="pssr")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,326 @@
+"""Job assembly on Ray: plan -> decode -> strong pool -> light pool -> encode -> streamed stitch.
+
+The driver holds only small rows. Segments flow through one Ray Data pipeline; as soon as the
+last chunk of a video lands, the driver starts that video's stitch task, so videos are
+finished (and their manifests written) while the rest of the job is still running.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import ray
+
+from actors.decode import decode_segment
+from actors.encode import encode_segment
+from actors.light import LightStage
+from actors.rows import Row, new_row_fields
+from actors.strong import StrongStage
+from jobs.ray_cluster import connect
+from pipeline import manifest
+from pipeline.config import JobSpec, PoolSpec
+from pipeline.media import StitchStats
+from pipeline.models import model_info
+from pipeline.naming import VIDEO_EXTENSIONS, chunk_uri, output_key, staging_prefix
+from pipeline.plan import VideoPlan, plan_video
+from pipeline.stitcher import stitch_video
+from pipeline.storage import ObjectInfo, Storage, join_uri, relative_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoState:
+    """The driver's record of one video while the job runs."""
+
+    info: ObjectInfo
+    key: str
+    output_uri: str
+    plan: VideoPlan | None = None
+    error: str = ""
+    rows: list[Row] = field(default_factory=list)
+    stitch: StitchStats | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def video_id(self) -> str:
+        return manifest.video_id(self.key)
+
+
+@dataclass
+class JobSummary:
+    job_id: str
+    output: str
+    videos_ok: list[str] = field(default_factory=list)
+    videos_failed: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    frames: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.videos_failed
+
+
+def _plan_task(storage: Storage, uri: str, spec: JobSpec, radius: int) -> tuple[VideoPlan | None, str]:
+    try:
+        with storage.open_read(uri) as source:
+            return plan_video(source, spec.segment, radius), ""
+    except Exception as exc:  # noqa: BLE001 - a bad input fails its own video, never the job
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _stitch_task(storage: Storage, source: str, chunks: list[str], output: str, container: str) -> StitchStats:
+    return stitch_video(storage, source, chunks, output, container)
+
+
+def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Row]:
+    plan = state.plan
+    assert plan is not None
+    probe = plan.probe
+    rate = probe.avg_rate
+    rows = []
+    for seg in plan.segments:
+        rows.append(
+            {
+                "video_id": state.video_id,
+                "video_key": state.key,
+                "input_uri": state.info.uri,
+                "segment_index": seg.index,
+                "segment_count": len(plan.segments),
+                "scene_index": seg.scene_index,
+                "core_start": seg.core_start,
+                "core_end": seg.core_end,
+                "context_start": seg.context_start,
+                "context_end": seg.context_end,
+                "seek_pts": probe.pts[seg.context_start],
+                "pts": probe.pts[seg.core_start : seg.core_end],
+                "time_base_num": probe.time_base.numerator,
+                "time_base_den": probe.time_base.denominator,
+                "rate_num": rate.numerator if rate else 0,
+                "rate_den": rate.denominator if rate else 0,
+                "chunk_uri": chunk_uri(spec.output, config_hash, state.video_id, seg.index, spec.encode.container_format),
+                "lr_width": probe.width,
+                "lr_height": probe.height,
+                "hr_width": probe.width * spec.scale,
+                "hr_height": probe.height * spec.scale,
+                **new_row_fields(),
+            }
+        )
+    return rows
+
+
+def _num_gpus(pool: PoolSpec) -> float:
+    if pool.num_gpus is not None:
+        return pool.num_gpus
+    return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | None) -> dict[str, Any]:
+    return {
+        "batch_size": pool.batch_size,
+        "batch_format": "numpy",
+        "concurrency": pool.size,
+        "num_cpus": pool.num_cpus,
+        "num_gpus": _num_gpus(pool),
+        "fn_constructor_kwargs": {
+            "model_name": model_name,
+            "scale": spec.scale,
+            "device": spec.device,
+            "pool": pool,
+            "weights_dir": spec.models.weights_dir,
+            "sha256": sha256,
+        },
+        # A lost actor is restarted and the batches it held are re-run (stages are idempotent).
+        "max_restarts": 3,
+        "max_task_retries": 3,
+    }
+
+
+class Job:
+    def __init__(self, spec: JobSpec, echo: Callable[[str], None] = print) -> None:
+        self.spec = spec
+        self.echo = echo
+        self.storage = Storage(spec.storage.s3_endpoint_url, spec.storage.region)
+        self.job_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+        models = spec.models
+        self.strong = model_info("strong", models.strong, spec.scale, models.weights_dir, models.strong_sha256)
+        self.light = model_info("light", models.light, spec.scale, models.weights_dir, models.light_sha256)
+        self.config_hash = spec.config_hash({"strong": self.strong.sha256, "light": self.light.sha256})
+        self.summary = JobSummary(job_id=self.job_id, output=spec.output)
+
+    def list_videos(self) -> list[VideoState]:
+        infos = self.storage.list_videos(self.spec.input, VIDEO_EXTENSIONS)[: self.spec.limit]
+        container = self.spec.encode.container_format
+        states, claimed = [], {}
+        for info in infos:
+            key = relative_key(self.spec.input, info.uri)
+            out = join_uri(self.spec.output, output_key(key, self.spec.scale, container))
+            state = VideoState(info=info, key=key, output_uri=out)
+            if out in claimed:
+                state.error = f"output key {out} is also the output of {claimed[out]}; rename one of the inputs"
+            claimed.setdefault(out, key)
+            states.append(state)
+        return states
+
+    def run(self) -> JobSummary:
+        started = time.monotonic()
+        videos = self.list_videos()
+        self.echo(f"job {self.job_id}: {len(videos)} video(s) from {self.spec.input} -> {self.spec.output}")
+        connect(self.spec.ray)
+        self._plan(videos)
+        for state in videos:
+            if state.error:
+                self._finish(state)
+        planned = {s.video_id: s for s in videos if not s.error}
+        if planned:
+            self._process(planned)
+        self.summary.wall_s = time.monotonic() - started
+        return self.summary
+
+    def _plan(self, videos: list[VideoState]) -> None:
+        task = ray.remote(num_cpus=self.spec.ray.task_cpus)(_plan_task)
+        todo = [s for s in videos if not s.error]
+        refs = [task.remote(self.storage, s.info.uri, self.spec, self.strong.temporal_radius) for s in todo]
+        for state, (plan, error) in zip(todo, ray.get(refs)):
+            state.plan, state.error = plan, error
+            if plan is not None and plan.context_frames < self.strong.temporal_radius:
+                log.warning(
+                    "%s: context %d < the strong model's radius %d: segment seams may show",
+                    state.key, plan.context_frames, self.strong.temporal_radius,
+                )
+
+    def _dataset(self, planned: dict[str, VideoState]) -> ray.data.Dataset:
+        spec = self.spec
+        rows = [row for state in planned.values() for row in _segment_rows(state, spec, self.config_hash)]
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = False
+        # One segment per block, so decoding and encoding spread over segments, not videos.
+        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+        ds = ds.map(decode_segment, fn_kwargs={"storage": self.storage}, num_cpus=spec.ray.task_cpus)
+        models = spec.models
+        ds = ds.map_batches(StrongStage, **_pool_args(spec.strong_pool, spec, models.strong, models.strong_sha256))
+        ds = ds.map_batches(LightStage, **_pool_args(spec.light_pool, spec, models.light, models.light_sha256))
+        return ds.map(
+            encode_segment, fn_kwargs={"storage": self.storage, "encode": spec.encode}, num_cpus=spec.ray.task_cpus
+        )
+
+    def _process(self, planned: dict[str, VideoState]) -> None:
+        stitch = ray.remote(num_cpus=self.spec.ray.task_cpus, max_retries=3)(_stitch_task)
+        pending: dict[ray.ObjectRef, VideoState] = {}
+        for row in self._dataset(planned).iter_rows():
+            state = planned[row["video_id"]]
+            state.rows.append(dict(row))
+            if len(state.rows) == state.rows[0]["segment_count"]:
+                state.rows.sort(key=lambda r: r["segment_index"])
+                failed = [r for r in state.rows if r["status"] != "ok"]
+                if failed:
+                    state.error = f"{len(failed)} segment(s) failed; first: {failed[0]['error']}"
+                    self._finish(state)
+                else:
+                    chunks = [r["chunk_uri"] for r in state.rows]
+                    ref = stitch.remote(
+                        self.storage, state.info.uri, chunks, state.output_uri, self.spec.encode.container_format
+                    )
+                    pending[ref] = state
+            self._collect(pending, timeout=0)
+        while pending:
+            self._collect(pending, timeout=None)
+
+    def _collect(self, pending: dict[ray.ObjectRef, VideoState], timeout: float | None) -> None:
+        if not pending:
+            return
+        done, _ = ray.wait(list(pending), num_returns=1 if timeout is None else len(pending), timeout=timeout)
+        for ref in done:
+            state = pending.pop(ref)
+            try:
+                state.stitch = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row
+                cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) and exc.cause else exc
+                state.error = f"stitch: {type(cause).__name__}: {cause}"
+            self._finish(state)
+
+    def _finish(self, state: VideoState) -> None:
+        """Write the video's manifest, clean its staging, and report it."""
+        if state.stitch is not None and state.stitch.frames != state.plan.probe.n_frames:
+            state.error = f"stitched {state.stitch.frames} frames but the source has {state.plan.probe.n_frames}"
+            self.storage.delete(state.output_uri)
+        manifest.write_video_manifest(
+            self.storage, self.spec.output, self.job_id, self._video_row(state), self._manifest_segments(state)
+        )
+        if state.plan is not None:
+            self.storage.delete_prefix(staging_prefix(self.spec.output, self.config_hash, state.video_id))
+        if state.error:
+            self.summary.videos_failed[state.key] = state.error
+            log.error("%s: failed: %s", state.info.uri, state.error)
+            self.echo(f"FAILED {state.info.uri}: {state.error}")
+        else:
+            self.summary.videos_ok.append(state.key)
+            self.summary.outputs[state.key] = state.output_uri
+            self.summary.frames += state.stitch.frames
+            self.echo(f"ok     {state.info.uri} -> {state.output_uri}")
+
+    def _manifest_segments(self, state: VideoState) -> list[Row]:
+        columns = [f.name for f in manifest.SEGMENT_SCHEMA]
+        rows = []
+        for row in state.rows:
+            values = {
+                **row,
+                "job_id": self.job_id,
+                "frames": int(row["core_end"]) - int(row["core_start"]),
+                "strong_model": self.strong.name,
+                "strong_sha256": self.strong.sha256,
+                "light_model": self.light.name,
+                "light_sha256": self.light.sha256,
+                "error": row["error"] or None,
+                "attempts": 1,
+            }
+            rows.append({name: _plain(values.get(name)) for name in columns})
+        return rows
+
+    def _video_row(self, state: VideoState) -> Row:
+        probe = state.plan.probe if state.plan else None
+        stitch = state.stitch if not state.error else None
+        spec = self.spec
+        return {
+            "job_id": self.job_id,
+            "video_key": state.key,
+            "input_uri": state.info.uri,
+            "input_size": state.info.size,
+            "input_version": state.info.version,
+            "output_uri": state.output_uri if stitch else None,
+            "status": "failed" if state.error else "ok",
+            "error": state.error or None,
+            "frames_in": probe.n_frames if probe else 0,
+            "frames_out": stitch.frames if stitch else 0,
+            "duration_in_s": probe.duration_s if probe else 0.0,
+            "duration_out_s": stitch.duration_s if stitch else 0.0,
+            "width": probe.width if probe else 0,
+            "height": probe.height if probe else 0,
+            "out_width": probe.width * spec.scale if probe else 0,
+            "out_height": probe.height * spec.scale if probe else 0,
+            "scale": spec.scale,
+            "codec": spec.encode.codec,
+            "segments": len(state.plan.segments) if state.plan else 0,
+            "scenes": len(probe.cuts) + 1 if probe else 0,
+            "audio_streams_copied": stitch.audio_streams if stitch else 0,
+            "subtitle_streams_copied": stitch.subtitle_streams if stitch else 0,
+            "config_hash": self.config_hash,
+            "wall_s": time.monotonic() - state.started,
+            "finished_at": datetime.now(timezone.utc),
+        }
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars from Ray Data rows -> Python values for pyarrow."""
+    return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+
+
+def run_job(spec: JobSpec, echo: Callable[[str], None] = print) -> JobSummary:
+    return Job(spec, echo).run()

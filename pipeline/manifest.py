@@ -1,0 +1,215 @@
+"""Parquet quality manifests under the output prefix.
+
+Layout (one pair of files per finished video, so an interrupted job keeps what it finished)::
+
+    <output>/_pssr/manifest/segments/<job_id>/<video_id>.parquet
+    <output>/_pssr/manifest/videos/<job_id>/<video_id>.parquet
+
+The schemas below are the contract; each field's ``description`` metadata documents it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import numbers
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from pipeline.storage import PIPELINE_AREA, Storage, join_uri
+
+STATUSES = ("ok", "failed")
+
+
+def _field(name: str, type_: pa.DataType, description: str, nullable: bool = False) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"description": description})
+
+
+_COMMON = [
+    _field("job_id", pa.string(), "Job that wrote the row."),
+    _field("video_key", pa.string(), "Input key relative to the input root (the file name for a single-file input)."),
+    _field("input_uri", pa.string(), "Full URI of the input video."),
+]
+
+SEGMENT_SCHEMA = pa.schema(
+    _COMMON
+    + [
+        _field("segment_index", pa.int32(), "Position of the segment in the video, from 0."),
+        _field("segment_count", pa.int32(), "Number of segments of the video."),
+        _field("scene_index", pa.int32(), "Scene the segment lies in, from 0."),
+        _field("core_start", pa.int64(), "First frame index the segment writes."),
+        _field("core_end", pa.int64(), "Frame index after the last one the segment writes (exclusive)."),
+        _field("context_start", pa.int64(), "First frame index decoded, context included."),
+        _field("context_end", pa.int64(), "Frame index after the last one decoded, context included (exclusive)."),
+        _field("frames", pa.int32(), "Core frames written."),
+        _field("lr_width", pa.int32(), "Input (low-resolution) frame width in pixels."),
+        _field("lr_height", pa.int32(), "Input (low-resolution) frame height in pixels."),
+        _field("hr_width", pa.int32(), "Output (high-resolution) frame width in pixels."),
+        _field("hr_height", pa.int32(), "Output (high-resolution) frame height in pixels."),
+        _field("strong_model", pa.string(), "Registry name of the strong (temporal) model."),
+        _field("strong_sha256", pa.string(), "sha256 of the strong model's weights file."),
+        _field("light_model", pa.string(), "Registry name of the light (per-frame) model."),
+        _field("light_sha256", pa.string(), "sha256 of the light model's weights file."),
+        _field("decode_s", pa.float64(), "Seconds spent decoding the segment."),
+        _field("strong_s", pa.float64(), "Seconds spent in the strong model."),
+        _field("light_s", pa.float64(), "Seconds spent in the light model."),
+        _field("encode_s", pa.float64(), "Seconds spent encoding the chunk."),
+        _field(
+            "tfs",
+            pa.float64(),
+            "Temporal Fidelity Score: output temporal change the input does not explain, "
+            "normalised by motion; lower is better. Null when the segment failed.",
+            nullable=True,
+        ),
+        _field(
+            "lr_psnr",
+            pa.float64(),
+            "PSNR in dB of the downscaled output against the input (hallucination guard); "
+            "higher is better. Null when the segment failed.",
+            nullable=True,
+        ),
+        _field(
+            "detail_gain",
+            pa.float64(),
+            "Mean |output - bicubic(input)|, in [0, 1]. Null when the segment failed.",
+            nullable=True,
+        ),
+        _field(
+            "light_delta",
+            pa.float64(),
+            "Mean |light output - strong output|, in [0, 1]. Null when the segment failed.",
+            nullable=True,
+        ),
+        _field("chunk_uri", pa.string(), "Staging URI of the encoded chunk; null when none was written.", True),
+        _field("status", pa.string(), "'ok' or 'failed'."),
+        _field("error", pa.string(), "Error message when failed; null when ok.", nullable=True),
+        _field("attempts", pa.int32(), "Times the segment was processed (at-least-once delivery)."),
+    ]
+)
+
+VIDEO_SCHEMA = pa.schema(
+    _COMMON
+    + [
+        _field("input_size", pa.int64(), "Input size in bytes."),
+        _field("input_version", pa.string(), "Input version tag: S3 ETag, or 'mtime_ns:size' for local files."),
+        _field("output_uri", pa.string(), "URI of the upscaled video; null when failed.", nullable=True),
+        _field("status", pa.string(), "'ok' or 'failed'."),
+        _field("error", pa.string(), "Error message when failed; null when ok.", nullable=True),
+        _field("frames_in", pa.int64(), "Video frames in the input."),
+        _field("frames_out", pa.int64(), "Video frames in the output."),
+        _field("duration_in_s", pa.float64(), "Input video stream duration in seconds."),
+        _field("duration_out_s", pa.float64(), "Output video stream duration in seconds."),
+        _field("width", pa.int32(), "Input frame width in pixels."),
+        _field("height", pa.int32(), "Input frame height in pixels."),
+        _field("out_width", pa.int32(), "Output frame width in pixels."),
+        _field("out_height", pa.int32(), "Output frame height in pixels."),
+        _field("scale", pa.int32(), "Upscaling factor."),
+        _field("codec", pa.string(), "Output video codec."),
+        _field("segments", pa.int32(), "Number of segments."),
+        _field("scenes", pa.int32(), "Number of scenes detected."),
+        _field("audio_streams_copied", pa.int32(), "Audio streams copied from the input."),
+        _field("subtitle_streams_copied", pa.int32(), "Subtitle streams copied from the input."),
+        _field("config_hash", pa.string(), "Hash of the job configuration that produced the output."),
+        _field("wall_s", pa.float64(), "Wall-clock seconds from the video's first segment to its manifest."),
+        _field("finished_at", pa.timestamp("ms", tz="UTC"), "When the video finished (UTC)."),
+    ]
+)
+
+_INT_RANGES = {pa.int32(): (-(2**31), 2**31 - 1), pa.int64(): (-(2**63), 2**63 - 1)}
+
+
+def video_id(video_key: str) -> str:
+    """Short stable id of an input key, used as the manifest file name."""
+    return hashlib.sha1(video_key.encode("utf-8")).hexdigest()[:16]
+
+
+def manifest_root(output_root: str) -> str:
+    return join_uri(output_root, PIPELINE_AREA, "manifest")
+
+
+def _check_value(where: str, field: pa.Field, value: Any) -> None:
+    if value is None:
+        if not field.nullable:
+            raise ValueError(f"{where}: column '{field.name}' must not be null")
+        return
+    type_ = field.type
+    if pa.types.is_string(type_):
+        ok = isinstance(value, str)
+    elif pa.types.is_integer(type_):
+        # numbers.Integral covers numpy integers (rows may come out of Ray Data); bool is no count.
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if ok and not _INT_RANGES[type_][0] <= int(value) <= _INT_RANGES[type_][1]:
+            raise ValueError(f"{where}: column '{field.name}' value {value} is out of range for {type_}")
+    elif pa.types.is_floating(type_):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    elif pa.types.is_timestamp(type_):
+        # A naive datetime would be read as local time somewhere and UTC elsewhere.
+        ok = isinstance(value, dt.datetime) and value.tzinfo is not None
+    else:
+        raise AssertionError(f"no check for {type_}")
+    if not ok:
+        raise ValueError(f"{where}: column '{field.name}' expects {type_}, got {type(value).__name__} {value!r}")
+
+
+def _validate(where: str, row: dict[str, Any], schema: pa.Schema) -> None:
+    unknown = sorted(set(row) - set(schema.names))
+    if unknown:
+        raise ValueError(f"{where}: unknown column '{unknown[0]}'")
+    for field in schema:
+        if field.name not in row:
+            raise ValueError(f"{where}: missing column '{field.name}'")
+        _check_value(where, field, row[field.name])
+    if row["status"] not in STATUSES:
+        raise ValueError(f"{where}: column 'status' must be one of {STATUSES}, got {row['status']!r}")
+
+
+def _parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), buffer)
+    return buffer.getvalue()
+
+
+def write_video_manifest(
+    storage: Storage, output_root: str, job_id: str, video_row: dict[str, Any], segment_rows: list[dict[str, Any]]
+) -> None:
+    """Validate and write one video's manifest files (segments first, then the video row).
+
+    Re-running the same job rewrites the same two files, so delivery twice is harmless.
+    """
+    if not job_id or "/" in job_id:
+        raise ValueError(f"job_id {job_id!r} must be non-empty and contain no '/'")
+    _validate("video row", video_row, VIDEO_SCHEMA)
+    for i, row in enumerate(segment_rows):
+        _validate(f"segment row {i}", row, SEGMENT_SCHEMA)
+    for where, row in [("video row", video_row)] + [(f"segment row {i}", r) for i, r in enumerate(segment_rows)]:
+        if row["job_id"] != job_id or row["video_key"] != video_row["video_key"]:
+            raise ValueError(
+                f"{where}: column 'job_id'/'video_key' does not match job {job_id!r}, video {video_row['video_key']!r}"
+            )
+    name = f"{video_id(video_row['video_key'])}.parquet"
+    root = manifest_root(output_root)
+    storage.write_bytes(join_uri(root, "segments", job_id, name), _parquet_bytes(segment_rows, SEGMENT_SCHEMA))
+    storage.write_bytes(join_uri(root, "videos", job_id, name), _parquet_bytes([video_row], VIDEO_SCHEMA))
+
+
+def _read_dataset(storage: Storage, uri: str, schema: pa.Schema, sort_keys: list[str]) -> pa.Table:
+    filesystem, path = storage.arrow_filesystem(uri)
+    if filesystem.get_file_info(path).type != pafs.FileType.Directory:
+        return schema.empty_table()
+    table = ds.dataset(path, schema=schema, format="parquet", filesystem=filesystem).to_table()
+    return table.sort_by([(key, "ascending") for key in sort_keys])
+
+
+def read_manifests(storage: Storage, output_root: str) -> tuple[pa.Table, pa.Table]:
+    """All manifests under `output_root` as (videos, segments), every job included."""
+    root = manifest_root(output_root)
+    videos = _read_dataset(storage, join_uri(root, "videos"), VIDEO_SCHEMA, ["job_id", "video_key"])
+    segments = _read_dataset(
+        storage, join_uri(root, "segments"), SEGMENT_SCHEMA, ["job_id", "video_key", "segment_index"]
+    )
+    return videos, segments

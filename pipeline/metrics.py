@@ -1,0 +1,145 @@
+"""Segment quality metrics; the definitions are part of the contract (DESIGN.md, "Metrics").
+
+Frames are float tensors in [0, 1], shaped (T, 3, H, W), on any device: LR input I (T, 3, h, w),
+output O (T, 3, h*s, w*s). B is bicubic upscaling by s (unclamped, hence linear:
+B(ΔI) = ΔB(I)); D is antialiased bicubic downscaling to the exact LR size. Segments never
+straddle a scene cut, so every consecutive pair counts. Means are over all frames and pixels
+(channels included); the work runs a few frames at a time so memory stays O(frame), not
+O(segment). Every function returns a plain float.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from pipeline.models.strong import bicubic_upscale
+
+MIN_MOTION = 1.0 / 255.0  # tfs denominator floor: static shots must not divide by ~0
+PSNR_CAP_DB = 100.0  # PSNR of identical frames (finite, so manifests aggregate cleanly)
+CHUNK_FRAMES = 8
+
+
+def _chunks(start: int, stop: int) -> Iterator[slice]:
+    for lo in range(start, stop, CHUNK_FRAMES):
+        yield slice(lo, min(lo + CHUNK_FRAMES, stop))
+
+
+def _check_frames(x: torch.Tensor, what: str) -> None:
+    if x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
+        raise ValueError(f"{what}: expected float frames (T, 3, H, W), got {x.dtype} {tuple(x.shape)}")
+
+
+def _check_pair(out: torch.Tensor, lr: torch.Tensor, scale: int) -> None:
+    _check_frames(out, "output")
+    _check_frames(lr, "input")
+    t, _, h, w = lr.shape
+    if out.shape != (t, 3, h * scale, w * scale):
+        raise ValueError(f"output {tuple(out.shape)} is not input {tuple(lr.shape)} upscaled x{scale}")
+
+
+def _check_same(a: torch.Tensor, b: torch.Tensor) -> None:
+    _check_frames(a, "first")
+    _check_frames(b, "second")
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+
+
+def bicubic_downscale(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """D: antialiased bicubic downscaling of (N, C, H, W) to `size` (h, w)."""
+    return F.interpolate(frames, size=size, mode="bicubic", antialias=True, align_corners=False)
+
+
+def _psnr_from_mse(mse: float) -> float:
+    return PSNR_CAP_DB if mse <= 0.0 else min(PSNR_CAP_DB, -10.0 * math.log10(mse))
+
+
+def tfs(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
+    """Temporal Fidelity Score (lower is better): output change the input does not explain,
+    mean|ΔO - B(ΔI)| / max(mean|B(ΔI)|, 1/255). NaN for fewer than two frames."""
+    _check_pair(out, lr, scale)
+    frames = out.shape[0]
+    if frames < 2:
+        return math.nan
+    unexplained = motion = 0.0
+    for cur in _chunks(1, frames):
+        prev = slice(cur.start - 1, cur.stop - 1)
+        d_in = bicubic_upscale(lr[cur].float() - lr[prev].float(), scale)
+        d_out = out[cur].float() - out[prev].float()
+        unexplained += (d_out - d_in).abs().sum().item()
+        motion += d_in.abs().sum().item()
+    count = (frames - 1) * out[0].numel()
+    return (unexplained / count) / max(motion / count, MIN_MOTION)
+
+
+def lr_psnr(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
+    """PSNR(D(O), I) in dB, peak 1.0, MSE pooled over the segment; capped at 100 dB."""
+    _check_pair(out, lr, scale)
+    size = (lr.shape[2], lr.shape[3])
+    sse = sum(
+        (bicubic_downscale(out[c].float(), size) - lr[c].float()).square().sum().item()
+        for c in _chunks(0, out.shape[0])
+    )
+    return _psnr_from_mse(sse / lr.numel())
+
+
+def detail_gain(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
+    """mean |O - B(I)|: how far the result moved from plain bicubic."""
+    _check_pair(out, lr, scale)
+    total = sum(
+        (out[c].float() - bicubic_upscale(lr[c].float(), scale)).abs().sum().item()
+        for c in _chunks(0, out.shape[0])
+    )
+    return total / out.numel()
+
+
+def light_delta(light: torch.Tensor, strong: torch.Tensor) -> float:
+    """mean |L - S| between the light model's output and the strong model's."""
+    _check_same(light, strong)
+    total = sum((light[c].float() - strong[c].float()).abs().sum().item() for c in _chunks(0, light.shape[0]))
+    return total / light.numel()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB over all frames, pixels and RGB channels (pooled MSE), peak 1.0, capped at 100 dB."""
+    _check_same(a, b)
+    sse = sum((a[c].float() - b[c].float()).square().sum().item() for c in _chunks(0, a.shape[0]))
+    return _psnr_from_mse(sse / a.numel())
+
+
+_LUMA = (0.299, 0.587, 0.114)  # BT.601 weights, full range
+_SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2  # (K * L)^2 with L = 1
+
+
+def _gaussian_window(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32, device=like.device) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5) -> float:
+    """SSIM (Wang et al. 2004) on BT.601 luma, Gaussian window 11 / sigma 1.5, 'valid' borders
+    (no padding), averaged over all frames and window positions."""
+    _check_same(a, b)
+    if min(a.shape[2:]) < window:
+        raise ValueError(f"frames {tuple(a.shape[2:])} are smaller than the SSIM window {window}")
+    g = _gaussian_window(window, sigma, a)
+    gh, gv = g.view(1, 1, 1, window), g.view(1, 1, window, 1)
+    luma = torch.tensor(_LUMA, device=a.device).view(1, 3, 1, 1)
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(x, gh), gv)  # separable Gaussian
+
+    total, count = 0.0, 0
+    for c in _chunks(0, a.shape[0]):
+        x = (a[c].float() * luma).sum(1, keepdim=True)
+        y = (b[c].float() * luma).sum(1, keepdim=True)
+        mx, my = blur(x), blur(y)
+        vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+        s = ((2 * mx * my + _SSIM_C1) * (2 * cxy + _SSIM_C2)) / ((mx * mx + my * my + _SSIM_C1) * (vx + vy + _SSIM_C2))
+        total += s.sum().item()
+        count += s.numel()
+    return total / count

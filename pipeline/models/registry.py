@@ -1,0 +1,147 @@
+"""Named model sizes (BasicSR-style registry): architecture settings and, per scale, the weight file.
+
+Weight sha256 values come from `python -m pipeline.models.make_initial_weights`, which prints
+the lines to paste here. `tiny` ships in the package (pipeline/models/weights/); `base` and
+`large` files are looked for in the job's `weights_dir`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from torch import nn
+
+from pipeline.models.light import LightSR
+from pipeline.models.strong import StrongSR
+
+Kind = Literal["strong", "light"]
+SCALES: tuple[int, ...] = (2, 3, 4)
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Name -> object; refuses a duplicate name, lists the known names for an unknown one."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str, item: T) -> T:
+        if name in self._items:
+            raise KeyError(f"{self._what} {name!r} is already registered")
+        self._items[name] = item
+        return item
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise KeyError(f"unknown {self._what} {name!r}; known: {', '.join(sorted(self._items))}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    filename: str
+    sha256: str
+    bundled: bool  # shipped in pipeline/models/weights/ (else expected in weights_dir)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: Kind
+    name: str
+    arch: dict[str, Any]
+    weights: dict[int, WeightFile] = field(default_factory=dict)  # scale -> file; absent: none published
+
+    def build(self, scale: int) -> nn.Module:
+        """A freshly initialised model (honest start: bicubic / identity output)."""
+        if scale not in SCALES:
+            raise ValueError(f"scale {scale} is not supported; supported: {SCALES}")
+        if self.kind == "strong":
+            return StrongSR(scale=scale, **self.arch)
+        return LightSR(**self.arch)
+
+
+MODELS: dict[Kind, Registry[ModelSpec]] = {"strong": Registry("strong model"), "light": Registry("light model")}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    return MODELS[spec.kind].register(spec.name, spec)
+
+
+def get_spec(kind: Kind, name: str) -> ModelSpec:
+    if kind not in MODELS:
+        raise KeyError(f"unknown model kind {kind!r}; known: {', '.join(MODELS)}")
+    return MODELS[kind].get(name)
+
+
+def weight_filename(kind: Kind, name: str, scale: int) -> str:
+    return f"{kind}_{name}_x{scale}.safetensors"
+
+
+def _files(kind: Kind, name: str, sha256: dict[int, str], bundled: bool) -> dict[int, WeightFile]:
+    return {s: WeightFile(weight_filename(kind, name, s), sha, bundled) for s, sha in sha256.items()}
+
+
+# Sizes. tiny: the CPU default, ~1.9 GMAC per 640x360 output frame for the pair at x4.
+# base: a GPU size (~31M strong, ~1M light). large: the published split (~426M strong, ~8M light).
+_ARCH: dict[Kind, dict[str, dict[str, Any]]] = {
+    "strong": {
+        "tiny": dict(dim=24, n_blocks=3, heads=2, window=1, patch=1),
+        "base": dict(dim=384, n_blocks=8, heads=6, window=1, patch=2),
+        "large": dict(dim=1024, n_blocks=15, heads=16, window=1, patch=2, mlp_ratio=2.5),
+    },
+    "light": {
+        "tiny": dict(features=12, n_convs=3),
+        "base": dict(features=96, n_convs=12),
+        "large": dict(features=192, n_convs=24),
+    },
+}
+
+# Honest-start weights printed by `python -m pipeline.models.make_initial_weights` (tiny) and
+# `... --sizes base large --out DIR` (regenerate base/large files that way, e.g. for GPU
+# throughput runs); replace each line when trained weights land.
+_SHA256: dict[tuple[Kind, str], dict[int, str]] = {
+    ("strong", "tiny"): {
+        2: "19953fa9055daf6c20d337801fc63e5e1246c4a73e897c2488cde5af9e31380f",
+        3: "b07f18e24ba17d55ea7edb87d3efcd76ad6e2b38a2503586485b490f26aabdb7",
+        4: "27625cf7f92279a824bdf5719b42f739de258e7513c2abdc82b44b05f429420a",
+    },
+    ("light", "tiny"): {
+        2: "53116668e90265230849c021f1e6ab6e81c738ec0720228cb9a91c1507d708e3",
+        3: "de140f8a17b67f8e66b35aee8aed0f94d00936b373202bb70246ca2c5386acca",
+        4: "498d79db3fac373c3d155c295f86d2b2c15c3acd897a7e2707037faf9792808c",
+    },
+    ("strong", "base"): {
+        2: "cb46760cdbc1d006c5a33e1073462e9413d4961f7dc4dd0ac7fc140c5f1d5757",
+        3: "79ccec4c9901484f9ecf3d4d1888d9e19b735e997d6bd9816d1d68a58883d53c",
+        4: "b53024f75f5ff125a6f9b5dc1baaa70812056410c7a8f01361feeb6ac25c4b30",
+    },
+    ("light", "base"): {
+        2: "c2021c79784c18743364be1080afb570995c3d6ad9289ea85b8a55cb03d549f0",
+        3: "e29830edd3455b05a46267834e6e3e640e4cfd314f8bbfb58d9bf80541894cf3",
+        4: "acd7e262948352c63894ffdd99b09800c9671970bc7c495e92bc69246431026c",
+    },
+    ("strong", "large"): {
+        2: "83bb5e65dc9632770398e48a2127b3f119a54fd4df921736942213035892a553",
+        3: "a113355d219604de5dd43bf8fa083303986abf144a5d70c28dc3801eb2aaac31",
+        4: "e9f6169be5895aeb7d2cb9abc7adc7cd444bb68b5db0e861e239114d51dfa938",
+    },
+    ("light", "large"): {
+        2: "ee956113231dcb2ac9fe534f228ec35467cd946c51936c818b569d6e8f0071de",
+        3: "0821fb6e82043135f5152cce2655aaf906308bb1cf86c77691f186970ea9863c",
+        4: "e61a21df305e7ea8be0ddfb017b5ee13fbdb04ca29066996c98733d08ee06135",
+    },
+}
+
+for _kind, _sizes in _ARCH.items():
+    for _name, _arch in _sizes.items():
+        register(ModelSpec(_kind, _name, _arch, _files(_kind, _name, _SHA256.get((_kind, _name), {}), _name == "tiny")))

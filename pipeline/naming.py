@@ -1,0 +1,27 @@
+"""Where things go: output keys derived deterministically from input keys, and staging keys."""
+
+from __future__ import annotations
+
+import posixpath
+
+from pipeline.storage import PIPELINE_AREA, join_uri
+
+VIDEO_EXTENSIONS = (
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mxf", ".ts", ".m2ts", ".mts",
+    ".mpg", ".mpeg", ".vob", ".dv", ".flv", ".wmv", ".3gp", ".ogv", ".y4m", ".nut",
+)
+
+
+def output_key(input_key: str, scale: int, container: str) -> str:
+    """`films/a.mov` -> `films/a_x4.mp4`: same relative path, scale suffix, container extension."""
+    stem, _ = posixpath.splitext(input_key)
+    return f"{stem}_x{scale}.{container}"
+
+
+def staging_prefix(output_root: str, config_hash: str, video_id: str) -> str:
+    """Chunks of one video under one configuration: a changed config never reuses them."""
+    return join_uri(output_root, PIPELINE_AREA, "staging", config_hash, video_id)
+
+
+def chunk_uri(output_root: str, config_hash: str, video_id: str, segment_index: int, container: str) -> str:
+    return join_uri(staging_prefix(output_root, config_hash, video_id), f"chunk_{segment_index:06d}.{container}")

@@ -1,0 +1,552 @@
+"""One interface over local paths and ``s3://`` URIs.
+
+`Storage` is Ray-free and picklable (it travels to Ray workers): the boto3 client is built
+lazily in each process and dropped when pickled. Writes are atomic at their URI: S3 PUT and
+CompleteMultipartUpload are atomic, and local writes go to a temp file that is `os.replace`d.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import unquote, urlsplit
+
+import boto3
+import pyarrow.fs as pafs
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
+
+MiB = 1024 * 1024
+PIPELINE_AREA = "_pssr"  # the pipeline's own sub-prefix under a root; never an input
+
+_CONNECT_TIMEOUT_S = 10.0
+_READ_TIMEOUT_S = 60.0
+_MAX_ATTEMPTS = 8
+_BODY_ATTEMPTS = 3  # botocore retries requests, not a body stream that breaks mid-read
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    uri: str
+    size: int
+    version: str  # opaque: the ETag without quotes (S3) or "mtime_ns:size" (local)
+
+
+class StorageError(Exception):
+    """A storage operation failed; the message names the URI and the cause."""
+
+
+# --- URI helpers -------------------------------------------------------------------------
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def to_local_path(uri: str) -> str:
+    """Absolute local path for a plain path or a ``file://`` URI."""
+    if uri.startswith("file:"):
+        parts = urlsplit(uri)
+        if parts.netloc not in ("", "localhost"):
+            raise StorageError(f"{uri}: file URIs on another host are not supported")
+        uri = unquote(parts.path)
+    return os.path.abspath(uri)
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key); the key may be empty."""
+    bucket, _, key = uri[len("s3://") :].partition("/") if is_s3(uri) else ("", "", "")
+    if not bucket:
+        raise StorageError(f"{uri}: not an s3://bucket/key URI")
+    return bucket, key
+
+
+def join_uri(base: str, *parts: str) -> str:
+    """Join path parts onto a local path or S3 URI with single slashes."""
+    base = base if is_s3(base) else to_local_path(base)
+    pieces = [base.rstrip("/")] + [p.strip("/") for p in parts if p.strip("/")]
+    return "/".join(pieces)
+
+
+def _normalise(uri: str) -> str:
+    return uri if is_s3(uri) else to_local_path(uri)
+
+
+def relative_key(root_uri: str, uri: str) -> str:
+    """Key of `uri` relative to the input root; the file name when the root is the file."""
+    root, target = _normalise(root_uri).rstrip("/"), _normalise(uri)
+    if target == root:
+        return target.rsplit("/", 1)[-1]
+    if not target.startswith(root + "/"):
+        raise ValueError(f"{uri} is not below {root_uri}")
+    return target[len(root) + 1 :]
+
+
+def _folder_prefix(key: str) -> str:
+    """Treat a key as a folder: ``a/b`` and ``a/b/`` both list ``a/b/...``; '' lists all."""
+    return key.rstrip("/") + "/" if key.strip("/") else ""
+
+
+def _in_pipeline_area(rel_key: str) -> bool:
+    return PIPELINE_AREA in rel_key.split("/")[:-1]
+
+
+def _normalise_extensions(extensions: Sequence[str]) -> tuple[str, ...]:
+    return tuple("." + e.lower().lstrip(".") for e in extensions)
+
+
+# --- error mapping -----------------------------------------------------------------------
+
+_S3_CAUSES = {
+    "NoSuchBucket": "no such bucket",
+    "NoSuchKey": "no such key",
+    "404": "not found (no such key, or no such bucket)",
+    "NotFound": "no such key",
+    "AccessDenied": "access denied",
+    "403": "access denied",
+    "Forbidden": "access denied",
+    "PreconditionFailed": "object changed since it was opened (ETag mismatch)",
+    "412": "object changed since it was opened (ETag mismatch)",
+}
+
+
+def _client_error_message(uri: str, exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "unknown"))
+    cause = _S3_CAUSES.get(code) or f"{code}: {error.get('Message', exc)}"
+    return f"{uri}: {cause}"
+
+
+@contextmanager
+def _s3_errors(uri: str) -> Iterator[None]:
+    # ClientError/BotoCoreError messages carry codes, endpoints and keys, never secrets.
+    try:
+        yield
+    except ClientError as exc:
+        raise StorageError(_client_error_message(uri, exc)) from exc
+    except S3UploadFailedError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ClientError):
+            raise StorageError(_client_error_message(uri, cause)) from exc
+        raise StorageError(f"{uri}: upload failed: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"{uri}: {exc}") from exc
+
+
+@contextmanager
+def _local_errors(uri: str) -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise StorageError(f"{uri}: no such file or folder ({exc.filename})") from exc
+    except PermissionError as exc:
+        raise StorageError(f"{uri}: access denied ({exc.filename})") from exc
+    except OSError as exc:
+        raise StorageError(f"{uri}: {exc.strerror or exc}") from exc
+
+
+def _local_info(path: str, st: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(uri=path, size=st.st_size, version=f"{st.st_mtime_ns}:{st.st_size}")
+
+
+def _atomic_local_write(path: str, write: Callable[[BinaryIO], object]) -> None:
+    """Write through a temp file in the target's folder, then rename over the target.
+
+    The temp name starts with '.' so dataset readers (pyarrow ignores '.'/'_' names) skip it.
+    """
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- ranged S3 reader --------------------------------------------------------------------
+
+
+class S3RangeReader(io.RawIOBase):
+    """Seekable reader over one S3 object version via ranged GETs and a small LRU block cache.
+
+    Every GET carries `IfMatch` with the ETag seen at open, so an object replaced while it
+    is being read fails with StorageError instead of yielding a mix of two versions.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        uri: str,
+        size: int,
+        etag: str,
+        block_size: int = 4 * MiB,
+        max_blocks: int = 4,
+    ) -> None:
+        super().__init__()
+        self.name = uri
+        self._client = client
+        self._bucket, self._key = split_s3(uri)
+        self._size = size
+        self._etag = etag
+        self._block_size = block_size
+        self._max_blocks = max_blocks
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._checkClosed()
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"{self.name}: negative seek position {base + offset}")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        # Fill the whole buffer when the object allows it (callers such as PyAV then see
+        # full reads even across block boundaries).
+        self._checkClosed()
+        out = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(out) and self._pos < self._size:
+            block = self._block(self._pos // self._block_size)
+            start = self._pos % self._block_size
+            n = min(len(block) - start, len(out) - filled)
+            out[filled : filled + n] = block[start : start + n]
+            filled += n
+            self._pos += n
+        return filled
+
+    def readall(self) -> bytes:
+        return self.read(max(self._size - self._pos, 0))
+
+    def close(self) -> None:
+        self._blocks.clear()
+        super().close()
+
+    def _block(self, index: int) -> bytes:
+        if index in self._blocks:
+            self._blocks.move_to_end(index)
+            return self._blocks[index]
+        start = index * self._block_size
+        end = min(start + self._block_size, self._size)
+        data = self._fetch(start, end)
+        self._blocks[index] = data
+        while len(self._blocks) > self._max_blocks:
+            self._blocks.popitem(last=False)
+        return data
+
+    def _fetch(self, start: int, end: int) -> bytes:
+        last_error: Exception | None = None
+        for _ in range(_BODY_ATTEMPTS):
+            with _s3_errors(self.name):
+                response = self._client.get_object(
+                    Bucket=self._bucket, Key=self._key, Range=f"bytes={start}-{end - 1}", IfMatch=self._etag
+                )
+            try:
+                data = response["Body"].read()
+            except (HTTPClientError, IncompleteReadError) as exc:
+                last_error = exc
+                continue
+            if len(data) != end - start:
+                raise StorageError(f"{self.name}: got {len(data)} bytes for range {start}-{end - 1}")
+            return data
+        raise StorageError(f"{self.name}: read of bytes {start}-{end - 1} failed: {last_error}") from last_error
+
+
+# --- Storage -----------------------------------------------------------------------------
+
+
+class Storage:
+    """Local folders and S3 behind one set of methods; see the module docstring."""
+
+    def __init__(
+        self,
+        s3_endpoint_url: str | None = None,
+        region: str | None = None,
+        *,
+        multipart_threshold: int = 64 * MiB,
+        multipart_chunksize: int = 32 * MiB,
+        read_block_size: int = 4 * MiB,
+        read_max_blocks: int = 4,
+    ) -> None:
+        self.s3_endpoint_url = s3_endpoint_url
+        self.region = region
+        self.multipart_threshold = multipart_threshold
+        self.multipart_chunksize = multipart_chunksize
+        self.read_block_size = read_block_size
+        self.read_max_blocks = read_max_blocks
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # Pickling: clients and locks are per process; rebuild them on the other side.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_client"] = None
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client, created on first use; credentials come from boto3's chain."""
+        with self._lock:
+            if self._client is None:
+                config = Config(
+                    retries={"mode": "adaptive", "max_attempts": _MAX_ATTEMPTS},
+                    connect_timeout=_CONNECT_TIMEOUT_S,
+                    read_timeout=_READ_TIMEOUT_S,
+                    # Custom endpoints (MinIO, moto, IP hosts) rarely serve virtual-host style.
+                    s3={"addressing_style": "path"} if self.s3_endpoint_url else None,
+                )
+                self._client = boto3.session.Session().client(
+                    "s3", endpoint_url=self.s3_endpoint_url, region_name=self.region, config=config
+                )
+            return self._client
+
+    def _transfer_config(self) -> TransferConfig:
+        # s3transfer aborts a failed multipart upload itself (no billed parts left behind).
+        return TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.multipart_chunksize,
+            max_concurrency=4,
+        )
+
+    # --- listing ---
+
+    def list_videos(self, uri: str, extensions: Sequence[str]) -> list[ObjectInfo]:
+        """The object at `uri` (any extension), or every matching object below the folder
+        `uri`, sorted by uri, skipping the pipeline's own `_pssr/` areas."""
+        exts = _normalise_extensions(extensions)
+        if is_s3(uri):
+            return self._list_videos_s3(uri, exts)
+        return self._list_videos_local(to_local_path(uri), exts)
+
+    def _list_videos_s3(self, uri: str, exts: tuple[str, ...]) -> list[ObjectInfo]:
+        bucket, key = split_s3(uri)
+        if key and not key.endswith("/"):
+            info = self.stat(uri)
+            if info is not None:
+                return [info]
+        prefix = _folder_prefix(key)
+        found_any = False
+        videos = []
+        for obj in self._iter_s3(uri, bucket, prefix):
+            found_any = True
+            rel = obj["Key"][len(prefix) :]
+            if rel.lower().endswith(exts) and not _in_pipeline_area(rel):
+                videos.append(ObjectInfo(f"s3://{bucket}/{obj['Key']}", obj["Size"], obj["ETag"].strip('"')))
+        if not found_any:
+            raise StorageError(f"{uri}: no such key or prefix")
+        return sorted(videos, key=lambda v: v.uri)
+
+    def _list_videos_local(self, path: str, exts: tuple[str, ...]) -> list[ObjectInfo]:
+        with _local_errors(path):
+            st = os.stat(path)
+            if not os.path.isdir(path):
+                return [_local_info(path, st)]
+            videos = []
+            for folder, dirs, files in os.walk(path, onerror=_raise):
+                dirs[:] = [d for d in dirs if d != PIPELINE_AREA]
+                for name in files:
+                    if name.lower().endswith(exts):
+                        full = os.path.join(folder, name)
+                        videos.append(_local_info(full, os.stat(full)))
+        return sorted(videos, key=lambda v: v.uri)
+
+    def list_uris(self, prefix: str) -> list[str]:
+        """Every object/file below the folder `prefix`, sorted; [] when there is none."""
+        if is_s3(prefix):
+            bucket, key = split_s3(prefix)
+            return sorted(f"s3://{bucket}/{o['Key']}" for o in self._iter_s3(prefix, bucket, _folder_prefix(key)))
+        path = to_local_path(prefix)
+        if not os.path.isdir(path):
+            return []
+        with _local_errors(path):
+            return sorted(
+                os.path.join(folder, name) for folder, _, files in os.walk(path, onerror=_raise) for name in files
+            )
+
+    def _iter_s3(self, uri: str, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+        with _s3_errors(uri):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for page in pages:
+                yield from page.get("Contents", [])
+
+    # --- single objects ---
+
+    def stat(self, uri: str) -> ObjectInfo | None:
+        """Size and version of the object/file at `uri`, or None when there is none."""
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            try:
+                head = self.client.head_object(Bucket=bucket, Key=key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise StorageError(_client_error_message(uri, exc)) from exc
+            except BotoCoreError as exc:
+                raise StorageError(f"{uri}: {exc}") from exc
+            return ObjectInfo(uri, head["ContentLength"], head["ETag"].strip('"'))
+        path = to_local_path(uri)
+        with _local_errors(path):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return None
+        return None if os.path.isdir(path) else _local_info(path, st)
+
+    def exists(self, uri: str) -> bool:
+        return self.stat(uri) is not None
+
+    def open_read(self, uri: str) -> BinaryIO:
+        """A seekable binary reader; on S3 it pins the object's ETag seen now."""
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            with _s3_errors(uri):
+                head = self.client.head_object(Bucket=bucket, Key=key)
+            reader = S3RangeReader(
+                self.client, uri, head["ContentLength"], head["ETag"], self.read_block_size, self.read_max_blocks
+            )
+            return reader  # type: ignore[return-value]  # RawIOBase is a binary file object
+        path = to_local_path(uri)
+        with _local_errors(path):
+            return open(path, "rb")
+
+    def read_bytes(self, uri: str) -> bytes:
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            with _s3_errors(uri):
+                return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        path = to_local_path(uri)
+        with _local_errors(path):
+            return Path(path).read_bytes()
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """Atomic: readers see the old content or the new, never a partial object."""
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            with _s3_errors(uri):
+                self.client.put_object(Bucket=bucket, Key=key, Body=data)
+            return
+        path = to_local_path(uri)
+        with _local_errors(path):
+            _atomic_local_write(path, lambda f: f.write(data))
+
+    def download(self, uri: str, local_path: str) -> None:
+        """Copy the object to a local file (created atomically; parent folders made)."""
+        target = to_local_path(local_path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            # s3transfer writes a temp file and renames it, and pins the ETag across parts.
+            with _s3_errors(uri):
+                self.client.download_file(bucket, key, target, Config=self._transfer_config())
+            return
+        source = to_local_path(uri)
+        with _local_errors(source):
+            with open(source, "rb") as src:
+                _atomic_local_write(target, lambda f: shutil.copyfileobj(src, f, 4 * MiB))
+
+    def upload(self, local_path: str, uri: str, content_type: str | None = None) -> None:
+        """Copy a local file to `uri` atomically (multipart above the threshold on S3)."""
+        source = to_local_path(local_path)
+        if not os.path.isfile(source):
+            raise StorageError(f"{uri}: upload source {source} is not a file")
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            extra = {"ContentType": content_type} if content_type else None
+            with _s3_errors(uri):
+                self.client.upload_file(source, bucket, key, ExtraArgs=extra, Config=self._transfer_config())
+            return
+        target = to_local_path(uri)
+        with _local_errors(target):
+            with open(source, "rb") as src:
+                _atomic_local_write(target, lambda f: shutil.copyfileobj(src, f, 4 * MiB))
+
+    # --- deletion ---
+
+    def delete(self, uri: str) -> None:
+        """Remove one object/file; a missing one is fine."""
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            with _s3_errors(uri):
+                self.client.delete_object(Bucket=bucket, Key=key)
+            return
+        path = to_local_path(uri)
+        with _local_errors(path):
+            Path(path).unlink(missing_ok=True)
+
+    def delete_prefix(self, uri: str) -> None:
+        """Remove everything below the folder `uri`; a missing folder is fine."""
+        if not is_s3(uri):
+            path = to_local_path(uri)
+            with _local_errors(path):
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+            return
+        bucket, key = split_s3(uri)
+        keys = [o["Key"] for o in self._iter_s3(uri, bucket, _folder_prefix(key))]
+        for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
+            batch = {"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True}
+            with _s3_errors(uri):
+                response = self.client.delete_objects(Bucket=bucket, Delete=batch)
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise StorageError(
+                    f"{uri}: could not delete {len(response['Errors'])} objects, "
+                    f"e.g. {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                )
+
+    # --- pyarrow ---
+
+    def arrow_filesystem(self, uri: str) -> tuple[pafs.FileSystem, str]:
+        """A pyarrow filesystem and the path inside it, for `pyarrow.dataset` over `uri`."""
+        if not is_s3(uri):
+            return pafs.LocalFileSystem(), to_local_path(uri)
+        bucket, key = split_s3(uri)
+        options: dict[str, Any] = {
+            # boto3 resolves the region through its chain; pyarrow's own lookup differs.
+            "region": self.region or self.client.meta.region_name,
+            "connect_timeout": _CONNECT_TIMEOUT_S,
+            "request_timeout": _READ_TIMEOUT_S,
+            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=_MAX_ATTEMPTS),
+        }
+        if self.s3_endpoint_url:
+            # pyarrow wants host:port and the scheme apart; it defaults to https.
+            endpoint = urlsplit(self.s3_endpoint_url)
+            options["endpoint_override"] = endpoint.netloc
+            options["scheme"] = endpoint.scheme or "https"
+        return pafs.S3FileSystem(**options), f"{bucket}/{key}".rstrip("/")
+
+
+def _raise(exc: OSError) -> None:
+    """os.walk error hook: fail instead of silently skipping unreadable folders."""
+    raise exc

@@ -1,0 +1,63 @@
+"""Running the two models over a segment's frames (Ray-free; the actors call these).
+
+Frames travel as uint8 RGB arrays (T, H, W, 3); the float conversion happens on the model's
+device so only uint8 crosses the host-device boundary and the object store.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline import metrics
+
+
+def to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (T, 3, H, W) float in [0, 1] on `device`."""
+    t = torch.from_numpy(np.ascontiguousarray(frames)).to(device, non_blocking=True)
+    return t.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """(T, 3, H, W) float in [0, 1] -> (T, H, W, 3) uint8 on the host, rounded."""
+    return frames.clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+@torch.inference_mode()
+def run_strong(
+    model: torch.nn.Module,
+    lr: torch.Tensor,
+    core: slice,
+    radius: int,
+    frames_per_pass: int,
+) -> torch.Tensor:
+    """Upscale the `core` frames of an LR clip (T, 3, h, w), using the rest as temporal context.
+
+    The clip is processed in passes of at most `frames_per_pass` output frames, each with
+    `radius` context frames on both sides: output frame t depends only on frames t-R..t+R,
+    so the passes give the same result as one pass over the clip, at bounded memory.
+    """
+    outputs = []
+    for start in range(core.start, core.stop, frames_per_pass):
+        stop = min(start + frames_per_pass, core.stop)
+        lo, hi = max(0, start - radius), min(lr.shape[0], stop + radius)
+        out = model(lr[lo:hi].unsqueeze(0))[0]
+        outputs.append(out[start - lo : stop - lo])
+    return torch.cat(outputs)
+
+
+@torch.inference_mode()
+def run_light(model: torch.nn.Module, hr: torch.Tensor, frames_per_pass: int) -> torch.Tensor:
+    """Refine HR frames (T, 3, H, W) a few frames at a time (the light model is per frame)."""
+    return torch.cat([model(hr[i : i + frames_per_pass]) for i in range(0, hr.shape[0], frames_per_pass)])
+
+
+@torch.inference_mode()
+def quality_metrics(lr: torch.Tensor, strong: torch.Tensor, out: torch.Tensor, scale: int) -> dict[str, float]:
+    """The manifest's no-reference metrics of one segment's core frames (DESIGN.md)."""
+    return {
+        "tfs": float(metrics.tfs(out, lr, scale)),
+        "lr_psnr": float(metrics.lr_psnr(out, lr, scale)),
+        "detail_gain": float(metrics.detail_gain(out, lr, scale)),
+        "light_delta": float(metrics.light_delta(out, strong)),
+    }

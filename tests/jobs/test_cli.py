@@ -1,0 +1,73 @@
+"""The `pssr` CLI: help, config errors before any work, bad inputs, the plan command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jobs.cli import cli
+from pipeline.manifest import read_manifests
+from pipeline.storage import Storage
+from tests.clips import make_clip, make_corrupt
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_help_lists_every_command_and_option():
+    top = invoke("--help")
+    assert top.exit_code == 0 and "run" in top.output and "plan" in top.output
+    run_help = invoke("run", "--help").output
+    for option in ("--scale", "--segment-frames", "--context-frames", "--codec", "--crf", "--s3-endpoint-url",
+                   "--ray-address", "--limit", "--strong-actors", "--light-gpus", "--config"):
+        assert option in run_help
+    assert "segment.max_core_frames" in run_help  # each option names its JobSpec field
+
+
+def test_invalid_config_fails_before_any_work_naming_the_field(tmp_path: Path):
+    job = tmp_path / "job.yaml"
+    job.write_text("segment:\n  max_core_frames: 0\n")
+    result = CliRunner().invoke(cli, ["run", str(tmp_path), str(tmp_path / "out"), "--config", str(job)])
+    assert result.exit_code == 2
+    assert "segment.max_core_frames" in result.output
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(cli, ["run", str(tmp_path), str(tmp_path / "out"), "--crf", "70"])
+    assert result.exit_code == 2 and "encode.crf" in result.output
+
+
+def test_plan_prints_segments_without_running_models(tmp_path: Path):
+    clip = make_clip(tmp_path / "a.mp4", frames=30, size=(64, 36), scene_cut_at=12)
+    result = invoke("plan", str(clip), "--segment-frames", "10", "--context-frames", "2")
+    assert result.exit_code == 0, result.output
+    assert "30 frames" in result.output and "2 scene(s)" in result.output
+    lines = [line.split() for line in result.output.splitlines() if line.startswith("  ") and line.split()[0].isdigit()]
+    # (scene, core range, context range) per segment: never across the cut at 12, context clipped there.
+    assert [(l[1], l[2], l[3]) for l in lines] == [
+        ("0", "0-5", "0-7"), ("0", "6-11", "4-11"), ("1", "12-20", "12-22"), ("1", "21-29", "19-29")
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.allow_error_logs
+@pytest.mark.usefixtures("ray_cluster")
+def test_corrupt_video_fails_alone_with_a_clear_error(tmp_path: Path):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_clip(src / "good.mp4", frames=12, size=(64, 36), audio_streams=1)
+    make_corrupt(src / "bad.mp4")
+    out = tmp_path / "out"
+
+    result = CliRunner().invoke(cli, ["run", str(src), str(out), "--scale", "2"])
+
+    assert result.exit_code == 1
+    assert "bad.mp4" in result.output
+    assert (out / "good_x2.mp4").exists()
+    assert not (out / "bad_x2.mp4").exists()
+    videos, _ = read_manifests(Storage(), str(out))
+    rows = {r["video_key"]: r for r in videos.to_pylist()}
+    assert rows["good.mp4"]["status"] == "ok"
+    assert rows["bad.mp4"]["status"] == "failed" and rows["bad.mp4"]["output_uri"] is None
+    assert "Invalid data" in rows["bad.mp4"]["error"] or "cannot open" in rows["bad.mp4"]["error"]

@@ -1,0 +1,101 @@
+"""End to end on a local Ray cluster: local -> local and S3 -> S3 (moto over HTTP)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pytest
+
+from jobs.run_job import run_job
+from pipeline.config import load_job_spec
+from pipeline.manifest import SEGMENT_SCHEMA, VIDEO_SCHEMA
+from pipeline.storage import Storage
+from tests.clips import make_clip
+from tests.jobs.conftest import audio_durations, video_timeline
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
+
+AUDIO_FRAME_S = 1024 / 48_000
+NULLABLE = {"error", "output_uri", "tfs", "lr_psnr", "detail_gain", "light_delta", "chunk_uri"}
+
+
+def spec_for(input_uri: str, output_uri: str, **overrides):
+    return load_job_spec(None, {"input": input_uri, "output": output_uri, "segment.max_core_frames": 8, **overrides})
+
+
+def assert_upscaled(source: Path, output: Path, scale: int, audio_streams: int) -> None:
+    src_times, width, height = video_timeline(source)
+    out_times, out_width, out_height = video_timeline(output)
+    assert len(out_times) == len(src_times)
+    assert (out_width, out_height) == (width * scale, height * scale)
+    # Source timing survives: every frame keeps its presentation time (1 ms: MP4/MKV rounding).
+    assert max(abs(a - b) for a, b in zip(src_times, out_times)) <= 1e-3
+    src_audio, out_audio = audio_durations(source), audio_durations(output)
+    assert len(src_audio) == len(out_audio) == audio_streams
+    for a, b in zip(src_audio, out_audio):
+        assert abs(a - b) <= AUDIO_FRAME_S
+
+
+def read_manifest(path: str, filesystem=None):
+    return pads.dataset(path, format="parquet", filesystem=filesystem).to_table()
+
+
+def assert_complete(table, schema, count: int) -> None:
+    assert table.num_rows == count
+    for name in schema.names:
+        if name not in NULLABLE:
+            assert table.column(name).null_count == 0, name
+    assert set(table.column("status").to_pylist()) == {"ok"}
+
+
+def test_local_folder_to_local_folder(tmp_path: Path):
+    src = tmp_path / "in"
+    (src / "sub dir").mkdir(parents=True)
+    a = make_clip(src / "a.mp4", frames=30, size=(64, 36), audio_streams=2, scene_cut_at=15)
+    b = make_clip(src / "sub dir" / "b.mp4", frames=21, size=(48, 32), audio_streams=1, vfr=True, subtitle=True)
+    out = tmp_path / "out"
+
+    summary = run_job(spec_for(str(src), str(out), scale=4), echo=lambda _: None)
+
+    assert summary.ok and sorted(summary.videos_ok) == ["a.mp4", "sub dir/b.mp4"]
+    assert_upscaled(a, out / "a_x4.mp4", 4, audio_streams=2)
+    assert_upscaled(b, out / "sub dir" / "b_x4.mp4", 4, audio_streams=1)
+    videos = read_manifest(str(out / "_pssr" / "manifest" / "videos"))
+    segments = read_manifest(str(out / "_pssr" / "manifest" / "segments"))
+    assert_complete(videos, VIDEO_SCHEMA, 2)
+    row = {k: v[0] for k, v in videos.filter(pads.field("video_key") == "a.mp4").to_pydict().items()}
+    assert (row["frames_in"], row["frames_out"], row["audio_streams_copied"], row["scenes"]) == (30, 30, 2, 2)
+    assert row["output_uri"].endswith("a_x4.mp4")
+    b_row = videos.filter(pads.field("video_key") == "sub dir/b.mp4").to_pylist()[0]
+    assert b_row["subtitle_streams_copied"] == 1
+    # a: scenes of 15 frames -> 2 segments each; b: 21 frames -> 3 segments.
+    assert_complete(segments, SEGMENT_SCHEMA, 7)
+    for seg in segments.to_pylist():
+        assert all(math.isfinite(seg[m]) for m in ("tfs", "lr_psnr", "detail_gain", "light_delta"))
+        assert seg["context_start"] <= seg["core_start"] < seg["core_end"] <= seg["context_end"]
+        assert (seg["hr_width"], seg["hr_height"]) == (seg["lr_width"] * 4, seg["lr_height"] * 4)
+    a_segments = sorted((s["core_start"], s["core_end"], s["scene_index"]) for s in segments.to_pylist() if s["video_key"] == "a.mp4")
+    assert a_segments == [(0, 8, 0), (8, 15, 0), (15, 23, 1), (23, 30, 1)]
+    assert not (out / "_pssr" / "staging").exists() or not any((out / "_pssr" / "staging").rglob("*.mp4"))
+
+
+def test_s3_prefix_to_s3_prefix(tmp_path: Path, s3_server: str, s3_bucket: str):
+    storage = Storage(s3_endpoint_url=s3_server)
+    clip = make_clip(tmp_path / "clip.mp4", frames=20, size=(64, 36), audio_streams=1, scene_cut_at=10)
+    storage.upload(str(clip), f"s3://{s3_bucket}/in/shows/ep 1.mp4")
+
+    spec = spec_for(f"s3://{s3_bucket}/in/", f"s3://{s3_bucket}/out/", scale=2, **{"storage.s3_endpoint_url": s3_server})
+    summary = run_job(spec, echo=lambda _: None)
+
+    assert summary.ok
+    output_uri = f"s3://{s3_bucket}/out/shows/ep 1_x2.mp4"
+    assert summary.outputs == {"shows/ep 1.mp4": output_uri}
+    local = tmp_path / "out.mp4"
+    storage.download(output_uri, str(local))
+    assert_upscaled(clip, local, 2, audio_streams=1)
+    fs, root = storage.arrow_filesystem(f"s3://{s3_bucket}/out/_pssr/manifest")
+    assert_complete(read_manifest(f"{root}/videos", fs), VIDEO_SCHEMA, 1)
+    assert_complete(read_manifest(f"{root}/segments", fs), SEGMENT_SCHEMA, 4)
+    assert storage.list_uris(f"s3://{s3_bucket}/out/_pssr/staging/") == []

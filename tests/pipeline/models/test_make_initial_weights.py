@@ -1,0 +1,26 @@
+"""The generator script reproduces the bundled files and the sha256 recorded in the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.models.make_initial_weights import main
+from pipeline.models.registry import SCALES
+from pipeline.models.weights import BUNDLED_DIR, weights_sha256
+
+
+def test_regenerated_tiny_weights_match_registry_and_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    for kind in ("strong", "light"):
+        for scale in SCALES:
+            name = f"{kind}_tiny_x{scale}.safetensors"
+            assert (tmp_path / name).read_bytes() == (BUNDLED_DIR / name).read_bytes()
+            assert weights_sha256(kind, "tiny", scale) in printed
+
+
+def test_refuses_big_sizes_in_the_package() -> None:
+    with pytest.raises(SystemExit):
+        main(["--sizes", "base"])

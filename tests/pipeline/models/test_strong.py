@@ -1,0 +1,83 @@
+"""StrongSR: shapes, honest start, and the temporal receptive radius that seamless stitching relies on."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from pipeline.models.strong import StrongSR, band_mask, bicubic_upscale
+
+
+def _randomised(model: StrongSR, seed: int = 0) -> StrongSR:
+    """Non-zero output branch, so the model's output depends on its features."""
+    torch.manual_seed(seed)
+    nn.init.normal_(model.recon.weight, std=0.05)
+    nn.init.normal_(model.recon.bias, std=0.01)
+    return model.eval()
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("patch", [1, 2])
+def test_output_shape_and_range(scale: int, patch: int) -> None:
+    torch.manual_seed(0)
+    model = _randomised(StrongSR(scale=scale, dim=8, n_blocks=1, heads=2, window=1, patch=patch))
+    x = torch.rand(2, 3, 3, 9, 11)  # odd sizes: patch 2 pads spatially, then crops
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (2, 3, 3, 9 * scale, 11 * scale)
+    assert y.min() >= 0 and y.max() <= 1
+
+
+def test_fresh_model_outputs_bicubic() -> None:
+    torch.manual_seed(0)
+    model = StrongSR(scale=4, dim=8, n_blocks=2, heads=2, window=1).eval()
+    x = torch.rand(1, 4, 3, 10, 12)
+    with torch.no_grad():
+        y = model(x)
+    expected = bicubic_upscale(x[0], 4).clamp(0, 1)
+    assert torch.equal(y[0], expected)
+
+
+def test_band_mask() -> None:
+    mask = band_mask(5, 1, torch.device("cpu"))
+    assert mask.tolist()[0] == [True, True, False, False, False]
+    assert mask.sum().item() == 5 + 2 * 4
+
+
+@pytest.mark.parametrize("patch", [1, 2])
+def test_pieces_with_radius_context_equal_whole_clip(patch: int) -> None:
+    torch.manual_seed(1)
+    model = _randomised(StrongSR(scale=2, dim=16, n_blocks=2, heads=2, window=2, patch=patch), seed=1)
+    radius = model.temporal_radius
+    assert radius == 4
+    clip = torch.rand(1, 20, 3, 12, 16)
+    with torch.no_grad():
+        whole = model(clip)
+        assert (whole - bicubic_upscale(clip[0], 2).clamp(0, 1)).abs().max() > 1e-3  # the test has teeth
+
+        def in_pieces(context: int) -> torch.Tensor:
+            parts = []
+            for start in range(0, 20, 7):
+                stop = min(start + 7, 20)
+                lo, hi = max(0, start - context), min(20, stop + context)
+                parts.append(model(clip[:, lo:hi])[:, start - lo : stop - lo])
+            return torch.cat(parts, dim=1)
+
+        assert (in_pieces(radius) - whole).abs().max() < 1e-4
+        # One frame less context changes the frames next to the cuts: R is tight, not generous.
+        assert (in_pieces(radius - 1) - whole).abs().max() > 1e-4
+
+
+def test_single_frame_clip() -> None:
+    model = _randomised(StrongSR(scale=2, dim=8, n_blocks=1, heads=1, window=1))
+    with torch.no_grad():
+        assert model(torch.rand(1, 1, 3, 5, 6)).shape == (1, 1, 3, 10, 12)
+
+
+def test_rejects_wrong_layout() -> None:
+    model = StrongSR(scale=2, dim=8, n_blocks=1, heads=1, window=1)
+    with pytest.raises(ValueError, match=r"\(B, T, 3, H, W\)"):
+        model(torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="divisible"):
+        StrongSR(scale=2, dim=10, n_blocks=1, heads=3, window=1)

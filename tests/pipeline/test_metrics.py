@@ -1,0 +1,109 @@
+"""Metrics on hand-checkable cases (definitions: DESIGN.md, "Metrics")."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pipeline import metrics
+from pipeline.metrics import bicubic_downscale
+from pipeline.models.strong import bicubic_upscale
+
+
+def smooth_clip(frames: int = 4, h: int = 24, w: int = 32, shift: float = 0.0) -> torch.Tensor:
+    """Low-frequency colour ramps, panning by `shift` pixels per frame, in [0.2, 0.8]."""
+    y = torch.linspace(0, 1, h).view(1, 1, h, 1)
+    x = torch.linspace(0, 1, w).view(1, 1, 1, w)
+    t = torch.arange(frames, dtype=torch.float32).view(frames, 1, 1, 1)
+    phase = torch.tensor([0.0, 1.0, 2.0]).view(1, 3, 1, 1)
+    return 0.5 + 0.3 * torch.sin(2.0 * x + 1.5 * y + phase + shift * t / w)
+
+
+def test_identical_frames_have_zero_tfs() -> None:
+    lr = smooth_clip(1).repeat(5, 1, 1, 1)
+    assert metrics.tfs(bicubic_upscale(lr, 2), lr, 2) == 0.0
+    assert metrics.tfs(torch.full((5, 3, 48, 64), 0.3), lr, 2) == 0.0
+
+
+def test_bicubic_output_is_faithful() -> None:
+    lr = smooth_clip(shift=2.0)
+    out = bicubic_upscale(lr, 4)
+    assert metrics.tfs(out, lr, 4) < 1e-5
+    assert metrics.detail_gain(out, lr, 4) < 1e-7
+    assert metrics.lr_psnr(out, lr, 4) > 35.0
+
+
+def test_flicker_raises_tfs_by_the_expected_amount() -> None:
+    lr = smooth_clip(1).repeat(6, 1, 1, 1)  # a static shot: the denominator is the 1/255 floor
+    sign = torch.tensor([(-1.0) ** t for t in range(6)]).view(6, 1, 1, 1)
+    out = bicubic_upscale(lr, 2) + 0.02 * sign
+    assert metrics.tfs(out, lr, 2) == pytest.approx(0.04 * 255, rel=1e-4)
+    moving = smooth_clip(6, shift=3.0)
+    clean = metrics.tfs(bicubic_upscale(moving, 2), moving, 2)
+    assert metrics.tfs(bicubic_upscale(moving, 2) + 0.02 * sign, moving, 2) > clean + 1.0
+
+
+def test_constant_offset_lowers_lr_psnr_as_expected() -> None:
+    out = smooth_clip(3, 48, 64)
+    lr = bicubic_downscale(out, (12, 16))  # D(out) == lr exactly
+    assert metrics.lr_psnr(out, lr, 4) == 100.0
+    for offset, expected_db in ((0.01, 40.0), (0.1, 20.0)):
+        assert metrics.lr_psnr(out + offset, lr, 4) == pytest.approx(expected_db, abs=1e-3)
+
+
+def test_single_frame_tfs_is_nan() -> None:
+    lr = smooth_clip(1)
+    assert math.isnan(metrics.tfs(bicubic_upscale(lr, 2), lr, 2))
+
+
+def test_detail_gain_and_light_delta() -> None:
+    lr = smooth_clip()
+    base = bicubic_upscale(lr, 2)
+    assert metrics.detail_gain(base + 0.05, lr, 2) == pytest.approx(0.05, rel=1e-4)
+    light = base.clone()
+    light[:, :, :12] += 0.1  # a quarter of the rows
+    assert metrics.light_delta(light, base) == pytest.approx(0.025, rel=1e-4)
+    assert metrics.light_delta(base, base) == 0.0
+
+
+def test_psnr_and_ssim() -> None:
+    a = smooth_clip(2, 32, 32)
+    assert metrics.psnr(a, a) == 100.0
+    assert metrics.psnr(a, a + 0.1) == pytest.approx(20.0, abs=1e-3)
+    assert metrics.ssim(a, a) == pytest.approx(1.0, abs=1e-5)
+    torch.manual_seed(0)
+    noisy = (a + 0.1 * torch.randn_like(a)).clamp(0, 1)
+    value = metrics.ssim(a, noisy)
+    assert 0.0 < value < 0.9
+    assert metrics.ssim(noisy, a) == pytest.approx(value, abs=1e-6)
+
+
+def test_long_segments_are_chunked_consistently() -> None:
+    lr = smooth_clip(19, 8, 8, shift=1.0)  # more frames than one chunk, odd count
+    torch.manual_seed(0)
+    out = bicubic_upscale(lr, 2) + 0.01 * torch.randn(19, 3, 16, 16)
+    d_out, d_in = out[1:] - out[:-1], bicubic_upscale(lr[1:] - lr[:-1], 2)
+    expected = (d_out - d_in).abs().mean().item() / max(d_in.abs().mean().item(), 1 / 255)
+    assert metrics.tfs(out, lr, 2) == pytest.approx(expected, rel=1e-5)
+
+
+def test_shape_errors() -> None:
+    lr = smooth_clip()
+    with pytest.raises(ValueError, match="upscaled x3"):
+        metrics.lr_psnr(bicubic_upscale(lr, 2), lr, 3)
+    with pytest.raises(ValueError, match="shapes differ"):
+        metrics.light_delta(lr, lr[:2])
+    with pytest.raises(ValueError, match="float frames"):
+        metrics.psnr(lr.to(torch.uint8), lr.to(torch.uint8))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu() -> None:
+    lr = smooth_clip(5, shift=2.0)
+    out = bicubic_upscale(lr, 2) + 0.01
+    for fn in (metrics.tfs, metrics.lr_psnr, metrics.detail_gain):
+        assert fn(out.cuda(), lr.cuda(), 2) == pytest.approx(fn(out, lr, 2), rel=1e-4)
+    assert metrics.ssim(out.cuda(), out.cuda() * 0.9) == pytest.approx(metrics.ssim(out, out * 0.9), abs=1e-5)

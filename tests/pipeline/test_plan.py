@@ -1,0 +1,55 @@
+import pytest
+
+from pipeline.plan import plan_segments, scene_ranges
+
+
+def covered(segments):
+    return [f for s in segments for f in range(s.core_start, s.core_end)]
+
+
+def test_cores_tile_the_video_exactly_once():
+    segments = plan_segments(100, cuts=[30, 71], max_core_frames=16, context_frames=3)
+    assert covered(segments) == list(range(100))
+    assert [s.index for s in segments] == list(range(len(segments)))
+    assert all(1 <= s.frames <= 16 for s in segments)
+
+
+def test_segments_never_cross_a_cut_and_context_is_clipped_at_scene_edges():
+    cuts = [30, 71]
+    segments = plan_segments(100, cuts=cuts, max_core_frames=16, context_frames=5)
+    scenes = scene_ranges(100, cuts)
+    for s in segments:
+        start, end = scenes[s.scene_index]
+        assert start <= s.context_start <= s.core_start < s.core_end <= s.context_end <= end
+    first_after_cut = next(s for s in segments if s.core_start == 30)
+    assert first_after_cut.context_start == 30  # no context taken from the previous scene
+    last_before_cut = next(s for s in segments if s.core_end == 30)
+    assert last_before_cut.context_end == 30
+
+
+def test_overlap_inside_a_scene_is_the_context_length():
+    segments = plan_segments(64, cuts=[], max_core_frames=16, context_frames=4)
+    inner = segments[1]
+    assert (inner.context_start, inner.core_start, inner.core_end, inner.context_end) == (12, 16, 32, 36)
+    assert segments[0].context_start == 0 and segments[-1].context_end == 64
+
+
+def test_long_scene_is_split_evenly_not_leaving_a_sliver():
+    segments = plan_segments(33, cuts=[], max_core_frames=16, context_frames=0)
+    assert [s.frames for s in segments] == [11, 11, 11]
+
+
+def test_scene_indices_follow_cuts_and_ignore_out_of_range_cuts():
+    segments = plan_segments(20, cuts=[0, 10, 10, 25], max_core_frames=100, context_frames=2)
+    assert [(s.scene_index, s.core_start, s.core_end) for s in segments] == [(0, 0, 10), (1, 10, 20)]
+
+
+def test_one_frame_video():
+    (only,) = plan_segments(1, cuts=[], max_core_frames=8, context_frames=4)
+    assert (only.context_start, only.core_start, only.core_end, only.context_end) == (0, 0, 1, 1)
+
+
+@pytest.mark.parametrize("args", [(0, [], 8, 2), (10, [], 0, 2), (10, [], 8, -1)])
+def test_invalid_arguments_are_refused(args):
+    with pytest.raises(ValueError):
+        plan_segments(*args)
