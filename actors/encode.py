@@ -16,9 +16,13 @@ from pipeline.media import encode_chunk
 from pipeline.storage import Storage
 
 
+def _fraction(numerator: int, denominator: int) -> Fraction | None:
+    return Fraction(int(numerator), int(denominator)) if int(denominator) else None
+
+
 def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
     def work(row: Row) -> None:
-        rate = Fraction(int(row["rate_num"]), int(row["rate_den"])) if int(row["rate_den"]) else None
+        rate = _fraction(row["rate_num"], row["rate_den"])
         with tempfile.TemporaryDirectory(prefix="pssr-chunk-") as tmp:
             path = os.path.join(tmp, f"chunk.{encode.container_format}")
             encode_chunk(
@@ -33,6 +37,7 @@ def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
                 container_format=encode.container_format,
                 gop=encode.gop,
                 rate=rate,
+                sample_aspect_ratio=_fraction(row["sar_num"], row["sar_den"]),
             )
             storage.upload(path, row["chunk_uri"])
 

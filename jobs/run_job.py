@@ -28,11 +28,15 @@ from pipeline.config import JobSpec, PoolSpec
 from pipeline.media import StitchStats
 from pipeline.models import model_info
 from pipeline.naming import VIDEO_EXTENSIONS, chunk_uri, output_key, staging_prefix
-from pipeline.plan import VideoPlan, plan_video
+from pipeline.plan import Segment, VideoPlan, plan_video
 from pipeline.stitcher import stitch_video
 from pipeline.storage import ObjectInfo, Storage, join_uri, relative_key
 
 log = logging.getLogger(__name__)
+
+# Frames before a segment whose pts it carries for seeking: more than common GOP lengths
+# (x264's default keyint is 250).
+SEEK_WINDOW_FRAMES = 600
 
 
 @dataclass
@@ -85,6 +89,11 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
     assert plan is not None
     probe = plan.probe
     rate = probe.avg_rate
+    sar = probe.sample_aspect_ratio
+
+    def window_start(seg: Segment) -> int:
+        return max(0, seg.context_start - SEEK_WINDOW_FRAMES)
+
     rows = []
     for seg in plan.segments:
         rows.append(
@@ -99,12 +108,17 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
                 "core_end": seg.core_end,
                 "context_start": seg.context_start,
                 "context_end": seg.context_end,
-                "seek_pts": probe.pts[seg.context_start],
+                # The decoder may seek back to a keyframe before the segment: carry the pts of a
+                # window before it (not the whole video's) and decode from the start if it is short.
+                "decode_pts": (probe.pts[window_start(seg) : seg.context_end] if probe.decode_pts else []),
+                "decode_pts_offset": window_start(seg),
                 "pts": probe.pts[seg.core_start : seg.core_end],
                 "time_base_num": probe.time_base.numerator,
                 "time_base_den": probe.time_base.denominator,
                 "rate_num": rate.numerator if rate else 0,
                 "rate_den": rate.denominator if rate else 0,
+                "sar_num": sar.numerator if sar else 0,
+                "sar_den": sar.denominator if sar else 0,
                 "chunk_uri": chunk_uri(spec.output, config_hash, state.video_id, seg.index, spec.encode.container_format),
                 "lr_width": probe.width,
                 "lr_height": probe.height,

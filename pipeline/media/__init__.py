@@ -1,0 +1,28 @@
+"""Media I/O on PyAV: probe, scene cuts, segment decode, chunk encode, stitch by stream copy.
+
+Every reader takes a local path or a seekable binary file object (an S3 body); writers
+take local paths. Failures raise MediaError with a cause but not the file name.
+"""
+
+from .decode import Source, decode_frames, open_source
+from .encode import DEFAULT_PIX_FMT, ENCODERS, encode_chunk
+from .errors import MediaError
+from .probe import VideoProbe, probe_video
+from .scenes import ContentDetector, detect_cuts
+from .stitch import StitchStats, stitch_chunks
+
+__all__ = [
+    "DEFAULT_PIX_FMT",
+    "ENCODERS",
+    "ContentDetector",
+    "MediaError",
+    "Source",
+    "StitchStats",
+    "VideoProbe",
+    "decode_frames",
+    "detect_cuts",
+    "encode_chunk",
+    "open_source",
+    "probe_video",
+    "stitch_chunks",
+]

@@ -77,7 +77,7 @@ def test_local_folder_to_local_folder(tmp_path: Path):
         assert seg["context_start"] <= seg["core_start"] < seg["core_end"] <= seg["context_end"]
         assert (seg["hr_width"], seg["hr_height"]) == (seg["lr_width"] * 4, seg["lr_height"] * 4)
     a_segments = sorted((s["core_start"], s["core_end"], s["scene_index"]) for s in segments.to_pylist() if s["video_key"] == "a.mp4")
-    assert a_segments == [(0, 8, 0), (8, 15, 0), (15, 23, 1), (23, 30, 1)]
+    assert a_segments == [(0, 7, 0), (7, 15, 0), (15, 22, 1), (22, 30, 1)]
     assert not (out / "_pssr" / "staging").exists() or not any((out / "_pssr" / "staging").rglob("*.mp4"))
 
 

@@ -30,7 +30,7 @@ def write_lossless(path: Path, indices: range) -> Path:
     """FFV1/RGB clip of the synthetic frames `indices` (scene 1 from CUT on), bit-exact on decode."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("ffv1", rate=24)
-        stream.width, stream.height, stream.pix_fmt = *SIZE, "gbrp"
+        stream.width, stream.height, stream.pix_fmt = *SIZE, "bgr0"
         for n, i in enumerate(indices):
             frame = av.VideoFrame.from_ndarray(synthetic_frame(i, *SIZE, scene=int(i >= CUT)), format="rgb24")
             frame.pts = n

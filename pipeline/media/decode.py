@@ -1,0 +1,175 @@
+"""Open sources (local paths or seekable file objects, e.g. S3 bodies) and decode frame ranges."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from itertools import chain
+from typing import BinaryIO
+
+import av
+import numpy as np
+from av.container import InputContainer
+from av.stream import Disposition
+from av.video.reformatter import Colorspace, VideoReformatter
+from av.video.stream import VideoStream
+
+from .errors import MediaError, ffmpeg_reason
+
+Source = str | os.PathLike[str] | BinaryIO
+_UNSPECIFIED = 2  # AVCOL_SPC_UNSPECIFIED: the stream does not say which YUV matrix it uses
+
+
+@contextmanager
+def open_source(src: Source) -> Iterator[InputContainer]:
+    """Open a path or a seekable binary file object for reading; MediaError if FFmpeg cannot."""
+    if _is_empty(src):
+        raise MediaError("cannot open: empty file (0 bytes)")
+    try:
+        container = av.open(src if hasattr(src, "read") else os.fspath(src), "r")
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot open: {ffmpeg_reason(exc)}") from exc
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def _is_empty(src: Source) -> bool:
+    if hasattr(src, "read"):
+        src.seek(0, os.SEEK_END)
+        size = src.tell()
+        src.seek(0)  # PyAV reads from the current position; a reused object must start over
+        return size == 0
+    return os.path.isfile(src) and os.path.getsize(src) == 0
+
+
+def video_stream(container: InputContainer) -> VideoStream:
+    """The first real video stream, set up for threaded decoding (cover art in audio files is a
+    video stream too, but not a video)."""
+    for stream in container.streams.video:
+        if not stream.disposition & Disposition.attached_pic:
+            stream.thread_type = "AUTO"
+            return stream
+    raise MediaError("no video stream")
+
+
+def decode_frames(
+    src: Source, start: int, stop: int, pts: Sequence[int] | None = None, pts_offset: int = 0
+) -> np.ndarray:
+    """RGB24 frames start..stop-1 (presentation order) at the stored size, shape (stop-start, H, W, 3).
+
+    With `pts` (the pts from `probe_video`, only when not synthetic; pts[k] is frame
+    pts_offset + k, so a caller can pass a window ending at `stop` instead of the whole video)
+    it seeks to the keyframe before `start`; otherwise, or if seeking does not land exactly
+    within the window, it decodes from the beginning. Both give the same pixels as one
+    sequential decode.
+    """
+    if not 0 <= start < stop:
+        raise ValueError(f"bad frame range [{start}, {stop})")
+    if pts is not None and not (pts_offset <= start and stop <= pts_offset + len(pts)):
+        raise ValueError(f"pts cover frames [{pts_offset}, {pts_offset + len(pts)}), not [{start}, {stop})")
+    if pts is not None and start > 0:
+        window = _PtsWindow(pts, pts_offset)
+        with open_source(src) as container:
+            try:
+                frames = _decode_after_seek(container, video_stream(container), start, stop, window)
+            except MediaError:
+                frames = None  # the sequential pass below reports the exact failing frame
+        if frames is not None:
+            return frames
+    with open_source(src) as container:
+        return _decode_sequential(container, video_stream(container), start, stop)
+
+
+def _decode_sequential(container: InputContainer, stream: VideoStream, start: int, stop: int) -> np.ndarray:
+    out = np.empty((stop - start, stream.height, stream.width, 3), np.uint8)
+    reformatter = VideoReformatter()
+    count = 0
+    for count, frame in enumerate(decoded_frames(container, stream), start=1):
+        if count > start:
+            out[count - 1 - start] = _rgb(frame, out.shape, reformatter)
+            if count == stop:
+                return out
+    raise MediaError(f"frames [{start}, {stop}) requested but the video has {count}")
+
+
+class _PtsWindow:
+    """pts indexed by frame number, for the frames a caller passed."""
+
+    def __init__(self, pts: Sequence[int], offset: int) -> None:
+        self.pts, self.first = pts, offset
+
+    def __getitem__(self, index: int) -> int:
+        return self.pts[index - self.first]
+
+
+def _decode_after_seek(
+    container: InputContainer, stream: VideoStream, start: int, stop: int, pts: _PtsWindow
+) -> np.ndarray | None:
+    """Seek, then decode forward matching frames by pts; None when that cannot be trusted.
+
+    The first frame out of the decoder must be a keyframe at or before the target: an index
+    that points past the target, or an open GOP whose leading pictures reference the previous
+    GOP, shows up as a first frame that is late or not a keyframe, and we seek further back.
+    """
+    back = 0
+    while True:
+        anchor = max(start - back, pts.first)
+        container.seek(pts[anchor], stream=stream, backward=True)
+        frames = decoded_frames(container, stream)
+        first = next(frames, None)
+        if first is None or first.pts is None:
+            return None
+        if first.pts <= pts[start] and first.key_frame:
+            break
+        if anchor == pts.first:
+            return None
+        back = max(1, back * 2)
+    out = np.empty((stop - start, stream.height, stream.width, 3), np.uint8)
+    reformatter = VideoReformatter()
+    i = start
+    for frame in chain([first], frames):
+        if frame.pts is None:
+            return None
+        if frame.pts < pts[start]:
+            continue
+        # Presentation order has strictly increasing pts: anything but the next expected pts
+        # (a dropped or duplicated frame) means the seek cannot be trusted.
+        if frame.pts != pts[i]:
+            return None
+        out[i - start] = _rgb(frame, out.shape, reformatter)
+        i += 1
+        if i == stop:
+            return out
+    return None
+
+
+def decoded_frames(container: InputContainer, stream: VideoStream) -> Iterator[av.VideoFrame]:
+    """Frames in presentation order from the current position; an FFmpeg error becomes a
+    MediaError naming the index of the frame that failed (counted from this position)."""
+    index = 0
+    try:
+        for frame in container.decode(stream):
+            yield frame
+            index += 1
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"decoding failed at frame {index}: {ffmpeg_reason(exc)}") from exc
+
+
+def _rgb(frame: av.VideoFrame, shape: tuple[int, ...], reformatter: VideoReformatter) -> np.ndarray:
+    if (frame.height, frame.width) != shape[1:3]:
+        raise MediaError(f"frame size changes mid-stream ({frame.width}x{frame.height})")
+    return reformat(reformatter, frame, format="rgb24").to_ndarray()
+
+
+def reformat(reformatter: VideoReformatter, frame: av.VideoFrame, **kwargs) -> av.VideoFrame:
+    """`frame.reformat` through a reused reformatter: PyAV's per-frame one rebuilds its scaler each time.
+
+    Tagged video converts with its own matrix; untagged YUV follows players (BT.709 from 720
+    lines up, BT.601 below) rather than swscale's BT.601 for everything.
+    """
+    if frame.colorspace == _UNSPECIFIED and not frame.format.is_rgb:
+        kwargs["src_colorspace"] = Colorspace.ITU709 if frame.height >= 720 else Colorspace.ITU601
+    return reformatter.reformat(frame, **kwargs)

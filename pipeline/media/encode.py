@@ -1,0 +1,171 @@
+"""Encode one segment's frames as a self-contained chunk: closed GOP, source pts kept exactly."""
+
+from __future__ import annotations
+
+import heapq
+import math
+import os
+from collections.abc import Iterator
+from fractions import Fraction
+from itertools import chain, islice
+
+import av
+import numpy as np
+from av.packet import Packet
+from av.video.reformatter import Colorspace
+from av.video.stream import VideoStream
+
+from .errors import MediaError, ffmpeg_reason
+
+ENCODERS = {"h264": "libx264", "hevc": "libx265", "av1": "libsvtav1", "ffv1": "ffv1", "prores": "prores_ks"}
+# ffv1 keeps RGB (bgr0 is its 8-bit RGB input) so a round trip is bit-exact; ProRes 422 HQ is 10-bit 4:2:2.
+DEFAULT_PIX_FMT = {"h264": "yuv420p", "hevc": "yuv420p", "av1": "yuv420p", "ffv1": "bgr0", "prores": "yuv422p10le"}
+FORMATS = {"mp4": "mp4", "mkv": "matroska", "mov": "mov"}
+# SVT-AV1 takes a number 0 (slowest) .. 13; the config speaks x264 preset names.
+_SVT_PRESETS = {
+    "ultrafast": 12, "superfast": 11, "veryfast": 10, "faster": 9, "fast": 8,
+    "medium": 6, "slow": 5, "slower": 4, "veryslow": 3, "placebo": 2,
+}  # fmt: skip
+# Timestamp resolution of chunks: fine enough that the stitcher can fit strictly increasing
+# dts between consecutive pts, and that MP4 keeps its own timescale (it doubles any below 10000).
+_MIN_TICKS_PER_S = 10_000
+_FALLBACK_RATE = Fraction(25)
+_BT709 = 1  # AVCOL_SPC_BT709, the matrix tag written into YUV chunks
+
+
+def fine_time_base(time_base: Fraction) -> tuple[Fraction, int]:
+    """A time base 1/N (N >= 10000) in which every pts of `time_base` is exact, and the factor."""
+    time_base = Fraction(time_base)
+    m = max(1, math.ceil(_MIN_TICKS_PER_S / time_base.denominator))
+    return Fraction(1, time_base.denominator * m), time_base.numerator * m
+
+
+def container_options(container_format: str, time_base: Fraction) -> dict[str, str]:
+    """Muxer options for reproducible files with exact timestamps.
+
+    bitexact drops random ids (Matroska's SegmentUID) so a retried task writes the same bytes.
+    MP4/MOV store a leading offset (a chunk that starts at 4.17 s) as an edit list in the movie
+    timescale, 1/1000 by default, which would shift every pts by the rounding: use the track's.
+    """
+    options = {"fflags": "+bitexact"}
+    if container_format in ("mp4", "mov"):
+        options["movie_timescale"] = str(Fraction(time_base).denominator)
+    return options
+
+
+def encode_chunk(
+    frames: np.ndarray,
+    pts: list[int],
+    time_base: Fraction,
+    path: str,
+    *,
+    codec: str,
+    crf: int,
+    preset: str,
+    pix_fmt: str | None,
+    container_format: str,
+    gop: int,
+    rate: Fraction | None,
+    sample_aspect_ratio: Fraction | None = None,
+) -> None:
+    """Write RGB uint8 frames (T, H, W, 3) with the given source pts (in `time_base`) to `path`.
+
+    The chunk starts with a keyframe and holds only closed GOPs, so chunks can be concatenated
+    by stream copy. crf, preset and gop steer h264/hevc/av1; ffv1 and prores are intra-only.
+    Pass the same `rate` (the source's average rate) for every chunk of a video: it goes into
+    the codec headers, which must match across chunks (None: a fixed 25). YUV chunks are
+    converted with BT.709 and tagged so. A failed encode leaves no file.
+    """
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    if len(pts) != len(frames) or not frames.size:
+        raise ValueError(f"{len(frames)} frames but {len(pts)} pts")
+    if any(a >= b for a, b in zip(pts, pts[1:])):
+        raise ValueError("pts must be strictly increasing")
+    if codec not in ENCODERS or container_format not in FORMATS:
+        raise ValueError(f"unknown codec {codec!r} or container {container_format!r}")
+    fine, factor = fine_time_base(time_base)
+    options = container_options(container_format, fine)
+    try:
+        with av.open(path, "w", format=FORMATS[container_format], options=options) as out:
+            if ENCODERS[codec] not in out.supported_codecs:
+                raise MediaError(f"{codec} cannot be stored in {container_format}")
+            stream = out.add_stream(ENCODERS[codec], options=_codec_options(codec, crf, preset, gop))
+            _configure(stream, frames.shape, pix_fmt or DEFAULT_PIX_FMT[codec], fine, rate, sample_aspect_ratio)
+            yuv = not stream.codec_context.format.is_rgb
+            packets: list[Packet] = []  # compressed: small next to the frames we were handed
+            for array, p in zip(frames, pts):
+                frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+                if yuv:
+                    frame = frame.reformat(format=stream.pix_fmt, dst_colorspace=Colorspace.ITU709)
+                frame.pts, frame.time_base = p * factor, fine
+                packets += stream.encode(frame)
+            packets += stream.encode()
+            # libx265 emits garbage dts for chunks shorter than its B-frame delay: derive our own.
+            out.mux(list(with_dts(iter(packets), reorder_depth([p.pts for p in packets]))))
+    except BaseException as exc:
+        if os.path.exists(path):
+            os.remove(path)
+        if isinstance(exc, av.error.FFmpegError):
+            raise MediaError(f"encoding {codec} failed: {ffmpeg_reason(exc)}") from exc
+        raise
+
+
+def reorder_depth(pts: list[int]) -> int:
+    """How many packets at most a frame is decoded after frames it is shown before (0: no B-frames)."""
+    rank = {p: r for r, p in enumerate(sorted(pts))}
+    return max((i - rank[p] for i, p in enumerate(pts)), default=0)
+
+
+def with_dts(packets: Iterator[Packet], depth: int) -> Iterator[Packet]:
+    """Set dts[i] to the (i - depth)-th smallest pts, extrapolated back for the first `depth`.
+
+    That is how encoders derive dts: strictly increasing and never above the pts, given pts in
+    decode order that are unique and reordered by at most `depth`. It holds only depth + 1 packets.
+    """
+    head = list(islice(packets, depth + 1))
+    if not head:
+        return
+    first = sorted(p.pts for p in head)
+    step = first[1] - first[0] if len(first) > 1 else 1
+    pending: list[int] = []
+    for i, packet in enumerate(chain(head, packets)):
+        heapq.heappush(pending, packet.pts)
+        packet.dts = first[0] - (depth - i) * step if i < depth else heapq.heappop(pending)
+        yield packet
+
+
+def _configure(
+    stream: VideoStream,
+    shape: tuple[int, ...],
+    pix_fmt: str,
+    time_base: Fraction,
+    rate: Fraction | None,
+    sample_aspect_ratio: Fraction | None,
+) -> None:
+    stream.width, stream.height = shape[2], shape[1]
+    stream.pix_fmt = pix_fmt
+    stream.time_base = stream.codec_context.time_base = time_base
+    # The rate lands in the codec headers (H.264 VUI), which must be equal in every chunk.
+    stream.codec_context.framerate = Fraction(rate) if rate else _FALLBACK_RATE
+    if sample_aspect_ratio:
+        stream.codec_context.sample_aspect_ratio = Fraction(sample_aspect_ratio)
+    if not stream.codec_context.format.is_rgb:
+        # We convert RGB with BT.709 ourselves and say so; PyAV's implicit conversion uses BT.601 untagged.
+        stream.codec_context.colorspace = _BT709
+
+
+def _codec_options(codec: str, crf: int, preset: str, gop: int) -> dict[str, str]:
+    if codec == "ffv1":
+        return {"level": "3", "g": "1", "slicecrc": "1"}  # slice CRCs let archives detect bit rot
+    if codec == "prores":
+        return {}
+    # +cgop: closed GOPs, so no picture of a chunk references another chunk.
+    options = {"crf": str(crf), "g": str(gop), "flags": "+cgop"}
+    if codec == "h264":
+        return options | {"preset": preset}
+    if codec == "hevc":
+        return options | {"preset": preset, "x265-params": "open-gop=0:log-level=error"}
+    if not preset.isdigit() and preset not in _SVT_PRESETS:
+        raise ValueError(f"unknown preset {preset!r} for av1 (use 0-13 or an x264 preset name)")
+    return options | {"preset": preset if preset.isdigit() else str(_SVT_PRESETS[preset])}

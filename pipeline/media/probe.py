@@ -1,0 +1,154 @@
+"""Probe a video: exact frame count, per-frame pts and scene cuts from one full decode."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from av.container import InputContainer
+from av.video.reformatter import VideoReformatter
+from av.video.stream import VideoStream
+
+from .decode import Source, decoded_frames, open_source, reformat, video_stream
+from .errors import MediaError
+from .scenes import DETECT_SIZE, ContentDetector
+
+# A video whose decoded frames end this much before the duration its header states is truncated.
+_TRUNCATION_SLACK_S = 0.5
+# Demuxers whose stream durations come from an index written at the end, not from a bitrate
+# guess (MPEG-TS, AVI): only there does "ends early" mean "cut off".
+_HEADER_DURATION_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"}
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    n_frames: int
+    width: int
+    height: int
+    time_base: Fraction
+    pts: list[int]  # per frame, presentation order, in time_base
+    pts_synthetic: bool  # the container gave no usable pts: pts come from the frame rate
+    avg_rate: Fraction | None
+    duration_s: float  # from the first frame's pts to the end of the last frame
+    start_s: float  # pts of the first frame in seconds (audio is aligned to the same clock)
+    pix_fmt: str
+    codec: str
+    rotation: int  # display rotation in degrees (metadata; frames are decoded unrotated)
+    interlaced: bool  # at least half the frames are flagged interlaced
+    sample_aspect_ratio: Fraction | None
+    audio_streams: int
+    subtitle_streams: int
+    cuts: list[int]  # frame indices that start a new scene; never 0
+
+    @property
+    def decode_pts(self) -> list[int] | None:
+        """The pts to hand to `decode_frames` (None makes it decode from the start)."""
+        return None if self.pts_synthetic else self.pts
+
+
+def probe_video(
+    src: Source, *, detect_scenes: bool = True, scene_threshold: float = 27.0, min_scene_frames: int = 8
+) -> VideoProbe:
+    """Decode the whole video once; MediaError for anything that is not a complete, decodable video."""
+    with open_source(src) as container:
+        stream = video_stream(container)
+        detector = ContentDetector(scene_threshold, min_scene_frames) if detect_scenes else None
+        scan = _scan(container, stream, detector)
+        stated_rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        synthetic = not _strictly_increasing(scan.pts)
+        if synthetic:
+            if not stated_rate:
+                raise MediaError("frames have no usable timestamps and the stream states no frame rate")
+            time_base, pts, last_duration = 1 / Fraction(stated_rate), list(range(len(scan.pts))), 1
+        else:
+            time_base, pts = Fraction(stream.time_base), [int(p) for p in scan.pts]  # type: ignore[arg-type]
+            last_duration = scan.last_duration or (pts[-1] - pts[-2] if len(pts) > 1 else 1)
+        rate = _average_rate(pts, time_base, stated_rate)
+        start_s = float(pts[0] * time_base)
+        duration_s = float((pts[-1] - pts[0] + last_duration) * time_base)
+        if not synthetic and container.format.name in _HEADER_DURATION_FORMATS:
+            _check_complete(stream, start_s + duration_s)
+        ctx = stream.codec_context
+        return VideoProbe(
+            n_frames=len(pts),
+            width=ctx.width,
+            height=ctx.height,
+            time_base=time_base,
+            pts=pts,
+            pts_synthetic=synthetic,
+            avg_rate=rate,
+            duration_s=duration_s,
+            start_s=start_s,
+            pix_fmt=ctx.pix_fmt or "",
+            codec=ctx.name,
+            rotation=scan.rotation,
+            interlaced=2 * scan.interlaced >= len(pts),
+            sample_aspect_ratio=Fraction(stream.sample_aspect_ratio) if stream.sample_aspect_ratio else None,
+            audio_streams=len(container.streams.audio),
+            subtitle_streams=len(container.streams.subtitles),
+            cuts=scan.cuts,
+        )
+
+
+@dataclass
+class _Scan:
+    pts: list[int | None] = field(default_factory=list)
+    cuts: list[int] = field(default_factory=list)
+    interlaced: int = 0  # frames flagged interlaced
+    rotation: int = 0
+    last_duration: int = 0
+
+
+def _scan(container: InputContainer, stream: VideoStream, detector: ContentDetector | None) -> _Scan:
+    scan = _Scan()
+    reformatter = VideoReformatter()
+    for index, frame in enumerate(decoded_frames(container, stream)):
+        if index == 0:
+            scan.rotation = int(frame.rotation)
+        scan.pts.append(frame.pts)
+        scan.last_duration = frame.duration or 0
+        scan.interlaced += frame.interlaced_frame
+        if detector is not None:
+            # AREA averages whole pixel blocks: cheap and alias-free at this scale factor.
+            width, height = DETECT_SIZE
+            small = reformat(reformatter, frame, width=width, height=height, format="rgb24", interpolation="AREA")
+            if detector.push(small.to_ndarray()):
+                scan.cuts.append(index)
+    if not scan.pts:
+        raise MediaError("no decodable video frames")
+    return scan
+
+
+def _average_rate(pts: list[int], time_base: Fraction, stated: Fraction | None) -> Fraction | None:
+    """The stated rate when the frames bear it out (it is exact, e.g. 30000/1001), else the measured one."""
+    if len(pts) < 2:
+        return Fraction(stated) if stated else None
+    measured = (len(pts) - 1) / ((pts[-1] - pts[0]) * time_base)
+    if stated and abs(stated / measured - 1) < 0.01:
+        return Fraction(stated)
+    return measured.limit_denominator(1001)
+
+
+def _strictly_increasing(pts: list[int | None]) -> bool:
+    return all(p is not None for p in pts) and all(a < b for a, b in zip(pts, pts[1:]))  # type: ignore[operator]
+
+
+def _check_complete(stream: VideoStream, end_s: float) -> None:
+    """Compare where the decoded frames end with where the header says the stream ends
+    (a cut-off download decodes cleanly up to its cut, so only this comparison notices it)."""
+    stated = _stated_end_s(stream)
+    if stated is not None and end_s < stated - _TRUNCATION_SLACK_S:
+        raise MediaError(f"truncated: frames end at {end_s:.2f} s but the header says {stated:.2f} s")
+
+
+def _stated_end_s(stream: VideoStream) -> float | None:
+    if stream.duration and stream.time_base:
+        return float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+    # Matroska stores a stream's end only as a "DURATION" tag (HH:MM:SS.fraction).
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    match = re.fullmatch(r"(\d+):(\d{2}):(\d{2}(?:\.\d+)?)", tag or "")
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)

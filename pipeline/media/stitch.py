@@ -1,0 +1,167 @@
+"""Concatenate chunk files by stream copy and copy the source's audio and subtitle streams.
+
+Memory stays O(1) in video length: chunk packets and source packets are merged lazily by
+time, and only the reorder window of pts (a handful of ints) is held for dts.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from fractions import Fraction
+from itertools import chain
+
+import av
+from av.container import InputContainer, OutputContainer
+from av.packet import Packet
+from av.rational import AVRational
+from av.stream import Stream
+
+from .decode import Source, decoded_frames, open_source, video_stream
+from .encode import FORMATS, container_options, reorder_depth, with_dts
+from .errors import MediaError, ffmpeg_reason
+
+# Container tags that describe the source file itself, not its content.
+_FILE_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
+
+
+@dataclass(frozen=True)
+class StitchStats:
+    frames: int
+    duration_s: float  # as the output container states it (all streams)
+    audio_streams: int
+    subtitle_streams: int
+
+
+def stitch_chunks(chunk_paths: list[str], source: Source, out_path: str, *, container_format: str) -> StitchStats:
+    """Write `out_path`: the chunks' video (in order, no re-encode) plus every audio and subtitle
+    stream of `source` unchanged, with the source's display rotation and container tags.
+
+    Video pts are kept; dts are rebuilt from pts so they increase strictly across chunk
+    boundaries (B-frames start a chunk's dts before its first pts) and never exceed pts.
+    MediaError: no chunks, chunks that overlap in time or differ in codec parameters, or a
+    source stream the output container cannot hold. A failed stitch leaves no file.
+    """
+    if not chunk_paths:
+        raise MediaError("no chunks to stitch")
+    if container_format not in FORMATS:
+        raise ValueError(f"unknown container {container_format!r}")
+    rotation = _source_rotation(source)
+    try:
+        with ExitStack() as stack:
+            src = stack.enter_context(open_source(source))
+            chunk0 = stack.enter_context(open_source(chunk_paths[0]))
+            template = video_stream(chunk0)
+            options = container_options(container_format, template.time_base)
+            out = stack.enter_context(av.open(out_path, "w", format=FORMATS[container_format], options=options))
+            out_video, copied = _add_streams(out, template, src, container_format)
+            if rotation:
+                out_video.set_display_rotation(rotation)
+            out.start_encoding()  # the muxer fixes each stream's time base here
+            depth = _reorder_depth(chunk_paths, template.codec_context.extradata, out_video.time_base)
+            video = with_dts(_chunk_packets(chunk_paths, out_video), depth)
+            frames = 0
+            for packet in heapq.merge(video, _source_packets(src, copied), key=_dts_seconds):
+                frames += packet.stream is out_video
+                out.mux(packet)
+    except BaseException as exc:
+        if os.path.exists(out_path):
+            os.remove(out_path)
+        if isinstance(exc, av.error.FFmpegError):
+            raise MediaError(f"stitching failed: {ffmpeg_reason(exc)}") from exc
+        raise
+    with open_source(out_path) as written:
+        duration_s = (written.duration or 0) / av.time_base
+    return StitchStats(
+        frames=frames,
+        duration_s=duration_s,
+        audio_streams=sum(s.type == "audio" for s in copied.values()),
+        subtitle_streams=sum(s.type == "subtitle" for s in copied.values()),
+    )
+
+
+def _add_streams(
+    out: OutputContainer, template: Stream, src: InputContainer, container_format: str
+) -> tuple[Stream, dict[int, Stream]]:
+    """The output video stream and {source stream index: output stream} for audio and subtitles."""
+    out_video = out.add_stream_from_template(template, opaque=True)  # stream copy: no encoder needed
+    out_video.time_base = template.time_base
+    out.metadata.update({k: v for k, v in src.metadata.items() if k not in _FILE_TAGS})
+    copied = {}
+    supported = out.supported_codecs  # names of every coder (decoders too) of the codecs it can hold
+    for stream in chain(src.streams.audio, src.streams.subtitles):
+        if stream.codec.name not in supported:
+            hint = "; use the mkv container" if container_format != "mkv" else ""
+            raise MediaError(
+                f"source stream #{stream.index} ({stream.type}, {stream.codec.canonical_name}) "
+                f"cannot be stored in {container_format}{hint}"
+            )
+        copied[stream.index] = out.add_stream_from_template(stream)
+        copied[stream.index].metadata.update(stream.metadata)
+        copied[stream.index].disposition = stream.disposition
+    return out_video, copied
+
+
+def _source_rotation(source: Source) -> int:
+    """The display rotation of the source video (PyAV exposes it on frames, not streams)."""
+    with open_source(source) as src:
+        frame = next(decoded_frames(src, video_stream(src)), None)
+    return int(frame.rotation) if frame is not None else 0
+
+
+def _chunk_packets(chunk_paths: list[str], out_video: Stream) -> Iterator[Packet]:
+    """Video packets of every chunk in order, rescaled to the output time base, dts unset."""
+    for path in chunk_paths:
+        with open_source(path) as chunk:
+            for packet in chunk.demux(video_stream(chunk)):
+                if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                packet.rescale_ts(AVRational(out_video.time_base))
+                packet.dts = None
+                packet.stream = out_video
+                yield packet
+
+
+def _reorder_depth(chunk_paths: list[str], extradata: bytes | None, time_base: Fraction) -> int:
+    """Largest distance by which a packet is decoded after frames it is shown before (0 without
+    B-frames), checking on the way that the chunks can share one stream: same codec headers,
+    unique pts, each chunk later than the one before."""
+    depth, previous_end = 0, None
+    for n, path in enumerate(chunk_paths):
+        with open_source(path) as chunk:
+            stream = video_stream(chunk)
+            if stream.codec_context.extradata != extradata:
+                raise MediaError(f"chunk {n} was encoded with other codec parameters than chunk 0")
+            pts = [_rescaled_pts(p, time_base) for p in chunk.demux(stream) if p.size]
+        if not pts:
+            raise MediaError(f"chunk {n} holds no video packets")
+        if None in pts or len(set(pts)) != len(pts):
+            raise MediaError(f"chunk {n} has missing or repeated pts")
+        if previous_end is not None and min(pts) <= previous_end:
+            raise MediaError(f"chunk {n} starts before chunk {n - 1} ends (chunks out of order or overlapping)")
+        previous_end = max(pts)
+        depth = max(depth, reorder_depth(pts))
+    return depth
+
+
+def _rescaled_pts(packet: Packet, time_base: Fraction) -> int | None:
+    packet.rescale_ts(AVRational(time_base))  # FFmpeg's rounding, the same as _chunk_packets gets
+    return packet.pts
+
+
+def _source_packets(src: InputContainer, copied: dict[int, Stream]) -> Iterator[Packet]:
+    if not copied:
+        return
+    for packet in src.demux([src.streams[i] for i in copied]):
+        if packet.size == 0 or (packet.dts is None and packet.pts is None):
+            continue
+        packet.stream = copied[packet.stream.index]
+        yield packet
+
+
+def _dts_seconds(packet: Packet) -> Fraction:
+    ts = packet.dts if packet.dts is not None else packet.pts
+    return ts * packet.time_base

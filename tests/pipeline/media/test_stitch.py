@@ -1,0 +1,117 @@
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from pipeline.media import MediaError, decode_frames, encode_chunk, probe_video, stitch_chunks
+from tests.clips import make_clip
+
+BOUNDS = [(0, 13), (13, 29), (29, 48)]  # three chunks of uneven length
+
+
+def encode_chunks(src, tmp_path, codec, container_format, bounds=BOUNDS, rate=None):
+    probe = probe_video(src, detect_scenes=False)
+    paths = []
+    for n, (start, stop) in enumerate(bounds):
+        path = str(tmp_path / f"chunk{n}.{container_format}")
+        encode_chunk(
+            decode_frames(src, start, stop, probe.decode_pts), probe.pts[start:stop], probe.time_base, path,
+            codec=codec, crf=20, preset="veryfast", pix_fmt=None, container_format=container_format,
+            gop=8, rate=rate or probe.avg_rate,
+        )  # fmt: skip
+        paths.append(path)
+    return probe, paths
+
+
+def video_packets(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [(p.pts, p.dts) for p in container.demux(stream) if p.size]
+
+
+def audio_samples(path):
+    with av.open(str(path)) as container:
+        return [sum(f.samples for f in container.decode(stream)) for stream in container.streams.audio]
+
+
+@pytest.mark.parametrize(
+    "suffix, vfr",
+    [("mp4", False), ("mp4", True), ("mkv", True)],
+    ids=["mp4", "mp4-vfr", "mkv-vfr"],
+)
+def test_h264_with_b_frames_round_trip(tmp_path, suffix, vfr):
+    src = make_clip(tmp_path / f"src.{suffix}", frames=48, audio_streams=2, vfr=vfr)
+    source, chunks = encode_chunks(src, tmp_path, "h264", suffix)
+    assert any(pts != dts for pts, dts in video_packets(chunks[1]) if dts is not None)  # B-frames in use
+
+    out = tmp_path / f"out.{suffix}"
+    stats = stitch_chunks(chunks, src, str(out), container_format=suffix)
+    assert (stats.frames, stats.audio_streams, stats.subtitle_streams) == (48, 2, 0)
+    with av.open(str(src)) as container:  # the last frame's duration is not carried: within a frame
+        assert stats.duration_s == pytest.approx(container.duration / av.time_base, abs=1 / 24)
+
+    result = probe_video(out, detect_scenes=False)
+    assert result.n_frames == 48 and result.audio_streams == 2
+    got = [float(p * result.time_base) for p in result.pts]
+    assert got == pytest.approx([float(p * source.time_base) for p in source.pts], abs=0.001)
+    if suffix == "mp4":  # MP4 keeps dts: strictly increasing across chunk boundaries, never after pts
+        dts = [d for _, d in video_packets(out)]
+        assert all(a < b for a, b in zip(dts, dts[1:]))
+        assert all(d <= p for p, d in video_packets(out))
+    for before, after in zip(audio_samples(src), audio_samples(out)):
+        assert abs(before - after) <= 1024
+
+
+def test_ffv1_chunks_are_lossless(tmp_path):
+    src = make_clip(tmp_path / "src.mkv", frames=48, audio_streams=2, subtitle=True, vfr=True)
+    source, chunks = encode_chunks(src, tmp_path, "ffv1", "mkv")
+    out = tmp_path / "out.mkv"
+    stats = stitch_chunks(chunks, src, str(out), container_format="mkv")
+    assert (stats.frames, stats.audio_streams, stats.subtitle_streams) == (48, 2, 1)
+    assert np.array_equal(decode_frames(out, 0, 48), decode_frames(src, 0, 48))
+    assert probe_video(out).pts == source.pts
+
+
+def test_source_subtitles_and_rotation_carried(tmp_path):
+    src = make_clip(tmp_path / "src.mp4", frames=48, audio_streams=1, subtitle=True, rotation=90)
+    _, chunks = encode_chunks(src, tmp_path, "h264", "mp4")
+    out = tmp_path / "out.mp4"
+    with open(src, "rb") as source:  # as an S3 body would be
+        stitch_chunks(chunks, source, str(out), container_format="mp4")
+    result = probe_video(out)
+    assert (result.rotation, result.audio_streams, result.subtitle_streams) == (90, 1, 1)
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        # (MP4 adds its own empty cue to end the track: compare the cues that hold text)
+        subs = [[(p.pts, bytes(p)) for p in c.demux(c.streams.subtitles[0]) if p.size > 2] for c in (a, b)]
+    assert subs[0] == subs[1] and len(subs[0]) == 3
+
+
+def test_subtitle_the_container_cannot_hold(tmp_path):
+    src = make_clip(tmp_path / "src.mkv", frames=16, subtitle=True)  # ASS subtitles
+    _, chunks = encode_chunks(src, tmp_path, "h264", "mp4", bounds=[(0, 16)])
+    out = tmp_path / "out.mp4"
+    with pytest.raises(MediaError, match=r"stream #1 \(subtitle, \w+\) cannot be stored in mp4; use the mkv"):
+        stitch_chunks(chunks, src, str(out), container_format="mp4")
+    assert not out.exists()
+
+
+def test_chunks_out_of_order(tmp_path):
+    src = make_clip(tmp_path / "src.mp4", frames=48)
+    _, chunks = encode_chunks(src, tmp_path, "h264", "mp4")
+    with pytest.raises(MediaError, match="chunk 1 starts before chunk 0 ends"):
+        stitch_chunks([chunks[1], chunks[0], chunks[2]], src, str(tmp_path / "o.mp4"), container_format="mp4")
+
+
+def test_chunks_with_different_codec_headers(tmp_path):
+    src = make_clip(tmp_path / "src.mp4", frames=48)
+    _, chunks = encode_chunks(src, tmp_path, "h264", "mp4")
+    (tmp_path / "odd").mkdir()
+    _, odd = encode_chunks(src, tmp_path / "odd", "h264", "mp4", rate=Fraction(30))
+    with pytest.raises(MediaError, match="chunk 1 was encoded with other codec parameters"):
+        stitch_chunks([chunks[0], odd[1], chunks[2]], src, str(tmp_path / "o.mp4"), container_format="mp4")
+
+
+def test_no_chunks(tmp_path):
+    with pytest.raises(MediaError, match="no chunks"):
+        stitch_chunks([], "unused.mp4", str(tmp_path / "o.mp4"), container_format="mp4")
