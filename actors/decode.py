@@ -11,9 +11,7 @@ def decode_segment(row: Row, storage: Storage) -> Row:
     def work(row: Row) -> None:
         with storage.open_read(row["input_uri"]) as source:
             pts = [int(p) for p in row["decode_pts"]] or None  # empty: no reliable pts to seek by
-            frames = decode_frames(
-                source, int(row["context_start"]), int(row["context_end"]), pts, int(row["decode_pts_offset"])
-            )
+            frames = decode_frames(source, int(row["context_start"]), int(row["context_end"]), pts)
         row["lr"] = frames
         row["lr_height"], row["lr_width"] = int(frames.shape[1]), int(frames.shape[2])
 

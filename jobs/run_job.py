@@ -8,6 +8,7 @@ finished (and their manifests written) while the rest of the job is still runnin
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -28,15 +29,11 @@ from pipeline.config import JobSpec, PoolSpec
 from pipeline.media import StitchStats
 from pipeline.models import model_info
 from pipeline.naming import VIDEO_EXTENSIONS, chunk_uri, output_key, staging_prefix
-from pipeline.plan import Segment, VideoPlan, plan_video
+from pipeline.plan import VideoPlan, plan_video
 from pipeline.stitcher import stitch_video
 from pipeline.storage import ObjectInfo, Storage, join_uri, relative_key
 
 log = logging.getLogger(__name__)
-
-# Frames before a segment whose pts it carries for seeking: more than common GOP lengths
-# (x264's default keyint is 250).
-SEEK_WINDOW_FRAMES = 600
 
 
 @dataclass
@@ -91,9 +88,6 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
     rate = probe.avg_rate
     sar = probe.sample_aspect_ratio
 
-    def window_start(seg: Segment) -> int:
-        return max(0, seg.context_start - SEEK_WINDOW_FRAMES)
-
     rows = []
     for seg in plan.segments:
         rows.append(
@@ -108,10 +102,9 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
                 "core_end": seg.core_end,
                 "context_start": seg.context_start,
                 "context_end": seg.context_end,
-                # The decoder may seek back to a keyframe before the segment: carry the pts of a
-                # window before it (not the whole video's) and decode from the start if it is short.
-                "decode_pts": (probe.pts[window_start(seg) : seg.context_end] if probe.decode_pts else []),
-                "decode_pts_offset": window_start(seg),
+                # pts of the decoded frames (context included) for seeking, when the source has
+                # reliable ones; the core frames' pts are the chunk's timing.
+                "decode_pts": probe.pts[seg.context_start : seg.context_end] if probe.decode_pts else [],
                 "pts": probe.pts[seg.core_start : seg.core_end],
                 "time_base_num": probe.time_base.numerator,
                 "time_base_den": probe.time_base.denominator,
@@ -137,10 +130,12 @@ def _num_gpus(pool: PoolSpec) -> float:
 
 
 def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | None) -> dict[str, Any]:
+    # Ray Data restarts lost pool actors and re-runs the batches they held (its defaults:
+    # unlimited restarts and task retries); the stages are idempotent, so that is safe.
     return {
         "batch_size": pool.batch_size,
         "batch_format": "numpy",
-        "concurrency": pool.size,
+        "compute": ray.data.ActorPoolStrategy(size=pool.size),
         "num_cpus": pool.num_cpus,
         "num_gpus": _num_gpus(pool),
         "fn_constructor_kwargs": {
@@ -151,9 +146,6 @@ def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | Non
             "weights_dir": spec.models.weights_dir,
             "sha256": sha256,
         },
-        # A lost actor is restarted and the batches it held are re-run (stages are idempotent).
-        "max_restarts": 3,
-        "max_task_retries": 3,
     }
 
 
@@ -270,6 +262,7 @@ class Job:
         )
         if state.plan is not None:
             self.storage.delete_prefix(staging_prefix(self.spec.output, self.config_hash, state.video_id))
+        state.rows = []  # written to the manifest: the driver keeps no per-segment state
         if state.error:
             self.summary.videos_failed[state.key] = state.error
             log.error("%s: failed: %s", state.info.uri, state.error)
@@ -332,8 +325,10 @@ class Job:
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars from Ray Data rows -> Python values for pyarrow."""
-    return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+    """numpy scalars from Ray Data rows -> Python values for pyarrow; NaN (a metric that was
+    not taken: failed segment, or one frame for tfs) -> null."""
+    value = value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def run_job(spec: JobSpec, echo: Callable[[str], None] = print) -> JobSummary:

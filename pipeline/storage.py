@@ -160,6 +160,15 @@ def _local_info(path: str, st: os.stat_result) -> ObjectInfo:
     return ObjectInfo(uri=path, size=st.st_size, version=f"{st.st_mtime_ns}:{st.st_size}")
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def _atomic_local_write(path: str, write: Callable[[BinaryIO], object]) -> None:
     """Write through a temp file in the target's folder, then rename over the target.
 
@@ -173,6 +182,7 @@ def _atomic_local_write(path: str, write: Callable[[BinaryIO], object]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a finished file gets the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -6,6 +6,8 @@ device so only uint8 crosses the host-device boundary and the object store.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -14,8 +16,12 @@ from pipeline import metrics
 
 def to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
     """(T, H, W, 3) uint8 -> (T, 3, H, W) float in [0, 1] on `device`."""
-    t = torch.from_numpy(np.ascontiguousarray(frames)).to(device, non_blocking=True)
-    return t.permute(0, 3, 1, 2).float().div_(255.0)
+    with warnings.catch_warnings():
+        # Ray hands out read-only views of object-store memory; the tensor is only read
+        # (the float conversion below makes a new one), so no copy is needed.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        t = torch.from_numpy(np.ascontiguousarray(frames))
+    return t.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:

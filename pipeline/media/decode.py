@@ -55,26 +55,22 @@ def video_stream(container: InputContainer) -> VideoStream:
     raise MediaError("no video stream")
 
 
-def decode_frames(
-    src: Source, start: int, stop: int, pts: Sequence[int] | None = None, pts_offset: int = 0
-) -> np.ndarray:
+def decode_frames(src: Source, start: int, stop: int, pts: Sequence[int] | None = None) -> np.ndarray:
     """RGB24 frames start..stop-1 (presentation order) at the stored size, shape (stop-start, H, W, 3).
 
-    With `pts` (the pts from `probe_video`, only when not synthetic; pts[k] is frame
-    pts_offset + k, so a caller can pass a window ending at `stop` instead of the whole video)
-    it seeks to the keyframe before `start`; otherwise, or if seeking does not land exactly
-    within the window, it decodes from the beginning. Both give the same pixels as one
-    sequential decode.
+    With `pts` (the pts of frames start..stop-1 from `probe_video`, only when not synthetic:
+    O(segment), never the whole video's) it seeks to a keyframe before `start`; otherwise, or
+    if seeking does not land exactly, it decodes from the beginning. Both give the same pixels
+    as one sequential decode.
     """
     if not 0 <= start < stop:
         raise ValueError(f"bad frame range [{start}, {stop})")
-    if pts is not None and not (pts_offset <= start and stop <= pts_offset + len(pts)):
-        raise ValueError(f"pts cover frames [{pts_offset}, {pts_offset + len(pts)}), not [{start}, {stop})")
+    if pts is not None and len(pts) != stop - start:
+        raise ValueError(f"{len(pts)} pts given for the {stop - start} frames [{start}, {stop})")
     if pts is not None and start > 0:
-        window = _PtsWindow(pts, pts_offset)
         with open_source(src) as container:
             try:
-                frames = _decode_after_seek(container, video_stream(container), start, stop, window)
+                frames = _decode_after_seek(container, video_stream(container), pts)
             except MediaError:
                 frames = None  # the sequential pass below reports the exact failing frame
         if frames is not None:
@@ -95,53 +91,49 @@ def _decode_sequential(container: InputContainer, stream: VideoStream, start: in
     raise MediaError(f"frames [{start}, {stop}) requested but the video has {count}")
 
 
-class _PtsWindow:
-    """pts indexed by frame number, for the frames a caller passed."""
-
-    def __init__(self, pts: Sequence[int], offset: int) -> None:
-        self.pts, self.first = pts, offset
-
-    def __getitem__(self, index: int) -> int:
-        return self.pts[index - self.first]
+# Seeks back at most 2**_MAX_BACKOFF frame durations before the target before giving up.
+_MAX_BACKOFF = 12
 
 
-def _decode_after_seek(
-    container: InputContainer, stream: VideoStream, start: int, stop: int, pts: _PtsWindow
-) -> np.ndarray | None:
+def _decode_after_seek(container: InputContainer, stream: VideoStream, pts: Sequence[int]) -> np.ndarray | None:
     """Seek, then decode forward matching frames by pts; None when that cannot be trusted.
 
     The first frame out of the decoder must be a keyframe at or before the target: an index
     that points past the target, or an open GOP whose leading pictures reference the previous
-    GOP, shows up as a first frame that is late or not a keyframe, and we seek further back.
+    GOP, shows up as a first frame that is late or not a keyframe, and we seek further back
+    (by doubling multiples of a frame duration: only the segment's own pts are known).
     """
-    back = 0
-    while True:
-        anchor = max(start - back, pts.first)
-        container.seek(pts[anchor], stream=stream, backward=True)
+    step = max(1, (pts[-1] - pts[0]) // max(1, len(pts) - 1))
+    previous = None
+    for attempt in range(_MAX_BACKOFF + 1):
+        back = 0 if attempt == 0 else step << (attempt - 1)
+        container.seek(pts[0] - back, stream=stream, backward=True)
         frames = decoded_frames(container, stream)
         first = next(frames, None)
         if first is None or first.pts is None:
             return None
-        if first.pts <= pts[start] and first.key_frame:
+        if first.pts <= pts[0] and first.key_frame:
             break
-        if anchor == pts.first:
+        if first.pts == previous:  # seeking further back lands on the same frame: the start
             return None
-        back = max(1, back * 2)
-    out = np.empty((stop - start, stream.height, stream.width, 3), np.uint8)
+        previous = first.pts
+    else:
+        return None
+    out = np.empty((len(pts), stream.height, stream.width, 3), np.uint8)
     reformatter = VideoReformatter()
-    i = start
+    i = 0
     for frame in chain([first], frames):
         if frame.pts is None:
             return None
-        if frame.pts < pts[start]:
+        if frame.pts < pts[0]:
             continue
         # Presentation order has strictly increasing pts: anything but the next expected pts
         # (a dropped or duplicated frame) means the seek cannot be trusted.
         if frame.pts != pts[i]:
             return None
-        out[i - start] = _rgb(frame, out.shape, reformatter)
+        out[i] = _rgb(frame, out.shape, reformatter)
         i += 1
-        if i == stop:
+        if i == len(pts):
             return out
     return None
 

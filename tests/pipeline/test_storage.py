@@ -273,3 +273,13 @@ def test_arrow_filesystem_sees_what_storage_wrote(storage_root: tuple[Storage, s
 
     [info] = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
     assert info.size == 5 and info.path.endswith("d/x.bin")
+
+
+def test_local_writes_get_the_usual_file_mode(tmp_path):
+    target = tmp_path / "out" / "v.mp4"
+    source = tmp_path / "src.bin"
+    source.write_bytes(b"x")
+    Storage().upload(str(source), str(target))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

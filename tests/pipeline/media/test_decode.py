@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from pipeline.media import MediaError, decode_frames, probe_video
+from pipeline.media.decode import _decode_after_seek, video_stream
 from tests.clips import make_clip
 
 
@@ -23,9 +24,17 @@ def clip(request, tmp_path_factory):
 @pytest.mark.parametrize("start, stop", [(0, 5), (7, 8), (10, 25), (13, 31), (29, 60), (59, 60), (0, 60)])
 def test_range_equals_sequential_decode(clip, start, stop):
     path, probe, reference = clip
-    frames = decode_frames(path, start, stop, probe.pts)
+    frames = decode_frames(path, start, stop, probe.pts[start:stop])
     assert frames.dtype == np.uint8 and frames.shape == (stop - start, probe.height, probe.width, 3)
     assert np.array_equal(frames, reference[start:stop])
+
+
+@pytest.mark.parametrize("start", [13, 47])
+def test_with_pts_it_seeks_instead_of_decoding_from_the_start(clip, start):
+    path, probe, reference = clip
+    with av.open(str(path)) as container:
+        frames = _decode_after_seek(container, video_stream(container), probe.pts[start : start + 5])
+    assert frames is not None and np.array_equal(frames, reference[start : start + 5])
 
 
 def test_without_pts_decodes_from_the_start(clip):
@@ -36,30 +45,21 @@ def test_without_pts_decodes_from_the_start(clip):
 def test_file_object_source(clip):
     path, probe, reference = clip
     with open(path, "rb") as f:
-        assert np.array_equal(decode_frames(f, 33, 47, probe.pts), reference[33:47])
-        assert np.array_equal(decode_frames(f, 2, 4, probe.pts), reference[2:4])  # reused object
-
-
-@pytest.mark.parametrize("offset", [20, 32, 33])
-def test_a_pts_window_is_enough(clip, offset):
-    """Rows carry only the pts before their range that a seek may need; a window too short to
-    reach the keyframe falls back to a sequential decode, with the same pixels."""
-    path, probe, reference = clip
-    window = probe.pts[offset:47]
-    assert np.array_equal(decode_frames(path, 33, 47, window, pts_offset=offset), reference[33:47])
+        assert np.array_equal(decode_frames(f, 33, 47, probe.pts[33:47]), reference[33:47])
+        assert np.array_equal(decode_frames(f, 2, 4, probe.pts[2:4]), reference[2:4])  # reused object
 
 
 def test_wrong_pts_fall_back_to_sequential(clip):
     path, probe, reference = clip
     shifted = [p + 1 for p in probe.pts]  # no frame carries these pts
-    assert np.array_equal(decode_frames(path, 30, 35, shifted), reference[30:35])
+    assert np.array_equal(decode_frames(path, 30, 35, shifted[30:35]), reference[30:35])
 
 
 def test_range_past_the_end(clip):
     path, probe, _ = clip
     with pytest.raises(MediaError, match="has 60"):
         decode_frames(path, 55, 61)
-    with pytest.raises(ValueError, match="pts cover"):
-        decode_frames(path, 55, 61, probe.pts)
+    with pytest.raises(ValueError, match="6 frames"):
+        decode_frames(path, 55, 61, probe.pts[55:61])
     with pytest.raises(ValueError):
         decode_frames(path, 5, 5)

@@ -16,7 +16,7 @@ def encode_chunks(src, tmp_path, codec, container_format, bounds=BOUNDS, rate=No
     for n, (start, stop) in enumerate(bounds):
         path = str(tmp_path / f"chunk{n}.{container_format}")
         encode_chunk(
-            decode_frames(src, start, stop, probe.decode_pts), probe.pts[start:stop], probe.time_base, path,
+            decode_frames(src, start, stop, probe.pts[start:stop]), probe.pts[start:stop], probe.time_base, path,
             codec=codec, crf=20, preset="veryfast", pix_fmt=None, container_format=container_format,
             gop=8, rate=rate or probe.avg_rate,
         )  # fmt: skip

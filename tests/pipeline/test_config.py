@@ -1,0 +1,56 @@
+import pytest
+
+from pipeline.config import ConfigError, JobSpec, load_job_spec
+
+BASE = {"input": "in/", "output": "out/"}
+
+
+def test_defaults_and_container_by_codec():
+    spec = load_job_spec(None, BASE)
+    assert (spec.scale, spec.models.strong, spec.encode.container_format) == (4, "tiny", "mp4")
+    assert load_job_spec(None, {**BASE, "encode.codec": "ffv1"}).encode.container_format == "mkv"
+    assert load_job_spec(None, {**BASE, "encode.codec": "prores"}).encode.container_format == "mov"
+
+
+def test_yaml_file_with_flags_winning(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text("input: s3://a/in/\noutput: s3://a/out/\nscale: 2\nencode: {codec: hevc, crf: 22}\n")
+    spec = load_job_spec(job, {"encode.crf": 30, "strong_pool.num_gpus": 0.5, "scale": None})
+    assert (spec.scale, spec.encode.codec, spec.encode.crf, spec.strong_pool.num_gpus) == (2, "hevc", 30, 0.5)
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"scale": 5}, "scale"),
+        ({"segment.max_core_frames": 0}, "segment.max_core_frames"),
+        ({"encode.codec": "mpeg2"}, "encode.codec"),
+        ({"encode.crf": 60}, "encode"),  # above 51 is only valid for av1
+        ({"strong_pool.num_gpus": -1}, "strong_pool.num_gpus"),
+        ({"light_pool.size": 0}, "light_pool.size"),
+        ({"models.strong_sha256": "abc"}, "models.strong_sha256"),
+        ({"models.light_sha256": "a" * 64}, "models"),  # names a file in weights_dir, which is unset
+        ({"segmnt.max_core_frames": 4}, "segmnt"),  # a typo is an error, not silently ignored
+    ],
+)
+def test_invalid_values_name_the_field(overrides, field):
+    with pytest.raises(ConfigError, match=rf"(?m)^  {field}"):
+        load_job_spec(None, {**BASE, **overrides})
+
+
+def test_unreadable_or_non_mapping_job_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_job_spec(tmp_path / "missing.yaml")
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_job_spec(bad)
+
+
+def test_config_hash_follows_output_affecting_settings_only():
+    weights = {"strong": "s", "light": "l"}
+    a = JobSpec(**BASE)
+    same = JobSpec(input="elsewhere/", output="other/", strong_pool={"size": 8})
+    assert a.config_hash(weights) == same.config_hash(weights)
+    assert a.config_hash(weights) != JobSpec(**BASE, scale=2).config_hash(weights)
+    assert a.config_hash(weights) != a.config_hash({"strong": "s2", "light": "l"})
