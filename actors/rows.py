@@ -28,10 +28,14 @@ TIMING_COLUMNS = ("decode_s", "strong_s", "light_s", "encode_s")
 
 
 def new_row_fields() -> Row:
-    """Status, timing and metric fields every segment row starts with."""
+    """Status, timing, metric and frame fields every segment row starts with, so rows keep
+    the same columns (and types) whichever stage fails them."""
     return {
         "status": "ok",
         "error": "",
+        "lr": EMPTY_FRAMES,
+        "hr": EMPTY_FRAMES,
+        "pts": np.zeros(0, dtype=np.int64),
         **{name: 0.0 for name in TIMING_COLUMNS},
         **{name: math.nan for name in METRIC_COLUMNS},
     }
@@ -48,8 +52,7 @@ def run_stage(row: Row, stage: str, work: Callable[[Row], None]) -> Row:
         row["status"] = "failed"
         row["error"] = f"{stage} of frames {row['core_start']}-{row['core_end'] - 1}: {type(exc).__name__}: {exc}"
         for name in FRAME_COLUMNS:
-            if name in row:
-                row[name] = EMPTY_FRAMES
+            row[name] = EMPTY_FRAMES
         log.warning("%s segment %s: %s", row["video_key"], row["segment_index"], row["error"])
     row[f"{stage}_s"] = time.perf_counter() - started
     return row

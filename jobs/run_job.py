@@ -89,7 +89,7 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
     sar = probe.sample_aspect_ratio
 
     rows = []
-    for seg in plan.segments:
+    for seg, seek in zip(plan.segments, plan.seek_pts or [None] * len(plan.segments)):
         rows.append(
             {
                 "video_id": state.video_id,
@@ -102,10 +102,9 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
                 "core_end": seg.core_end,
                 "context_start": seg.context_start,
                 "context_end": seg.context_end,
-                # pts of the decoded frames (context included) for seeking, when the source has
-                # reliable ones; the core frames' pts are the chunk's timing.
-                "decode_pts": probe.pts[seg.context_start : seg.context_end] if probe.decode_pts else [],
-                "pts": probe.pts[seg.core_start : seg.core_end],
+                "seekable": seek is not None,
+                "seek_first_pts": seek[0] if seek else 0,
+                "seek_last_pts": seek[1] if seek else 0,
                 "time_base_num": probe.time_base.numerator,
                 "time_base_den": probe.time_base.denominator,
                 "rate_num": rate.numerator if rate else 0,

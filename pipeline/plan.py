@@ -7,7 +7,7 @@ model needs: with context >= the model's receptive radius R the stitch is seamle
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import BinaryIO
 
 from pipeline.config import SegmentSpec
@@ -69,9 +69,12 @@ def plan_segments(n_frames: int, cuts: list[int], max_core_frames: int, context_
 
 @dataclass(frozen=True)
 class VideoPlan:
-    probe: VideoProbe
+    probe: VideoProbe  # without per-frame pts: a plan stays small whatever the video's length
     segments: list[Segment]
     context_frames: int
+    # pts of the first and last decoded frame of each segment, for seeking; None when the
+    # source has no reliable pts (then frames are decoded from the start and timed by index).
+    seek_pts: list[tuple[int, int]] | None
 
 
 def plan_video(source: str | BinaryIO, spec: SegmentSpec, temporal_radius: int) -> VideoPlan:
@@ -87,4 +90,6 @@ def plan_video(source: str | BinaryIO, spec: SegmentSpec, temporal_radius: int) 
     )
     context = temporal_radius if spec.context_frames is None else spec.context_frames
     segments = plan_segments(probe.n_frames, probe.cuts, spec.max_core_frames, context)
-    return VideoPlan(probe=probe, segments=segments, context_frames=context)
+    pts = probe.decode_pts
+    seek_pts = [(pts[s.context_start], pts[s.context_end - 1]) for s in segments] if pts else None
+    return VideoPlan(replace(probe, pts=[]), segments, context, seek_pts)

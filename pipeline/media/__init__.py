@@ -4,7 +4,7 @@ Every reader takes a local path or a seekable binary file object (an S3 body); w
 take local paths. Failures raise MediaError with a cause but not the file name.
 """
 
-from .decode import Source, decode_frames, open_source
+from .decode import Decoded, Source, decode_frames, open_source
 from .encode import DEFAULT_PIX_FMT, ENCODERS, encode_chunk
 from .errors import MediaError
 from .probe import VideoProbe, probe_video
@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_PIX_FMT",
     "ENCODERS",
     "ContentDetector",
+    "Decoded",
     "MediaError",
     "Source",
     "StitchStats",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import chain
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import av
 import numpy as np
@@ -55,39 +55,44 @@ def video_stream(container: InputContainer) -> VideoStream:
     raise MediaError("no video stream")
 
 
-def decode_frames(src: Source, start: int, stop: int, pts: Sequence[int] | None = None) -> np.ndarray:
-    """RGB24 frames start..stop-1 (presentation order) at the stored size, shape (stop-start, H, W, 3).
+class Decoded(NamedTuple):
+    frames: np.ndarray  # uint8 RGB (T, H, W, 3)
+    pts: list[int | None]  # as the decoder gave them (None where the container has none)
 
-    With `pts` (the pts of frames start..stop-1 from `probe_video`, only when not synthetic:
-    O(segment), never the whole video's) it seeks to a keyframe before `start`; otherwise, or
-    if seeking does not land exactly, it decodes from the beginning. Both give the same pixels
-    as one sequential decode.
+
+def decode_frames(src: Source, start: int, stop: int, pts_range: tuple[int, int] | None = None) -> Decoded:
+    """RGB24 frames start..stop-1 (presentation order) at the stored size, and their pts.
+
+    With `pts_range` (the pts of frames `start` and `stop - 1` from `probe_video`, only when
+    not synthetic: two numbers, whatever the video's length) it seeks to a keyframe before
+    `start`; otherwise, or if seeking does not land exactly there, it decodes from the
+    beginning. Both give the same frames as one sequential decode.
     """
     if not 0 <= start < stop:
         raise ValueError(f"bad frame range [{start}, {stop})")
-    if pts is not None and len(pts) != stop - start:
-        raise ValueError(f"{len(pts)} pts given for the {stop - start} frames [{start}, {stop})")
-    if pts is not None and start > 0:
+    if pts_range is not None and start > 0:
         with open_source(src) as container:
             try:
-                frames = _decode_after_seek(container, video_stream(container), pts)
+                decoded = _decode_after_seek(container, video_stream(container), stop - start, pts_range)
             except MediaError:
-                frames = None  # the sequential pass below reports the exact failing frame
-        if frames is not None:
-            return frames
+                decoded = None  # the sequential pass below reports the exact failing frame
+        if decoded is not None:
+            return decoded
     with open_source(src) as container:
         return _decode_sequential(container, video_stream(container), start, stop)
 
 
-def _decode_sequential(container: InputContainer, stream: VideoStream, start: int, stop: int) -> np.ndarray:
+def _decode_sequential(container: InputContainer, stream: VideoStream, start: int, stop: int) -> Decoded:
     out = np.empty((stop - start, stream.height, stream.width, 3), np.uint8)
+    pts: list[int | None] = []
     reformatter = VideoReformatter()
     count = 0
     for count, frame in enumerate(decoded_frames(container, stream), start=1):
         if count > start:
             out[count - 1 - start] = _rgb(frame, out.shape, reformatter)
+            pts.append(frame.pts)
             if count == stop:
-                return out
+                return Decoded(out, pts)
     raise MediaError(f"frames [{start}, {stop}) requested but the video has {count}")
 
 
@@ -95,46 +100,49 @@ def _decode_sequential(container: InputContainer, stream: VideoStream, start: in
 _MAX_BACKOFF = 12
 
 
-def _decode_after_seek(container: InputContainer, stream: VideoStream, pts: Sequence[int]) -> np.ndarray | None:
-    """Seek, then decode forward matching frames by pts; None when that cannot be trusted.
+def _decode_after_seek(
+    container: InputContainer, stream: VideoStream, count: int, pts_range: tuple[int, int]
+) -> Decoded | None:
+    """Seek, then decode `count` frames from the one with pts `pts_range[0]`; None when that
+    cannot be trusted.
 
     The first frame out of the decoder must be a keyframe at or before the target: an index
     that points past the target, or an open GOP whose leading pictures reference the previous
     GOP, shows up as a first frame that is late or not a keyframe, and we seek further back
-    (by doubling multiples of a frame duration: only the segment's own pts are known).
+    (by doubling multiples of the mean frame duration). The last frame must carry the
+    expected last pts, and pts must increase on the way: a dropped or duplicated frame fails.
     """
-    step = max(1, (pts[-1] - pts[0]) // max(1, len(pts) - 1))
+    first_pts, last_pts = pts_range
+    step = max(1, (last_pts - first_pts) // max(1, count - 1))
     previous = None
     for attempt in range(_MAX_BACKOFF + 1):
         back = 0 if attempt == 0 else step << (attempt - 1)
-        container.seek(pts[0] - back, stream=stream, backward=True)
+        container.seek(first_pts - back, stream=stream, backward=True)
         frames = decoded_frames(container, stream)
         first = next(frames, None)
         if first is None or first.pts is None:
             return None
-        if first.pts <= pts[0] and first.key_frame:
+        if first.pts <= first_pts and first.key_frame:
             break
         if first.pts == previous:  # seeking further back lands on the same frame: the start
             return None
         previous = first.pts
     else:
         return None
-    out = np.empty((len(pts), stream.height, stream.width, 3), np.uint8)
+    out = np.empty((count, stream.height, stream.width, 3), np.uint8)
+    pts: list[int | None] = []
     reformatter = VideoReformatter()
-    i = 0
     for frame in chain([first], frames):
-        if frame.pts is None:
+        if frame.pts is None or (pts and frame.pts <= pts[-1]):
             return None
-        if frame.pts < pts[0]:
+        if frame.pts < first_pts:
             continue
-        # Presentation order has strictly increasing pts: anything but the next expected pts
-        # (a dropped or duplicated frame) means the seek cannot be trusted.
-        if frame.pts != pts[i]:
+        if not pts and frame.pts != first_pts:
             return None
-        out[i] = _rgb(frame, out.shape, reformatter)
-        i += 1
-        if i == len(pts):
-            return out
+        out[len(pts)] = _rgb(frame, out.shape, reformatter)
+        pts.append(frame.pts)
+        if len(pts) == count:
+            return Decoded(out, pts) if frame.pts == last_pts else None
     return None
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow.dataset as pads
 import pytest
 
-from jobs.run_job import run_job
+from jobs.run_job import Job, run_job
 from pipeline.config import load_job_spec
-from pipeline.manifest import SEGMENT_SCHEMA, VIDEO_SCHEMA
+from pipeline.manifest import SEGMENT_SCHEMA, VIDEO_SCHEMA, read_manifests
 from pipeline.storage import Storage
 from tests.clips import make_clip
 from tests.jobs.conftest import audio_durations, video_timeline
@@ -99,3 +99,27 @@ def test_s3_prefix_to_s3_prefix(tmp_path: Path, s3_server: str, s3_bucket: str):
     assert_complete(read_manifest(f"{root}/videos", fs), VIDEO_SCHEMA, 1)
     assert_complete(read_manifest(f"{root}/segments", fs), SEGMENT_SCHEMA, 4)
     assert storage.list_uris(f"s3://{s3_bucket}/out/_pssr/staging/") == []
+
+
+@pytest.mark.allow_error_logs
+def test_a_segment_failure_fails_its_video_cleanly(tmp_path: Path):
+    """The source of one video vanishes after planning: its segments fail in the decode stage,
+    the other video finishes, and nothing of the failed one is left at its key or in staging."""
+    src = tmp_path / "in"
+    src.mkdir()
+    make_clip(src / "keep.mp4", frames=12, size=(32, 24))
+    gone = make_clip(src / "gone.mp4", frames=12, size=(32, 24))
+    out = tmp_path / "out"
+    job = Job(spec_for(str(src), str(out), scale=2), echo=lambda _: None)
+    videos = job.list_videos()
+    job._plan(videos)
+    gone.unlink()
+    job._process({s.video_id: s for s in videos})
+
+    assert job.summary.videos_ok == ["keep.mp4"]
+    assert "decode of frames" in job.summary.videos_failed["gone.mp4"]
+    assert not (out / "gone_x2.mp4").exists()
+    assert not list((out / "_pssr").rglob("chunk_*"))
+    videos_table, segments = read_manifests(Storage(), str(out))
+    failed = segments.filter(pads.field("video_key") == "gone.mp4").to_pylist()
+    assert failed and all(s["status"] == "failed" and s["tfs"] is None for s in failed)

@@ -35,7 +35,7 @@ def test_chunk_keeps_pts_and_content(tmp_path, codec, container_format, max_erro
     assert packets[0].is_keyframe
     got = sorted(float(p.pts * time_base) for p in packets)
     assert got == pytest.approx([float(p * TB) for p in pts], abs=0.0005)  # Matroska: milliseconds
-    frames = decode_frames(str(path), 0, 16)
+    frames = decode_frames(str(path), 0, 16).frames
     assert np.abs(frames.astype(int) - FRAMES).mean() <= max_error
     if max_error == 0:
         assert np.array_equal(frames, FRAMES)

@@ -1,0 +1,84 @@
+"""The stage callables without Ray: what each does to a row, and how failures are recorded."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from actors.decode import decode_segment
+from actors.encode import encode_segment
+from actors.light import LightStage
+from actors.rows import EMPTY_FRAMES, batch_to_rows, new_row_fields, rows_to_batch
+from actors.strong import StrongStage
+from pipeline.config import EncodeSpec, PoolSpec
+from pipeline.media import probe_video
+from pipeline.storage import Storage
+from tests.clips import make_clip
+
+
+def segment_row(path: Path, context: tuple[int, int], core: tuple[int, int]) -> dict:
+    probe = probe_video(path, detect_scenes=False)
+    return {
+        "video_id": "v", "video_key": path.name, "input_uri": str(path), "segment_index": 0,
+        "core_start": core[0], "core_end": core[1], "context_start": context[0], "context_end": context[1],
+        "seekable": True, "seek_first_pts": probe.pts[context[0]], "seek_last_pts": probe.pts[context[1] - 1],
+        "time_base_num": probe.time_base.numerator, "time_base_den": probe.time_base.denominator,
+        "rate_num": probe.avg_rate.numerator, "rate_den": probe.avg_rate.denominator, "sar_num": 0, "sar_den": 0,
+        **new_row_fields(),
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("stages") / "c.mp4", frames=20, size=(32, 24), vfr=True)
+
+
+def test_a_segment_through_every_stage(clip: Path, tmp_path: Path):
+    pool = PoolSpec()
+    row = decode_segment(segment_row(clip, (4, 14), (7, 11)), Storage())
+    assert row["status"] == "ok" and row["lr"].shape == (10, 24, 32, 3)
+    assert list(row["pts"]) == probe_video(clip, detect_scenes=False).pts[7:11]
+
+    StrongStage("tiny", 2, "cpu", pool, None, None).process(row)
+    assert row["lr"].shape == (4, 24, 32, 3) and row["hr"].shape == (4, 48, 64, 3)  # context trimmed
+    LightStage("tiny", 2, "cpu", pool, None, None).process(row)
+    assert all(math.isfinite(row[m]) for m in ("tfs", "lr_psnr", "detail_gain", "light_delta"))
+    assert row["lr_psnr"] > 30  # bicubic start weights: the output agrees with its input
+
+    row["chunk_uri"] = str(tmp_path / "staging" / "chunk.mp4")
+    row = encode_segment(row, Storage(), EncodeSpec())
+    assert row["status"] == "ok" and "hr" not in row and "lr" not in row
+    with av.open(row["chunk_uri"]) as chunk:
+        frames = list(chunk.decode(video=0))
+    assert [f.pts * Fraction(f.time_base) for f in frames] == [
+        p * Fraction(row["time_base_num"], row["time_base_den"]) for p in row["pts"]
+    ]
+
+
+def test_a_failure_is_recorded_on_the_row_and_later_stages_pass_it_through(clip: Path, tmp_path: Path):
+    row = segment_row(clip, (0, 5), (0, 5))
+    row["input_uri"] = str(tmp_path / "vanished.mp4")
+    row = decode_segment(row, Storage())
+    assert row["status"] == "failed"
+    assert row["error"].startswith("decode of frames 0-4:") and "vanished.mp4" in row["error"]
+    assert row["lr"] is EMPTY_FRAMES and row["decode_s"] >= 0
+    (after,) = batch_to_rows(StrongStage("tiny", 2, "cpu", PoolSpec(), None, None)(rows_to_batch([row])))
+    assert after["status"] == "failed" and after["error"] == row["error"]
+    assert after["strong_s"] == 0.0 and after["hr"].size == 0  # skipped, not run
+
+
+def test_rows_and_batches_round_trip_ragged_frames():
+    rows = [
+        {"a": 1, "lr": np.zeros((2, 4, 4, 3), np.uint8)},
+        {"a": 2, "lr": np.ones((3, 2, 2, 3), np.uint8)},
+    ]
+    back = batch_to_rows(rows_to_batch(rows))
+    assert [r["a"] for r in back] == [1, 2]
+    assert [r["lr"].shape for r in back] == [(2, 4, 4, 3), (3, 2, 2, 3)]
+    same = batch_to_rows(rows_to_batch([rows[0], {"a": 3, "lr": np.zeros((2, 4, 4, 3), np.uint8)}]))
+    assert same[1]["lr"].shape == (2, 4, 4, 3)
