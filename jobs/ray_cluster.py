@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -10,14 +11,22 @@ import ray
 from pipeline.config import RaySpec
 
 
-def connect(spec: RaySpec) -> None:
-    """Use the Ray of this process if it is up (tests, `ray job submit`), else join or start one."""
+def connect(spec: RaySpec, verbose: bool = False) -> None:
+    """Use the Ray of this process if it is up (tests, `ray job submit`), else join or start one.
+
+    Unless `verbose`, Ray's own start-up and execution-plan lines stay in its log files: the
+    job's console output is the job's progress and results.
+    """
+    level = logging.INFO if verbose else logging.WARNING
     if not ray.is_initialized():
         # `ray job submit` sets RAY_ADDRESS: the job then joins the cluster it was sent to.
         if spec.address or os.environ.get("RAY_ADDRESS"):
-            ray.init(address=spec.address)
+            ray.init(address=spec.address, logging_level=level)
         else:
-            ray.init(num_cpus=spec.num_cpus, include_dashboard=False)
+            ray.init(num_cpus=spec.num_cpus, include_dashboard=False, logging_level=level)
+    for handler in logging.getLogger("ray.data").handlers:
+        if not isinstance(handler, logging.FileHandler):
+            handler.setLevel(level)
     ctx = ray.data.DataContext.get_current()
     # Ray Data's progress bars are for people at a terminal; scheduled runs log plain lines.
     ctx.enable_progress_bars = sys.stderr.isatty()

@@ -175,30 +175,39 @@ class Job:
         return states
 
     def run(self) -> JobSummary:
+        """Process the videos in waves: the next wave is planned (probed) while one is upscaled,
+        so first results come early and the driver's state stays bounded on large backlogs."""
         started = time.monotonic()
         videos = self.list_videos()
         self.echo(f"job {self.job_id}: {len(videos)} video(s) from {self.spec.input} -> {self.spec.output}")
-        connect(self.spec.ray)
-        self._plan(videos)
-        for state in videos:
-            if state.error:
-                self._finish(state)
-        planned = {s.video_id: s for s in videos if not s.error}
-        if planned:
-            self._process(planned)
+        connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
+        size = self.spec.wave_videos
+        waves = [videos[i : i + size] for i in range(0, len(videos), size)]
+        plans = self._start_plans(waves[0]) if waves else []
+        for n, wave in enumerate(waves):
+            self._collect_plans(plans)
+            plans = self._start_plans(waves[n + 1]) if n + 1 < len(waves) else []
+            for state in wave:
+                if state.error:
+                    self._finish(state)
+            planned = {s.video_id: s for s in wave if not s.error}
+            if planned:
+                self._process(planned)
         self.summary.wall_s = time.monotonic() - started
         return self.summary
 
-    def _plan(self, videos: list[VideoState]) -> None:
+    def _start_plans(self, videos: list[VideoState]) -> list[tuple[VideoState, ray.ObjectRef]]:
         task = ray.remote(num_cpus=self.spec.ray.task_cpus)(_plan_task)
-        todo = [s for s in videos if not s.error]
-        refs = [task.remote(self.storage, s.info.uri, self.spec, self.strong.temporal_radius) for s in todo]
-        for state, (plan, error) in zip(todo, ray.get(refs)):
-            state.plan, state.error = plan, error
-            if plan is not None and plan.context_frames < self.strong.temporal_radius:
+        radius = self.strong.temporal_radius
+        return [(s, task.remote(self.storage, s.info.uri, self.spec, radius)) for s in videos if not s.error]
+
+    def _collect_plans(self, plans: list[tuple[VideoState, ray.ObjectRef]]) -> None:
+        for state, ref in plans:
+            state.plan, state.error = ray.get(ref)
+            if state.plan is not None and state.plan.context_frames < self.strong.temporal_radius:
                 log.warning(
                     "%s: context %d < the strong model's radius %d: segment seams may show",
-                    state.key, plan.context_frames, self.strong.temporal_radius,
+                    state.key, state.plan.context_frames, self.strong.temporal_radius,
                 )
 
     def _dataset(self, planned: dict[str, VideoState]) -> ray.data.Dataset:

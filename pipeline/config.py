@@ -125,6 +125,9 @@ class JobSpec(_Strict):
     scale: Literal[2, 3, 4] = Field(4, description="Upscaling factor.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
     limit: int | None = Field(None, ge=1, description="Process at most this many videos.")
+    wave_videos: int = Field(
+        16, ge=1, le=100_000, description="Videos planned and upscaled together; the next wave is planned meanwhile."
+    )
     models: ModelsSpec = ModelsSpec()
     segment: SegmentSpec = SegmentSpec()
     encode: EncodeSpec = EncodeSpec()

@@ -57,7 +57,7 @@ def test_local_folder_to_local_folder(tmp_path: Path):
     b = make_clip(src / "sub dir" / "b.mp4", frames=21, size=(48, 32), audio_streams=1, vfr=True, subtitle=True)
     out = tmp_path / "out"
 
-    summary = run_job(spec_for(str(src), str(out), scale=4), echo=lambda _: None)
+    summary = run_job(spec_for(str(src), str(out), scale=4, wave_videos=1), echo=lambda _: None)
 
     assert summary.ok and sorted(summary.videos_ok) == ["a.mp4", "sub dir/b.mp4"]
     assert_upscaled(a, out / "a_x4.mp4", 4, audio_streams=2)
@@ -112,7 +112,7 @@ def test_a_segment_failure_fails_its_video_cleanly(tmp_path: Path):
     out = tmp_path / "out"
     job = Job(spec_for(str(src), str(out), scale=2), echo=lambda _: None)
     videos = job.list_videos()
-    job._plan(videos)
+    job._collect_plans(job._start_plans(videos))
     gone.unlink()
     job._process({s.video_id: s for s in videos})
 
