@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 import ray
 
@@ -24,9 +25,9 @@ def connect(spec: RaySpec, verbose: bool = False) -> None:
             ray.init(address=spec.address, logging_level=level)
         else:
             ray.init(num_cpus=spec.num_cpus, include_dashboard=False, logging_level=level)
-    for handler in logging.getLogger("ray.data").handlers:
-        if not isinstance(handler, logging.FileHandler):
-            handler.setLevel(level)
+    if not verbose:
+        # Read by Ray Data each time a Dataset starts (its documented logging hook).
+        os.environ.setdefault("RAY_DATA_LOGGING_CONFIG", str(Path(__file__).with_name("ray_data_quiet_logging.yaml")))
     ctx = ray.data.DataContext.get_current()
     # Ray Data's progress bars are for people at a terminal; scheduled runs log plain lines.
     ctx.enable_progress_bars = sys.stderr.isatty()
