@@ -42,7 +42,7 @@ def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
             storage.upload(path, row["chunk_uri"])
 
     run_stage(row, "encode", work)
-    # Frames stop here: only the small row goes on to the driver.
-    for name in FRAME_COLUMNS:
+    # Frames and timing stop here: only the small row goes on to the driver.
+    for name in (*FRAME_COLUMNS, "pts"):
         row.pop(name, None)
     return row

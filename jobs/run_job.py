@@ -36,7 +36,7 @@ from pipeline.storage import ObjectInfo, Storage, join_uri, relative_key
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(eq=False)  # identity: states are tracked in sets and dicts
 class VideoState:
     """The driver's record of one video while the job runs."""
 
@@ -45,9 +45,9 @@ class VideoState:
     output_uri: str
     plan: VideoPlan | None = None
     error: str = ""
-    rows: list[Row] = field(default_factory=list)
+    rows: list[Row] | None = field(default_factory=list)  # None once finished
     stitch: StitchStats | None = None
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.monotonic)  # reset when its wave starts
 
     @property
     def video_id(self) -> str:
@@ -75,10 +75,6 @@ def _plan_task(storage: Storage, uri: str, spec: JobSpec, radius: int) -> tuple[
             return plan_video(source, spec.segment, radius), ""
     except Exception as exc:  # noqa: BLE001 - a bad input fails its own video, never the job
         return None, f"{type(exc).__name__}: {exc}"
-
-
-def _stitch_task(storage: Storage, source: str, chunks: list[str], output: str, container: str) -> StitchStats:
-    return stitch_video(storage, source, chunks, output, container)
 
 
 def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Row]:
@@ -204,6 +200,7 @@ class Job:
     def _collect_plans(self, plans: list[tuple[VideoState, ray.ObjectRef]]) -> None:
         for state, ref in plans:
             state.plan, state.error = ray.get(ref)
+            state.started = time.monotonic()
             if state.plan is not None and state.plan.context_frames < self.strong.temporal_radius:
                 log.warning(
                     "%s: context %d < the strong model's radius %d: segment seams may show",
@@ -226,8 +223,24 @@ class Job:
         )
 
     def _process(self, planned: dict[str, VideoState]) -> None:
-        stitch = ray.remote(num_cpus=self.spec.ray.task_cpus, max_retries=3)(_stitch_task)
+        # Stitching is idempotent (same chunks, same bytes, same key): safe to retry on worker loss.
+        stitch = ray.remote(num_cpus=self.spec.ray.task_cpus, max_retries=3)(stitch_video)
         pending: dict[ray.ObjectRef, VideoState] = {}
+        try:
+            self._stream(planned, stitch, pending)
+        except Exception as exc:  # noqa: BLE001 - e.g. a pool whose actors cannot start
+            # Ray Data gave up on the whole wave: its unfinished videos fail with the reason,
+            # the job goes on with the next wave and exits non-zero.
+            log.exception("the pipeline failed")
+            for state in planned.values():
+                if state.rows is not None and state not in pending.values():
+                    state.error = f"pipeline: {_reason(exc)}"
+                    self._finish(state)
+        while pending:
+            self._collect(pending, timeout=None)
+
+    def _stream(self, planned: dict[str, VideoState], stitch: Any, pending: dict[ray.ObjectRef, VideoState]) -> None:
+        """Feed finished segments to their videos; stitch each video once all its chunks are in."""
         for row in self._dataset(planned).iter_rows():
             state = planned[row["video_id"]]
             state.rows.append(dict(row))
@@ -240,12 +253,11 @@ class Job:
                 else:
                     chunks = [r["chunk_uri"] for r in state.rows]
                     ref = stitch.remote(
-                        self.storage, state.info.uri, chunks, state.output_uri, self.spec.encode.container_format
-                    )
+                        self.storage, state.info.uri, chunks, state.output_uri,
+                        self.spec.encode.container_format, state.plan.probe.n_frames,
+                    )  # fmt: skip
                     pending[ref] = state
             self._collect(pending, timeout=0)
-        while pending:
-            self._collect(pending, timeout=None)
 
     def _collect(self, pending: dict[ray.ObjectRef, VideoState], timeout: float | None) -> None:
         if not pending:
@@ -256,21 +268,17 @@ class Job:
             try:
                 state.stitch = ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row
-                cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) and exc.cause else exc
-                state.error = f"stitch: {type(cause).__name__}: {cause}"
+                state.error = f"stitch: {_reason(exc)}"
             self._finish(state)
 
     def _finish(self, state: VideoState) -> None:
         """Write the video's manifest, clean its staging, and report it."""
-        if state.stitch is not None and state.stitch.frames != state.plan.probe.n_frames:
-            state.error = f"stitched {state.stitch.frames} frames but the source has {state.plan.probe.n_frames}"
-            self.storage.delete(state.output_uri)
         manifest.write_video_manifest(
             self.storage, self.spec.output, self.job_id, self._video_row(state), self._manifest_segments(state)
         )
         if state.plan is not None:
             self.storage.delete_prefix(staging_prefix(self.spec.output, self.config_hash, state.video_id))
-        state.rows = []  # written to the manifest: the driver keeps no per-segment state
+        state.rows = None  # written to the manifest: the driver keeps no per-segment state
         if state.error:
             self.summary.videos_failed[state.key] = state.error
             log.error("%s: failed: %s", state.info.uri, state.error)
@@ -284,7 +292,7 @@ class Job:
     def _manifest_segments(self, state: VideoState) -> list[Row]:
         columns = [f.name for f in manifest.SEGMENT_SCHEMA]
         rows = []
-        for row in state.rows:
+        for row in state.rows or []:
             values = {
                 **row,
                 "job_id": self.job_id,
@@ -330,6 +338,15 @@ class Job:
             "wall_s": time.monotonic() - state.started,
             "finished_at": datetime.now(timezone.utc),
         }
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a manifest: Ray wraps remote errors in their whole traceback, whose last
+    line is the original `Type: message`."""
+    if isinstance(exc, ray.exceptions.RayError):
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        return lines[-1].strip() if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _plain(value: Any) -> Any:

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pyarrow.dataset as pads
+import torch
 import pytest
 
 from jobs.run_job import Job, run_job
@@ -123,3 +124,14 @@ def test_a_segment_failure_fails_its_video_cleanly(tmp_path: Path):
     videos_table, segments = read_manifests(Storage(), str(out))
     failed = segments.filter(pads.field("video_key") == "gone.mp4").to_pylist()
     assert failed and all(s["status"] == "failed" and s["tfs"] is None for s in failed)
+
+
+@pytest.mark.allow_error_logs
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_pool_that_cannot_start_fails_its_videos_with_the_reason(tmp_path: Path):
+    (tmp_path / "in").mkdir()
+    make_clip(tmp_path / "in" / "a.mp4", frames=8, size=(32, 24))
+    summary = run_job(spec_for(str(tmp_path / "in"), str(tmp_path / "out"), device="cuda"), echo=lambda _: None)
+    assert not summary.ok
+    assert summary.videos_failed["a.mp4"].startswith("pipeline: RuntimeError: device 'cuda' requested but CUDA")
+    assert not (tmp_path / "out" / "a_x4.mp4").exists()
