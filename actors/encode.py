@@ -13,6 +13,7 @@ from fractions import Fraction
 from actors.rows import FRAME_COLUMNS, Row, run_stage
 from pipeline.config import EncodeSpec
 from pipeline.media import encode_chunk
+from pipeline.resume import chunk_record_uri, record_bytes
 from pipeline.storage import Storage
 
 
@@ -40,6 +41,8 @@ def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
                 sample_aspect_ratio=_fraction(row["sar_num"], row["sar_den"]),
             )
             storage.upload(path, row["chunk_uri"])
+        # Last: a chunk with its record is whole, and a resumed run can take both as they are.
+        storage.write_bytes(chunk_record_uri(row["chunk_uri"]), record_bytes(row))
 
     run_stage(row, "encode", work)
     # Frames and timing stop here: only the small row goes on to the driver.

@@ -138,6 +138,7 @@ def run(input_uri: str, output_uri: str, config: str | None, **options: Any) -> 
     summary = run_job(spec, echo=click.echo)
     click.echo(
         f"job {summary.job_id}: {len(summary.videos_ok)} ok, {len(summary.videos_failed)} failed, "
+        f"{len(summary.videos_skipped)} already done, {summary.segments_reused} segment(s) reused; "
         f"{summary.frames} frames in {summary.wall_s:.1f} s"
     )
     for key, uri in summary.outputs.items():

@@ -30,6 +30,7 @@ from pipeline.media import StitchStats
 from pipeline.models import model_info
 from pipeline.naming import VIDEO_EXTENSIONS, chunk_uri, output_key, staging_prefix
 from pipeline.plan import VideoPlan, plan_video
+from pipeline.resume import finished_videos, reusable_chunks
 from pipeline.stitcher import stitch_video
 from pipeline.storage import ObjectInfo, Storage, join_uri, relative_key
 
@@ -53,6 +54,13 @@ class VideoState:
     def video_id(self) -> str:
         return manifest.video_id(self.key)
 
+    @property
+    def segments_reused(self) -> int:
+        return sum(bool(r["reused"]) for r in self.rows or [])
+
+    def staging(self, output_root: str, config_hash: str) -> str:
+        return staging_prefix(output_root, config_hash, self.video_id, self.info.version)
+
 
 @dataclass
 class JobSummary:
@@ -60,6 +68,8 @@ class JobSummary:
     output: str
     videos_ok: list[str] = field(default_factory=list)
     videos_failed: dict[str, str] = field(default_factory=dict)
+    videos_skipped: list[str] = field(default_factory=list)  # done by an earlier run
+    segments_reused: int = 0
     outputs: dict[str, str] = field(default_factory=dict)
     frames: int = 0
     wall_s: float = 0.0
@@ -79,6 +89,7 @@ def _plan_task(storage: Storage, uri: str, spec: JobSpec, radius: int) -> tuple[
 
 def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Row]:
     plan = state.plan
+    staging = state.staging(spec.output, config_hash)
     assert plan is not None
     probe = plan.probe
     rate = probe.avg_rate
@@ -107,7 +118,8 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
                 "rate_den": rate.denominator if rate else 0,
                 "sar_num": sar.numerator if sar else 0,
                 "sar_den": sar.denominator if sar else 0,
-                "chunk_uri": chunk_uri(spec.output, config_hash, state.video_id, seg.index, spec.encode.container_format),
+                "chunk_uri": chunk_uri(staging, seg.index, spec.encode.container_format),
+                "reused": False,
                 "lr_width": probe.width,
                 "lr_height": probe.height,
                 "hr_width": probe.width * spec.scale,
@@ -157,12 +169,24 @@ class Job:
         self.summary = JobSummary(job_id=self.job_id, output=spec.output)
 
     def list_videos(self) -> list[VideoState]:
+        """The inputs to process; a video an earlier run finished (same input version, same
+        settings, output still there) is reported and left out."""
         infos = self.storage.list_videos(self.spec.input, VIDEO_EXTENSIONS)[: self.spec.limit]
         container = self.spec.encode.container_format
+        finished = finished_videos(self.storage, self.spec.output)
         states, claimed = [], {}
         for info in infos:
             key = relative_key(self.spec.input, info.uri)
             out = join_uri(self.spec.output, output_key(key, self.spec.scale, container))
+            done = finished.get(key)
+            if (
+                done is not None
+                and (done.input_version, done.config_hash, done.output_uri) == (info.version, self.config_hash, out)
+                and self.storage.exists(out)
+            ):
+                self.summary.videos_skipped.append(key)
+                self.echo(f"skip   {info.uri}: done by job {done.job_id}")
+                continue
             state = VideoState(info=info, key=key, output_uri=out)
             if out in claimed:
                 state.error = f"output key {out} is also the output of {claimed[out]}; rename one of the inputs"
@@ -207,9 +231,8 @@ class Job:
                     state.key, state.plan.context_frames, self.strong.temporal_radius,
                 )
 
-    def _dataset(self, planned: dict[str, VideoState]) -> ray.data.Dataset:
+    def _dataset(self, rows: list[Row]) -> ray.data.Dataset:
         spec = self.spec
-        rows = [row for state in planned.values() for row in _segment_rows(state, spec, self.config_hash)]
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = False
         # One segment per block, so decoding and encoding spread over segments, not videos.
@@ -226,8 +249,20 @@ class Job:
         # Stitching is idempotent (same chunks, same bytes, same key): safe to retry on worker loss.
         stitch = ray.remote(num_cpus=self.spec.ray.task_cpus, max_retries=3)(stitch_video)
         pending: dict[ray.ObjectRef, VideoState] = {}
+        todo = []
+        for state in planned.values():
+            reusable = reusable_chunks(self.storage, state.staging(self.spec.output, self.config_hash))
+            for row in _segment_rows(state, self.spec, self.config_hash):
+                record = reusable.get(row["segment_index"])
+                if record and (record["core_start"], record["core_end"]) == (row["core_start"], row["core_end"]):
+                    self._add_row(state, {**row, **record, "reused": True}, stitch, pending)
+                else:
+                    todo.append(row)
         try:
-            self._stream(planned, stitch, pending)
+            if todo:
+                for row in self._dataset(todo).iter_rows():
+                    self._add_row(planned[row["video_id"]], dict(row), stitch, pending)
+                    self._collect(pending, timeout=0)
         except Exception as exc:  # noqa: BLE001 - e.g. a pool whose actors cannot start
             # Ray Data gave up on the whole wave: its unfinished videos fail with the reason,
             # the job goes on with the next wave and exits non-zero.
@@ -239,25 +274,22 @@ class Job:
         while pending:
             self._collect(pending, timeout=None)
 
-    def _stream(self, planned: dict[str, VideoState], stitch: Any, pending: dict[ray.ObjectRef, VideoState]) -> None:
-        """Feed finished segments to their videos; stitch each video once all its chunks are in."""
-        for row in self._dataset(planned).iter_rows():
-            state = planned[row["video_id"]]
-            state.rows.append(dict(row))
-            if len(state.rows) == state.rows[0]["segment_count"]:
-                state.rows.sort(key=lambda r: r["segment_index"])
-                failed = [r for r in state.rows if r["status"] != "ok"]
-                if failed:
-                    state.error = f"{len(failed)} segment(s) failed; first: {failed[0]['error']}"
-                    self._finish(state)
-                else:
-                    chunks = [r["chunk_uri"] for r in state.rows]
-                    ref = stitch.remote(
-                        self.storage, state.info.uri, chunks, state.output_uri,
-                        self.spec.encode.container_format, state.plan.probe.n_frames,
-                    )  # fmt: skip
-                    pending[ref] = state
-            self._collect(pending, timeout=0)
+    def _add_row(self, state: VideoState, row: Row, stitch: Any, pending: dict[ray.ObjectRef, VideoState]) -> None:
+        """Take one finished segment; once a video has all of them, stitch it (or fail it)."""
+        state.rows.append(row)
+        if len(state.rows) < row["segment_count"]:
+            return
+        state.rows.sort(key=lambda r: r["segment_index"])
+        failed = [r for r in state.rows if r["status"] != "ok"]
+        if failed:
+            state.error = f"{len(failed)} segment(s) failed; first: {failed[0]['error']}"
+            self._finish(state)
+            return
+        ref = stitch.remote(
+            self.storage, state.info.uri, [r["chunk_uri"] for r in state.rows], state.output_uri,
+            self.spec.encode.container_format, state.plan.probe.n_frames,
+        )  # fmt: skip
+        pending[ref] = state
 
     def _collect(self, pending: dict[ray.ObjectRef, VideoState], timeout: float | None) -> None:
         if not pending:
@@ -277,7 +309,8 @@ class Job:
             self.storage, self.spec.output, self.job_id, self._video_row(state), self._manifest_segments(state)
         )
         if state.plan is not None:
-            self.storage.delete_prefix(staging_prefix(self.spec.output, self.config_hash, state.video_id))
+            self.storage.delete_prefix(state.staging(self.spec.output, self.config_hash))
+        self.summary.segments_reused += state.segments_reused
         state.rows = None  # written to the manifest: the driver keeps no per-segment state
         if state.error:
             self.summary.videos_failed[state.key] = state.error
@@ -331,6 +364,7 @@ class Job:
             "scale": spec.scale,
             "codec": spec.encode.codec,
             "segments": len(state.plan.segments) if state.plan else 0,
+            "segments_reused": state.segments_reused,
             "scenes": len(probe.cuts) + 1 if probe else 0,
             "audio_streams_copied": stitch.audio_streams if stitch else 0,
             "subtitle_streams_copied": stitch.subtitle_streams if stitch else 0,

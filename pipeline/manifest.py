@@ -16,6 +16,7 @@ import io
 import numbers
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
@@ -89,6 +90,12 @@ SEGMENT_SCHEMA = pa.schema(
         _field("status", pa.string(), "'ok' or 'failed'."),
         _field("error", pa.string(), "Error message when failed; null when ok.", nullable=True),
         _field("attempts", pa.int32(), "Times the segment was processed (at-least-once delivery)."),
+        _field(
+            "reused",
+            pa.bool_(),
+            "Chunk taken from staging, left by an interrupted run with the same input and settings "
+            "(timings and metrics are that run's).",
+        ),
     ]
 )
 
@@ -111,6 +118,7 @@ VIDEO_SCHEMA = pa.schema(
         _field("scale", pa.int32(), "Upscaling factor."),
         _field("codec", pa.string(), "Output video codec."),
         _field("segments", pa.int32(), "Number of segments."),
+        _field("segments_reused", pa.int32(), "Segments whose chunks an interrupted run had already made."),
         _field("scenes", pa.int32(), "Number of scenes detected."),
         _field("audio_streams_copied", pa.int32(), "Audio streams copied from the input."),
         _field("subtitle_streams_copied", pa.int32(), "Subtitle streams copied from the input."),
@@ -147,6 +155,8 @@ def _check_value(where: str, field: pa.Field, value: Any) -> None:
             raise ValueError(f"{where}: column '{field.name}' value {value} is out of range for {type_}")
     elif pa.types.is_floating(type_):
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    elif pa.types.is_boolean(type_):
+        ok = isinstance(value, (bool, np.bool_))
     elif pa.types.is_timestamp(type_):
         # A naive datetime would be read as local time somewhere and UTC elsewhere.
         ok = isinstance(value, dt.datetime) and value.tzinfo is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 
 from pipeline.storage import PIPELINE_AREA, join_uri
@@ -18,10 +19,12 @@ def output_key(input_key: str, scale: int, container: str) -> str:
     return f"{stem}_x{scale}.{container}"
 
 
-def staging_prefix(output_root: str, config_hash: str, video_id: str) -> str:
-    """Chunks of one video under one configuration: a changed config never reuses them."""
-    return join_uri(output_root, PIPELINE_AREA, "staging", config_hash, video_id)
+def staging_prefix(output_root: str, config_hash: str, video_id: str, input_version: str) -> str:
+    """Chunks of one version of one video under one configuration: a changed input or config
+    never reuses them."""
+    version = hashlib.sha1(input_version.encode()).hexdigest()[:12]
+    return join_uri(output_root, PIPELINE_AREA, "staging", config_hash, f"{video_id}-{version}")
 
 
-def chunk_uri(output_root: str, config_hash: str, video_id: str, segment_index: int, container: str) -> str:
-    return join_uri(staging_prefix(output_root, config_hash, video_id), f"chunk_{segment_index:06d}.{container}")
+def chunk_uri(staging: str, segment_index: int, container: str) -> str:
+    return join_uri(staging, f"chunk_{segment_index:06d}.{container}")

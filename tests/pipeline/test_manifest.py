@@ -41,6 +41,7 @@ def _video_row(job_id: str, key: str, status: str = "ok") -> dict[str, Any]:
         "scale": 4,
         "codec": "h264",
         "segments": 2,
+        "segments_reused": 1,
         "scenes": 1,
         "audio_streams_copied": 1,
         "subtitle_streams_copied": 0,
@@ -84,6 +85,7 @@ def _segment_row(job_id: str, key: str, index: int, status: str = "ok") -> dict[
         "status": status,
         "error": "CUDA out of memory" if failed else None,
         "attempts": 2 if failed else 1,
+        "reused": False,
     }
 
 
