@@ -11,6 +11,7 @@ import logging
 import math
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -137,14 +138,16 @@ def _num_gpus(pool: PoolSpec) -> float:
 
 
 def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | None) -> dict[str, Any]:
-    # Ray Data restarts lost pool actors and re-runs the batches they held (its defaults:
-    # unlimited restarts and task retries); the stages are idempotent, so that is safe.
+    # A lost pool actor is restarted and the batches it held are re-run (the stages are
+    # idempotent); bounded, so a segment that kills its worker every time cannot loop forever.
     return {
         "batch_size": pool.batch_size,
         "batch_format": "numpy",
         "compute": ray.data.ActorPoolStrategy(size=pool.size),
         "num_cpus": pool.num_cpus,
         "num_gpus": _num_gpus(pool),
+        "max_restarts": spec.ray.actor_restarts,
+        "max_task_retries": spec.ray.actor_task_retries,
         "fn_constructor_kwargs": {
             "model_name": model_name,
             "scale": spec.scale,
@@ -217,7 +220,7 @@ class Job:
         return self.summary
 
     def _start_plans(self, videos: list[VideoState]) -> list[tuple[VideoState, ray.ObjectRef]]:
-        task = ray.remote(num_cpus=self.spec.ray.task_cpus)(_plan_task)
+        task = ray.remote(num_cpus=self.spec.ray.task_cpus, max_retries=self.spec.ray.task_retries)(_plan_task)
         radius = self.strong.temporal_radius
         return [(s, task.remote(self.storage, s.info.uri, self.spec, radius)) for s in videos if not s.error]
 
@@ -235,19 +238,24 @@ class Job:
         spec = self.spec
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = False
-        # One segment per block, so decoding and encoding spread over segments, not videos.
-        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
-        ds = ds.map(decode_segment, fn_kwargs={"storage": self.storage}, num_cpus=spec.ray.task_cpus)
+        # A segment whose retries are spent is dropped, not the whole wave: its video fails
+        # when the wave ends without it (see _process).
+        ctx.max_errored_blocks = -1
+        task = {"num_cpus": spec.ray.task_cpus, "max_retries": spec.ray.task_retries}
         models = spec.models
-        ds = ds.map_batches(StrongStage, **_pool_args(spec.strong_pool, spec, models.strong, models.strong_sha256))
-        ds = ds.map_batches(LightStage, **_pool_args(spec.light_pool, spec, models.light, models.light_sha256))
-        return ds.map(
-            encode_segment, fn_kwargs={"storage": self.storage, "encode": spec.encode}, num_cpus=spec.ray.task_cpus
-        )
+        with warnings.catch_warnings():
+            # Ray 2.60 takes retry settings only through the deprecated **ray_remote_args.
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+            # One segment per block, so decoding and encoding spread over segments, not videos.
+            ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+            ds = ds.map(decode_segment, fn_kwargs={"storage": self.storage}, **task)
+            ds = ds.map_batches(StrongStage, **_pool_args(spec.strong_pool, spec, models.strong, models.strong_sha256))
+            ds = ds.map_batches(LightStage, **_pool_args(spec.light_pool, spec, models.light, models.light_sha256))
+            return ds.map(encode_segment, fn_kwargs={"storage": self.storage, "encode": spec.encode}, **task)
 
     def _process(self, planned: dict[str, VideoState]) -> None:
         # Stitching is idempotent (same chunks, same bytes, same key): safe to retry on worker loss.
-        stitch = ray.remote(num_cpus=self.spec.ray.task_cpus, max_retries=3)(stitch_video)
+        stitch = ray.remote(num_cpus=self.spec.ray.task_cpus, max_retries=self.spec.ray.task_retries)(stitch_video)
         pending: dict[ray.ObjectRef, VideoState] = {}
         todo = []
         for state in planned.values():
@@ -271,6 +279,13 @@ class Job:
                 if state.rows is not None and state not in pending.values():
                     state.error = f"pipeline: {_reason(exc)}"
                     self._finish(state)
+        for state in planned.values():
+            if state.rows is not None and state not in pending.values():
+                state.error = (
+                    f"{len(state.plan.segments) - len(state.rows)} of {len(state.plan.segments)} segment(s) lost: "
+                    "their tasks failed after all retries (worker or node loss; see the Ray logs)"
+                )
+                self._finish(state)
         while pending:
             self._collect(pending, timeout=None)
 

@@ -117,6 +117,15 @@ class RaySpec(_Strict):
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (only when starting one).")
     task_cpus: float = Field(0.25, gt=0, description="CPUs reserved by each decode, encode, plan and stitch task.")
+    task_retries: int = Field(
+        3, ge=0, le=100, description="Retries of a decode, encode, plan or stitch task whose worker or node died."
+    )
+    actor_restarts: int = Field(
+        3, ge=0, le=100, description="Restarts of a pool actor whose worker or node died (its batches are re-run)."
+    )
+    actor_task_retries: int = Field(
+        3, ge=0, le=100, description="Retries of a batch whose pool actor died while running it."
+    )
 
 
 class JobSpec(_Strict):
