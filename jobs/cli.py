@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -34,6 +35,9 @@ RUN_FIELDS = {
     "preset": "encode.preset",
     "pix_fmt": "encode.pix_fmt",
     "container": "encode.container",
+    "max_width": "limits.max_width",
+    "max_height": "limits.max_height",
+    "max_duration": "limits.max_duration_s",
     "strong_actors": "strong_pool.size",
     "strong_batch": "strong_pool.batch_size",
     "strong_gpus": "strong_pool.num_gpus",
@@ -56,6 +60,26 @@ def _spec(input_uri: str, output_uri: str, config: str | None, options: dict[str
         raise click.UsageError(str(exc)) from None
 
 
+class _Refused(click.ClickException):
+    exit_code = 2  # like bad usage: the job could not run as given
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """StorageError and WeightsError as one line (`Error: <uri>: no such bucket`) and exit
+    status 2 instead of a traceback. They come from listing the input (a bucket, prefix or
+    folder that does not exist) or finding the weights, before any work; or from the output
+    store failing under a running job, which cannot go on either. A video's own failures never
+    get here: they are manifest rows, and exit status 1."""
+    from pipeline.models import WeightsError  # late, like run_job: torch's import is slow
+    from pipeline.storage import StorageError
+
+    try:
+        yield
+    except (StorageError, WeightsError) as exc:
+        raise _Refused(str(exc)) from None
+
+
 def _describe(field: str) -> str:
     """The help text of a JobSpec field, so the CLI and the config reference cannot drift."""
     model: Any = JobSpec
@@ -63,6 +87,8 @@ def _describe(field: str) -> str:
     for name in parents:
         model = model.model_fields[name].annotation
     info = model.model_fields[leaf]
+    if info.default is None and "default:" in (info.description or ""):
+        return f"{info.description} [{field}]"  # the description says what no value means
     default = info.default if info.default is not None else "auto"
     return f"{info.description} [{field}; default: {default}]"
 
@@ -89,6 +115,9 @@ def job_options(func: Callable) -> Callable:
         _option("--preset", field="encode.preset"),
         _option("--pix-fmt", field="encode.pix_fmt"),
         _option("--container", field="encode.container", type=click.Choice(["auto", "mp4", "mkv", "mov"])),
+        _option("--max-width", field="limits.max_width", type=int),
+        _option("--max-height", field="limits.max_height", type=int),
+        _option("--max-duration", field="limits.max_duration_s", type=float),
         _option("--strong-actors", field="strong_pool.size", type=int),
         _option("--strong-batch", field="strong_pool.batch_size", type=int),
         _option("--strong-gpus", field="strong_pool.num_gpus", type=float),
@@ -128,14 +157,16 @@ def run(input_uri: str, output_uri: str, config: str | None, **options: Any) -> 
 
     Each video is written to OUTPUT under its relative path with a scale suffix
     (a/b.mov -> a/b_x4.mp4); Parquet manifests go to OUTPUT/_pssr/manifest/.
-    Exits 1 when any video failed (the manifest says why), 2 on bad usage.
+    Exits 1 when any video failed (the manifest says why), 2 on bad usage or when the input
+    or the weights cannot be found.
     """
     if options.get("scale"):
         options["scale"] = int(options["scale"])
     spec = _spec(input_uri, output_uri, config, options)
     from jobs.run_job import run_job  # imported late: Ray's import is slow and --help needs none of it
 
-    summary = run_job(spec, echo=click.echo)
+    with _refusals():
+        summary = run_job(spec, echo=click.echo)
     click.echo(
         f"job {summary.job_id}: {len(summary.videos_ok)} ok, {len(summary.videos_failed)} failed, "
         f"{len(summary.videos_skipped)} already done, {summary.segments_reused} segment(s) reused; "
@@ -157,7 +188,9 @@ def plan(input_uri: str, config: str | None, **options: Any) -> None:
     spec = _spec(input_uri, "plan-only", config, options)
     from jobs.plan_report import print_plan
 
-    sys.exit(0 if print_plan(spec, click.echo) else 1)
+    with _refusals():
+        all_ok = print_plan(spec, click.echo)
+    sys.exit(0 if all_ok else 1)
 
 
 def main() -> None:

@@ -13,14 +13,14 @@ from pipeline.storage import Storage
 
 def print_plan(spec: JobSpec, echo: Callable[[str], None]) -> bool:
     """Print each video's probe and segments; False when any input could not be planned."""
-    storage = Storage(spec.storage.s3_endpoint_url, spec.storage.region)
+    storage = Storage(**spec.storage.model_dump())
     models = spec.models
     radius = model_info("strong", models.strong, spec.scale, models.weights_dir, models.strong_sha256).temporal_radius
     all_ok = True
     for info in storage.list_videos(spec.input, VIDEO_EXTENSIONS)[: spec.limit]:
         try:
             with storage.open_read(info.uri) as source:
-                plan = plan_video(source, spec.segment, radius)
+                plan = plan_video(source, spec.segment, radius, spec.limits)
         except Exception as exc:  # noqa: BLE001 - report every input, then exit non-zero
             echo(f"{info.uri}: cannot plan: {type(exc).__name__}: {exc}")
             all_ok = False

@@ -27,13 +27,13 @@ from actors.strong import StrongStage
 from jobs.ray_cluster import connect
 from pipeline import manifest
 from pipeline.config import JobSpec, PoolSpec
-from pipeline.media import StitchStats
+from pipeline.media import StitchStats, VideoProbe, encoded_size
 from pipeline.models import model_info
 from pipeline.naming import VIDEO_EXTENSIONS, chunk_uri, output_key, staging_prefix
-from pipeline.plan import VideoPlan, plan_video
+from pipeline.plan import VideoPlan, plan_stored_video
 from pipeline.resume import finished_videos, reusable_chunks
 from pipeline.stitcher import stitch_video
-from pipeline.storage import ObjectInfo, Storage, join_uri, relative_key
+from pipeline.storage import ObjectInfo, Storage, is_s3, join_uri, relative_key
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +80,6 @@ class JobSummary:
         return not self.videos_failed
 
 
-def _plan_task(storage: Storage, uri: str, spec: JobSpec, radius: int) -> tuple[VideoPlan | None, str]:
-    try:
-        with storage.open_read(uri) as source:
-            return plan_video(source, spec.segment, radius), ""
-    except Exception as exc:  # noqa: BLE001 - a bad input fails its own video, never the job
-        return None, f"{type(exc).__name__}: {exc}"
-
-
 def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Row]:
     plan = state.plan
     staging = state.staging(spec.output, config_hash)
@@ -95,6 +87,7 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
     probe = plan.probe
     rate = probe.avg_rate
     sar = probe.sample_aspect_ratio
+    out_width, out_height = _output_size(probe, spec)
 
     rows = []
     for seg, seek in zip(plan.segments, plan.seek_pts or [None] * len(plan.segments)):
@@ -123,12 +116,17 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
                 "reused": False,
                 "lr_width": probe.width,
                 "lr_height": probe.height,
-                "hr_width": probe.width * spec.scale,
-                "hr_height": probe.height * spec.scale,
+                "hr_width": out_width,
+                "hr_height": out_height,
                 **new_row_fields(),
             }
         )
     return rows
+
+
+def _output_size(probe: VideoProbe, spec: JobSpec) -> tuple[int, int]:
+    """Scaled size, as the encoder writes it (4:2:0 codecs round odd sizes up)."""
+    return encoded_size(probe.width * spec.scale, probe.height * spec.scale, spec.encode.codec, spec.encode.pix_fmt)
 
 
 def _num_gpus(pool: PoolSpec) -> float:
@@ -163,7 +161,7 @@ class Job:
     def __init__(self, spec: JobSpec, echo: Callable[[str], None] = print) -> None:
         self.spec = spec
         self.echo = echo
-        self.storage = Storage(spec.storage.s3_endpoint_url, spec.storage.region)
+        self.storage = Storage(**spec.storage.model_dump())
         self.job_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
         models = spec.models
         self.strong = model_info("strong", models.strong, spec.scale, models.weights_dir, models.strong_sha256)
@@ -191,7 +189,10 @@ class Job:
                 self.echo(f"skip   {info.uri}: done by job {done.job_id}")
                 continue
             state = VideoState(info=info, key=key, output_uri=out)
-            if out in claimed:
+            if not is_s3(self.spec.output) and {".", ".."} & set(key.split("/")):
+                # An S3 key like "in/../../x.mp4" must not write outside a local OUTPUT.
+                state.error = f"input key {key!r} has '.' or '..' parts: it cannot map to a local output path"
+            elif out in claimed:
                 state.error = f"output key {out} is also the output of {claimed[out]}; rename one of the inputs"
             claimed.setdefault(out, key)
             states.append(state)
@@ -220,9 +221,12 @@ class Job:
         return self.summary
 
     def _start_plans(self, videos: list[VideoState]) -> list[tuple[VideoState, ray.ObjectRef]]:
-        task = ray.remote(num_cpus=self.spec.ray.task_cpus, max_retries=self.spec.ray.task_retries)(_plan_task)
+        spec = self.spec
+        task = ray.remote(num_cpus=spec.ray.task_cpus, max_retries=spec.ray.task_retries)(plan_stored_video)
         radius = self.strong.temporal_radius
-        return [(s, task.remote(self.storage, s.info.uri, self.spec, radius)) for s in videos if not s.error]
+        return [
+            (s, task.remote(self.storage, s.info.uri, spec.segment, radius, spec.limits)) for s in videos if not s.error
+        ]
 
     def _collect_plans(self, plans: list[tuple[VideoState, ray.ObjectRef]]) -> None:
         for state, ref in plans:
@@ -374,8 +378,8 @@ class Job:
             "duration_out_s": stitch.duration_s if stitch else 0.0,
             "width": probe.width if probe else 0,
             "height": probe.height if probe else 0,
-            "out_width": probe.width * spec.scale if probe else 0,
-            "out_height": probe.height * spec.scale if probe else 0,
+            "out_width": _output_size(probe, spec)[0] if probe else 0,
+            "out_height": _output_size(probe, spec)[1] if probe else 0,
             "scale": spec.scale,
             "codec": spec.encode.codec,
             "segments": len(state.plan.segments) if state.plan else 0,

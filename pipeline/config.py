@@ -95,6 +95,27 @@ class EncodeSpec(_Strict):
         return DEFAULT_CONTAINER[self.codec] if self.container == "auto" else self.container
 
 
+class LimitsSpec(_Strict):
+    max_width: int | None = Field(
+        None,
+        ge=1,
+        description="Fail videos wider than this many pixels (stored size, before display rotation), "
+        "from the file header before decoding; default: no limit.",
+    )
+    max_height: int | None = Field(
+        None,
+        ge=1,
+        description="Fail videos taller than this many pixels (stored size), from the file header "
+        "before decoding; default: no limit.",
+    )
+    max_duration_s: float | None = Field(
+        None,
+        gt=0,
+        description="Fail videos longer than this many seconds, from the file header before "
+        "decoding; default: no limit.",
+    )
+
+
 class PoolSpec(_Strict):
     size: int = Field(1, ge=1, le=4096, description="Actors in the pool.")
     batch_size: int = Field(1, ge=1, le=1024, description="Segments per batch handed to an actor.")
@@ -109,6 +130,26 @@ class PoolSpec(_Strict):
 class StorageSpec(_Strict):
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint (MinIO, moto, other regions); default: AWS.")
     region: str | None = Field(None, description="S3 region; default: boto3's standard chain.")
+    sse: Literal["AES256", "aws:kms"] | None = Field(
+        None, description="Server-side encryption of every object written (SSE-S3 or SSE-KMS)."
+    )
+    sse_kms_key_id: str | None = Field(None, description="KMS key id for sse: aws:kms.")
+    storage_class: str | None = Field(
+        None,
+        description="S3 storage class of every object written, staging included (e.g. STANDARD_IA; "
+        "mind minimum-duration billing); GLACIER classes are refused.",
+    )
+    checksums: bool = Field(
+        True, description="CRC32 checksums on writes and whole-object reads; off for stores that reject them."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StorageSpec:
+        if self.sse_kms_key_id and self.sse != "aws:kms":
+            raise ValueError("sse_kms_key_id needs sse: aws:kms")
+        if self.storage_class in ("GLACIER", "DEEP_ARCHIVE"):
+            raise ValueError(f"storage_class {self.storage_class}: the job reads back what it writes; use GLACIER_IR")
+        return self
 
 
 class RaySpec(_Strict):
@@ -116,7 +157,7 @@ class RaySpec(_Strict):
         None, description="Ray cluster to join ('auto' or host:port); default: start a local cluster in-process."
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (only when starting one).")
-    task_cpus: float = Field(0.25, gt=0, description="CPUs reserved by each decode, encode, plan and stitch task.")
+    task_cpus: float = Field(0.5, gt=0, description="CPUs reserved by each decode, encode, plan and stitch task.")
     task_retries: int = Field(
         3, ge=0, le=100, description="Retries of a decode, encode, plan or stitch task whose worker or node died."
     )
@@ -140,6 +181,7 @@ class JobSpec(_Strict):
     models: ModelsSpec = ModelsSpec()
     segment: SegmentSpec = SegmentSpec()
     encode: EncodeSpec = EncodeSpec()
+    limits: LimitsSpec = LimitsSpec()
     strong_pool: PoolSpec = PoolSpec()
     light_pool: PoolSpec = PoolSpec()
     storage: StorageSpec = StorageSpec()

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import BinaryIO
 
-from pipeline.config import SegmentSpec
+from pipeline.config import LimitsSpec, SegmentSpec
 from pipeline.media import VideoProbe, probe_video
+from pipeline.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -77,19 +78,36 @@ class VideoPlan:
     seek_pts: list[tuple[int, int]] | None
 
 
-def plan_video(source: str | BinaryIO, spec: SegmentSpec, temporal_radius: int) -> VideoPlan:
+def plan_video(
+    source: str | BinaryIO, spec: SegmentSpec, temporal_radius: int, limits: LimitsSpec | None = None
+) -> VideoPlan:
     """Probe a source (one decode pass, scene detection included) and plan its segments.
 
     Context defaults to the strong model's receptive radius: the least that keeps the stitch seamless.
+    A video above `limits` fails (MediaError) on its header, before any frame is decoded.
     """
     probe = probe_video(
         source,
         detect_scenes=spec.detect_scenes,
         scene_threshold=spec.scene_threshold,
         min_scene_frames=spec.min_scene_frames,
+        **(limits or LimitsSpec()).model_dump(),
     )
     context = temporal_radius if spec.context_frames is None else spec.context_frames
     segments = plan_segments(probe.n_frames, probe.cuts, spec.max_core_frames, context)
     pts = probe.decode_pts
     seek_pts = [(pts[s.context_start], pts[s.context_end - 1]) for s in segments] if pts else None
     return VideoPlan(replace(probe, pts=[]), segments, context, seek_pts)
+
+
+def plan_stored_video(
+    storage: Storage, uri: str, spec: SegmentSpec, temporal_radius: int, limits: LimitsSpec
+) -> tuple[VideoPlan | None, str]:
+    """plan_video on a stored object, as a Ray task runs it: a bad input's error is returned,
+    never raised, so it fails its own video and not the job. (Here, not in jobs/, so the task's
+    worker imports no torch.)"""
+    try:
+        with storage.open_read(uri) as source:
+            return plan_video(source, spec, temporal_radius, limits), ""
+    except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row
+        return None, f"{type(exc).__name__}: {exc}"

@@ -3,37 +3,76 @@
 `Storage` is Ray-free and picklable (it travels to Ray workers): the boto3 client is built
 lazily in each process and dropped when pickled. Writes are atomic at their URI: S3 PUT and
 CompleteMultipartUpload are atomic, and local writes go to a temp file that is `os.replace`d.
+
+S3 reliability, and who provides it:
+
+* botocore (standard retry mode, `max_attempts` attempts, jittered exponential backoff)
+  retries a request until its response is in: connection errors and resets, read timeouts,
+  500/502/503/504, throttling codes such as SlowDown, and 200 responses with an embedded
+  error or an unparsable body. Non-streaming bodies (list, head, put, multipart calls,
+  delete) are read inside that loop, so every call except GetObject is covered whole.
+* A GetObject body streams in after botocore has returned: a reset, stall or checksum
+  mismatch there surfaces at read time. `read_bytes` and `S3RangeReader` re-issue the GET
+  (`_with_retries`); `download` relies on s3transfer's own stream retries and adds
+  checksum-mismatch retries.
+* Integrity (unless `checksums=False`): every write carries a CRC32 (an upload, the
+  full-object CRC32 of the local file, which S3 checks against the assembled object,
+  multipart included), an upload is verified with a HEAD afterwards for stores that do not
+  check, and whole-object GETs validate the stored checksum. Ranged GETs have no checksum
+  to check (TLS covers the wire there).
+* DeleteObjects can answer 200 with per-key errors; `delete_prefix` retries those keys.
+* A failed multipart upload is aborted by s3transfer before `upload` raises.
+* Credentials come only from boto3's default chain; nothing here stores or prints them.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import os
+import random
 import shutil
 import tempfile
 import threading
+import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import boto3
 import pyarrow.fs as pafs
-from boto3.exceptions import S3UploadFailedError
+from boto3.exceptions import Boto3Error, RetriesExceededError, S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    FlexibleChecksumError,
+    HTTPClientError,
+    IncompleteReadError,
+)
 
 MiB = 1024 * 1024
 PIPELINE_AREA = "_pssr"  # the pipeline's own sub-prefix under a root; never an input
 
-_CONNECT_TIMEOUT_S = 10.0
-_READ_TIMEOUT_S = 60.0
-_MAX_ATTEMPTS = 8
-_BODY_ATTEMPTS = 3  # botocore retries requests, not a body stream that breaks mid-read
+T = TypeVar("T")
+SSE = Literal["AES256", "aws:kms"]
+
+# Errors a GetObject body raises while it streams in, after botocore's retry loop returned:
+# a reset or stall (HTTPClientError subclasses), a short body, or a CRC mismatch.
+_BODY_ERRORS: tuple[type[Exception], ...] = (HTTPClientError, IncompleteReadError, FlexibleChecksumError)
+# Attempts and backoff of `_with_retries`, for what botocore cannot retry itself.
+_RETRY_ATTEMPTS = 4
+_RETRY_BACKOFF_S = 0.1  # first backoff cap; doubles per attempt up to _RETRY_BACKOFF_MAX_S
+_RETRY_BACKOFF_MAX_S = 2.0
+# Archive classes need a restore before any GET, and the pipeline reads back what it writes
+# (staging chunks, chunk records, manifests).
+_UNREADABLE_STORAGE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 
 
 @dataclass(frozen=True)
@@ -125,12 +164,14 @@ def _client_error_message(uri: str, exc: ClientError) -> str:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", "unknown"))
     cause = _S3_CAUSES.get(code) or f"{code}: {error.get('Message', exc)}"
-    return f"{uri}: {cause}"
+    retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+    # Say when botocore already retried, so a persistent fault does not read as a one-off.
+    return f"{uri}: {cause}" + (f" (after {retries + 1} attempts)" if retries else "")
 
 
 @contextmanager
 def _s3_errors(uri: str) -> Iterator[None]:
-    # ClientError/BotoCoreError messages carry codes, endpoints and keys, never secrets.
+    # ClientError/BotoCoreError/boto3 messages carry codes, endpoints and keys, never secrets.
     try:
         yield
     except ClientError as exc:
@@ -140,8 +181,54 @@ def _s3_errors(uri: str) -> Iterator[None]:
         if isinstance(cause, ClientError):
             raise StorageError(_client_error_message(uri, cause)) from exc
         raise StorageError(f"{uri}: upload failed: {exc}") from exc
-    except BotoCoreError as exc:
+    except RetriesExceededError as exc:  # s3transfer gave up re-reading a download's body
+        raise StorageError(f"{uri}: download failed after retries: {exc.last_exception}") from exc
+    except (BotoCoreError, Boto3Error) as exc:
         raise StorageError(f"{uri}: {exc}") from exc
+
+
+class _DeleteErrors(Exception):
+    """Per-key errors in a 200 DeleteObjects answer (e.g. InternalError, SlowDown)."""
+
+
+def _with_retries(uri: str, what: str, attempt: Callable[[], T], retry_on: tuple[type[Exception], ...]) -> T:
+    """`attempt()`, run again after a jittered backoff while it fails with `retry_on`.
+
+    For failures botocore's retry loop cannot see: a response body that breaks after the
+    call returned, or errors inside a successful response. `attempt` must map its own
+    request errors (already retried by botocore) to StorageError, so they are not retried
+    a second time here.
+    """
+    for n in range(1, _RETRY_ATTEMPTS):
+        try:
+            return attempt()
+        except retry_on:
+            # Full jitter, as botocore does, so many workers do not retry in step.
+            time.sleep(random.uniform(0, min(_RETRY_BACKOFF_S * 2 ** (n - 1), _RETRY_BACKOFF_MAX_S)))
+    try:
+        return attempt()
+    except retry_on as exc:
+        raise StorageError(f"{uri}: {what} failed {_RETRY_ATTEMPTS} times; last error: {exc}") from exc
+
+
+def _file_crc32(path: str) -> str:
+    """Base64 big-endian CRC32 of a file, the form of S3's ChecksumCRC32."""
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(8 * MiB):
+            crc = zlib.crc32(chunk, crc)
+    return base64.b64encode(crc.to_bytes(4, "big")).decode()
+
+
+def _verify_upload(uri: str, head: dict[str, Any], size: int, crc: str | None) -> None:
+    """Fail when the stored object is not the file sent. S3 rejects a CRC mismatch itself;
+    this catches stores that accept one (moto and some S3-compatible servers do)."""
+    stored = head.get("ChecksumCRC32")
+    if head["ContentLength"] != size or (crc and stored and "-" not in stored and stored != crc):
+        raise StorageError(
+            f"{uri}: the stored object does not match the uploaded file "
+            f"(size {head['ContentLength']} vs {size}, CRC32 {stored} vs {crc}); it is corrupt, upload it again"
+        )
 
 
 @contextmanager
@@ -271,21 +358,17 @@ class S3RangeReader(io.RawIOBase):
         return data
 
     def _fetch(self, start: int, end: int) -> bytes:
-        last_error: Exception | None = None
-        for _ in range(_BODY_ATTEMPTS):
+        def attempt() -> bytes:
             with _s3_errors(self.name):
                 response = self._client.get_object(
                     Bucket=self._bucket, Key=self._key, Range=f"bytes={start}-{end - 1}", IfMatch=self._etag
                 )
-            try:
-                data = response["Body"].read()
-            except (HTTPClientError, IncompleteReadError) as exc:
-                last_error = exc
-                continue
-            if len(data) != end - start:
-                raise StorageError(f"{self.name}: got {len(data)} bytes for range {start}-{end - 1}")
-            return data
-        raise StorageError(f"{self.name}: read of bytes {start}-{end - 1} failed: {last_error}") from last_error
+            return response["Body"].read()
+
+        data = _with_retries(self.name, f"read of bytes {start}-{end - 1}", attempt, _BODY_ERRORS)
+        if len(data) != end - start:
+            raise StorageError(f"{self.name}: got {len(data)} bytes for range {start}-{end - 1}")
+        return data
 
 
 # --- Storage -----------------------------------------------------------------------------
@@ -303,15 +386,51 @@ class Storage:
         multipart_chunksize: int = 32 * MiB,
         read_block_size: int = 4 * MiB,
         read_max_blocks: int = 4,
+        sse: SSE | None = None,
+        sse_kms_key_id: str | None = None,
+        storage_class: str | None = None,
+        checksums: bool = True,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        max_attempts: int = 8,
     ) -> None:
+        """`sse`, `sse_kms_key_id` and `storage_class` apply to every object written to S3.
+        `checksums=False` drops the CRC32 headers, for S3-compatible stores that reject
+        them (R2, B2, older MinIO and Ceph do); uploads are then checked on size only.
+        `read_timeout` bounds each socket read (a stalled response is retried after it);
+        `max_attempts` counts botocore's attempts per request, the first included."""
+        if sse_kms_key_id is not None and sse != "aws:kms":
+            raise ValueError(f"sse_kms_key_id needs sse='aws:kms', not {sse!r}")
+        if storage_class in _UNREADABLE_STORAGE_CLASSES:
+            raise ValueError(
+                f"storage_class {storage_class} needs a restore before objects can be read, "
+                "and the pipeline reads back what it writes; use e.g. GLACIER_IR or a lifecycle rule"
+            )
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
         self.s3_endpoint_url = s3_endpoint_url
         self.region = region
         self.multipart_threshold = multipart_threshold
         self.multipart_chunksize = multipart_chunksize
         self.read_block_size = read_block_size
         self.read_max_blocks = read_max_blocks
+        self.sse = sse
+        self.sse_kms_key_id = sse_kms_key_id
+        self.storage_class = storage_class
+        self.checksums = checksums
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_attempts = max_attempts
         self._client: Any = None
         self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        # Settings only: credentials live in boto3's chain, never on this object.
+        return (
+            f"Storage(s3_endpoint_url={self.s3_endpoint_url!r}, region={self.region!r}, sse={self.sse!r}, "
+            f"sse_kms_key_id={self.sse_kms_key_id!r}, storage_class={self.storage_class!r}, "
+            f"checksums={self.checksums!r})"
+        )
 
     # Pickling: clients and locks are per process; rebuild them on the other side.
     def __getstate__(self) -> dict[str, Any]:
@@ -329,10 +448,20 @@ class Storage:
         """The boto3 S3 client, created on first use; credentials come from boto3's chain."""
         with self._lock:
             if self._client is None:
+                # Pinned either way, so AWS_REQUEST_CHECKSUM_CALCULATION and
+                # AWS_RESPONSE_CHECKSUM_VALIDATION cannot silently change what is checked.
+                checksum_mode = "when_supported" if self.checksums else "when_required"
                 config = Config(
-                    retries={"mode": "adaptive", "max_attempts": _MAX_ATTEMPTS},
-                    connect_timeout=_CONNECT_TIMEOUT_S,
-                    read_timeout=_READ_TIMEOUT_S,
+                    # Standard, not adaptive: the same retries and backoff, without adaptive's
+                    # per-process rate limiter, which starts at zero and so caps a young
+                    # client at 0.5 requests/s after a single SlowDown. "total_max_attempts"
+                    # counts the first attempt; "max_attempts" would mean retries.
+                    retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+                    connect_timeout=self.connect_timeout,
+                    read_timeout=self.read_timeout,
+                    # when_supported: CRC32 on every write, validation of every whole-object GET.
+                    request_checksum_calculation=checksum_mode,
+                    response_checksum_validation=checksum_mode,
                     # Custom endpoints (MinIO, moto, IP hosts) rarely serve virtual-host style.
                     s3={"addressing_style": "path"} if self.s3_endpoint_url else None,
                 )
@@ -348,6 +477,17 @@ class Storage:
             multipart_chunksize=self.multipart_chunksize,
             max_concurrency=4,
         )
+
+    def _write_args(self) -> dict[str, str]:
+        """Encryption and storage class for every object the pipeline writes to S3."""
+        args: dict[str, str] = {}
+        if self.sse:
+            args["ServerSideEncryption"] = self.sse
+        if self.sse_kms_key_id:
+            args["SSEKMSKeyId"] = self.sse_kms_key_id
+        if self.storage_class:
+            args["StorageClass"] = self.storage_class
+        return args
 
     # --- listing ---
 
@@ -451,10 +591,16 @@ class Storage:
             return open(path, "rb")
 
     def read_bytes(self, uri: str) -> bytes:
+        """The whole object; on S3 checked against its stored checksum when it has one."""
         if is_s3(uri):
             bucket, key = split_s3(uri)
-            with _s3_errors(uri):
-                return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+            def attempt() -> bytes:
+                with _s3_errors(uri):
+                    body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+                return body.read()
+
+            return _with_retries(uri, "read", attempt, _BODY_ERRORS)
         path = to_local_path(uri)
         with _local_errors(path):
             return Path(path).read_bytes()
@@ -463,8 +609,9 @@ class Storage:
         """Atomic: readers see the old content or the new, never a partial object."""
         if is_s3(uri):
             bucket, key = split_s3(uri)
+            checksum = {"ChecksumAlgorithm": "CRC32"} if self.checksums else {}
             with _s3_errors(uri):
-                self.client.put_object(Bucket=bucket, Key=key, Body=data)
+                self.client.put_object(Bucket=bucket, Key=key, Body=data, **checksum, **self._write_args())
             return
         path = to_local_path(uri)
         with _local_errors(path):
@@ -476,9 +623,15 @@ class Storage:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         if is_s3(uri):
             bucket, key = split_s3(uri)
-            # s3transfer writes a temp file and renames it, and pins the ETag across parts.
+            # s3transfer writes a temp file and renames it, pins the ETag across parts and
+            # re-reads broken body streams itself; a checksum mismatch it leaves to us.
             with _s3_errors(uri):
-                self.client.download_file(bucket, key, target, Config=self._transfer_config())
+                _with_retries(
+                    uri,
+                    "download",
+                    lambda: self.client.download_file(bucket, key, target, Config=self._transfer_config()),
+                    (FlexibleChecksumError,),
+                )
             return
         source = to_local_path(uri)
         with _local_errors(source):
@@ -486,15 +639,31 @@ class Storage:
                 _atomic_local_write(target, lambda f: shutil.copyfileobj(src, f, 4 * MiB))
 
     def upload(self, local_path: str, uri: str, content_type: str | None = None) -> None:
-        """Copy a local file to `uri` atomically (multipart above the threshold on S3)."""
+        """Copy a local file to `uri` atomically (multipart above the threshold on S3).
+
+        On S3 the stored object is checked against the file: its size, and its full-object
+        CRC32 unless `checksums` is off.
+        """
         source = to_local_path(local_path)
         if not os.path.isfile(source):
             raise StorageError(f"{uri}: upload source {source} is not a file")
         if is_s3(uri):
             bucket, key = split_s3(uri)
-            extra = {"ContentType": content_type} if content_type else None
+            size = os.path.getsize(source)
+            crc = _file_crc32(source) if self.checksums else None
+            extra = self._write_args()
+            if crc:
+                # A full-object CRC32 (not per-part only): S3 checks the assembled object against
+                # it, and later whole-object GETs of a multipart object can validate it too. The
+                # algorithm is named as well: moto keeps no checksum of a single PUT without it.
+                extra |= {"ChecksumAlgorithm": "CRC32", "ChecksumCRC32": crc}
+            if content_type:
+                extra["ContentType"] = content_type
             with _s3_errors(uri):
                 self.client.upload_file(source, bucket, key, ExtraArgs=extra, Config=self._transfer_config())
+                checksum_mode = {"ChecksumMode": "ENABLED"} if crc else {}
+                head = self.client.head_object(Bucket=bucket, Key=key, **checksum_mode)
+            _verify_upload(uri, head, size, crc)
             return
         target = to_local_path(uri)
         with _local_errors(target):
@@ -525,15 +694,26 @@ class Storage:
         bucket, key = split_s3(uri)
         keys = [o["Key"] for o in self._iter_s3(uri, bucket, _folder_prefix(key))]
         for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
-            batch = {"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True}
+            self._delete_keys(uri, bucket, keys[i : i + 1000])
+
+    def _delete_keys(self, uri: str, bucket: str, keys: list[str]) -> None:
+        """DeleteObjects, again for the keys it reports as failed in its 200 answer."""
+        remaining = keys
+
+        def attempt() -> None:
+            nonlocal remaining
+            batch = {"Objects": [{"Key": k} for k in remaining], "Quiet": True}
             with _s3_errors(uri):
-                response = self.client.delete_objects(Bucket=bucket, Delete=batch)
-            if response.get("Errors"):
-                first = response["Errors"][0]
-                raise StorageError(
-                    f"{uri}: could not delete {len(response['Errors'])} objects, "
+                errors = self.client.delete_objects(Bucket=bucket, Delete=batch).get("Errors", [])
+            if errors:
+                remaining = [e["Key"] for e in errors]
+                first = errors[0]
+                raise _DeleteErrors(
+                    f"could not delete {len(errors)} objects, "
                     f"e.g. {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
                 )
+
+        _with_retries(uri, "delete", attempt, (_DeleteErrors,))
 
     # --- pyarrow ---
 
@@ -545,9 +725,9 @@ class Storage:
         options: dict[str, Any] = {
             # boto3 resolves the region through its chain; pyarrow's own lookup differs.
             "region": self.region or self.client.meta.region_name,
-            "connect_timeout": _CONNECT_TIMEOUT_S,
-            "request_timeout": _READ_TIMEOUT_S,
-            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=_MAX_ATTEMPTS),
+            "connect_timeout": self.connect_timeout,
+            "request_timeout": self.read_timeout,
+            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=self.max_attempts),
         }
         if self.s3_endpoint_url:
             # pyarrow wants host:port and the scheme apart; it defaults to https.

@@ -6,9 +6,19 @@ import os
 import random
 from pathlib import Path
 
+import av
+
 from pipeline.media.synthetic import clip_timing, make_audio_only, make_clip, synthetic_frame
 
-__all__ = ["clip_timing", "make_audio_only", "make_clip", "make_corrupt", "make_truncated", "synthetic_frame"]
+__all__ = [
+    "clip_timing",
+    "damage_packet",
+    "make_audio_only",
+    "make_clip",
+    "make_corrupt",
+    "make_truncated",
+    "synthetic_frame",
+]
 
 
 def make_corrupt(path: str | os.PathLike[str], size: int = 4096) -> Path:
@@ -24,3 +34,20 @@ def make_truncated(src: str | os.PathLike[str], dst: str | os.PathLike[str], kee
     dst = Path(dst)
     dst.write_bytes(data[: int(len(data) * keep)])
     return dst
+
+
+def damage_packet(path: str | os.PathLike[str], index: int, nbytes: int = 8, seed: int = 0) -> Path:
+    """Overwrite `nbytes` inside the payload of the `index`-th video packet (decode order) with
+    random bytes, in place: the container stays intact, only that picture's coded data is bad,
+    as a flipped sector or a bad tape transfer leaves it."""
+    path = Path(path)
+    with av.open(str(path)) as container:
+        packet = [p for p in container.demux(container.streams.video[0]) if p.size][index]
+        pos, size = packet.pos, packet.size
+    if pos < 0 or nbytes > size - size // 3:
+        raise ValueError(f"packet {index} ({size} bytes at {pos}) cannot take {nbytes} damaged bytes")
+    start = pos + size // 3
+    data = bytearray(path.read_bytes())
+    data[start : start + nbytes] = random.Random(seed).randbytes(nbytes)
+    path.write_bytes(data)
+    return path

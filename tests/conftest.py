@@ -14,6 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from pipeline.storage import Storage
+from tests.s3_fault_proxy import S3FaultProxy
 
 # Dummy credentials at import, before any fixture, so processes started later (Ray workers)
 # inherit them; IMDS is off so no SDK waits on EC2 metadata for a region or credentials.
@@ -80,3 +81,10 @@ def no_error_logs(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixtu
     if errors:
         lines = "\n".join(f"  {r.name}: {r.getMessage()}" for r in errors)
         pytest.fail(f"ERROR logged during the test (mark it allow_error_logs if intended):\n{lines}")
+
+
+@pytest.fixture
+def s3_proxy(s3_server: str) -> Iterator[S3FaultProxy]:
+    """A fault-injecting HTTP proxy in front of the moto server; point a Storage at `.url`."""
+    with S3FaultProxy(s3_server) as proxy:
+        yield proxy

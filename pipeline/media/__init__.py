@@ -5,7 +5,7 @@ take local paths. Failures raise MediaError with a cause but not the file name.
 """
 
 from .decode import Decoded, Source, decode_frames, open_source
-from .encode import DEFAULT_PIX_FMT, ENCODERS, encode_chunk
+from .encode import DEFAULT_PIX_FMT, ENCODERS, encode_chunk, encoded_size
 from .errors import MediaError
 from .probe import VideoProbe, probe_video
 from .scenes import ContentDetector, detect_cuts
@@ -23,6 +23,7 @@ __all__ = [
     "decode_frames",
     "detect_cuts",
     "encode_chunk",
+    "encoded_size",
     "open_source",
     "probe_video",
     "stitch_chunks",

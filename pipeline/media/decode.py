@@ -45,12 +45,23 @@ def _is_empty(src: Source) -> bool:
     return os.path.isfile(src) and os.path.getsize(src) == 0
 
 
-def video_stream(container: InputContainer) -> VideoStream:
-    """The first real video stream, set up for threaded decoding (cover art in audio files is a
-    video stream too, but not a video)."""
+def video_stream(container: InputContainer, frame_threads: bool = True) -> VideoStream:
+    """The first real video stream, set up for threaded, strict decoding (cover art in audio
+    files is a video stream too, but not a video).
+
+    By default FFmpeg's decoders conceal damaged data (they paint over it from neighbouring
+    pixels and frames) and go on: a file with a few bad packets would upscale into smeared
+    frames without a word. `err_detect=explode` turns every error a decoder detects into an
+    exception instead, which `decoded_frames` reports with the frame index.
+
+    With frame threads, an error in one of the last packets (those still in the threads when
+    the stream ends) is dropped while draining, and so are its frames: a reader that must see
+    every error (the probe) passes `frame_threads=False` (slice threads only).
+    """
     for stream in container.streams.video:
         if not stream.disposition & Disposition.attached_pic:
-            stream.thread_type = "AUTO"
+            stream.thread_type = "AUTO" if frame_threads else "SLICE"
+            stream.codec_context.options = {"err_detect": "explode"}
             return stream
     raise MediaError("no video stream")
 
@@ -147,11 +158,19 @@ def _decode_after_seek(
 
 
 def decoded_frames(container: InputContainer, stream: VideoStream) -> Iterator[av.VideoFrame]:
-    """Frames in presentation order from the current position; an FFmpeg error becomes a
-    MediaError naming the index of the frame that failed (counted from this position)."""
+    """Frames in presentation order from the current position; an FFmpeg error, or a frame the
+    decoder flags as only partly reconstructed, becomes a MediaError naming the index of the
+    frame that failed (counted from this position).
+
+    The first damaged frame fails the whole video: an upscale of a concealed frame is not a
+    faithful output, and the probe (which decodes every frame) finds it before any work.
+    Damage a codec cannot detect (no checksums in H.264/HEVC slices) still decodes silently.
+    """
     index = 0
     try:
         for frame in container.decode(stream):
+            if frame.is_corrupt:
+                raise MediaError(f"decoding failed at frame {index}: damaged data, only partly decoded")
             yield frame
             index += 1
     except av.error.FFmpegError as exc:

@@ -31,6 +31,28 @@ _SVT_PRESETS = {
 _MIN_TICKS_PER_S = 10_000
 _FALLBACK_RATE = Fraction(25)
 _BT709 = 1  # AVCOL_SPC_BT709, the matrix tag written into YUV chunks
+# Encoders that refuse a frame size its chroma subsampling does not divide (x264/x265: 99x75
+# in 4:2:0). SVT-AV1, FFV1 and ProRes take any size and keep it.
+_WHOLE_CHROMA_ONLY = {"h264", "hevc"}
+
+
+def encoded_size(width: int, height: int, codec: str, pix_fmt: str | None) -> tuple[int, int]:
+    """The frame size a chunk is written at: `width` x `height`, except that h264/hevc round each
+    up to a multiple of the pixel format's chroma subsampling (99x75 -> 100x76 in yuv420p).
+
+    Why padding, and why the padding stays in the output: H.264 SPS cropping and the HEVC
+    conformance window count in chroma samples as well (x264 refuses crop-rect=0,0,1,1), so no
+    4:2:0 bitstream can say "99 wide"; a container crop (MP4 `clap`, Matroska PixelCrop) cannot
+    be set through PyAV, and PyAV's decoding, like many players, would not apply it anyway. So
+    the output is the padded size, the last column/row repeated into the extra pixels (no dark
+    edge, nothing for the encoder to spend bits on). The size depends only on the frame size,
+    codec and pixel format: every chunk of a video gets the same one and the chunks concatenate.
+    """
+    if codec not in _WHOLE_CHROMA_ONLY:
+        return width, height
+    fmt = av.VideoFormat(pix_fmt or DEFAULT_PIX_FMT[codec])
+    step_x, step_y = 64 // fmt.chroma_width(64), 64 // fmt.chroma_height(64)  # 2, 2 for 4:2:0
+    return -(-width // step_x) * step_x, -(-height // step_y) * step_y
 
 
 def fine_time_base(time_base: Fraction) -> tuple[Fraction, int]:
@@ -74,7 +96,8 @@ def encode_chunk(
     by stream copy. crf, preset and gop steer h264/hevc/av1; ffv1 and prores are intra-only.
     Pass the same `rate` (the source's average rate) for every chunk of a video: it goes into
     the codec headers, which must match across chunks (None: a fixed 25). YUV chunks are
-    converted with BT.709 and tagged so. A failed encode leaves no file.
+    converted with BT.709 and tagged so. Frames are written at `encoded_size` (odd sizes padded
+    for h264/hevc by repeating the last column/row). A failed encode leaves no file.
     """
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
@@ -86,15 +109,21 @@ def encode_chunk(
         raise ValueError(f"unknown codec {codec!r} or container {container_format!r}")
     fine, factor = fine_time_base(time_base)
     options = container_options(container_format, fine)
+    height, width = frames.shape[1:3]
+    pix_fmt = pix_fmt or DEFAULT_PIX_FMT[codec]
+    out_width, out_height = encoded_size(width, height, codec, pix_fmt)
+    pad = ((0, out_height - height), (0, out_width - width), (0, 0))
     try:
         with av.open(path, "w", format=FORMATS[container_format], options=options) as out:
             if ENCODERS[codec] not in out.supported_codecs:
                 raise MediaError(f"{codec} cannot be stored in {container_format}")
             stream = out.add_stream(ENCODERS[codec], options=_codec_options(codec, crf, preset, gop))
-            _configure(stream, frames.shape, pix_fmt or DEFAULT_PIX_FMT[codec], fine, rate, sample_aspect_ratio)
+            _configure(stream, out_width, out_height, pix_fmt, fine, rate, sample_aspect_ratio)
             yuv = not stream.codec_context.format.is_rgb
             packets: list[Packet] = []  # compressed: small next to the frames we were handed
             for array, p in zip(frames, pts):
+                if out_width != width or out_height != height:  # one frame at a time: no copy of the segment
+                    array = np.pad(array, pad, mode="edge")
                 frame = av.VideoFrame.from_ndarray(array, format="rgb24")
                 if yuv:
                     frame = frame.reformat(format=stream.pix_fmt, dst_colorspace=Colorspace.ITU709)
@@ -137,13 +166,14 @@ def with_dts(packets: Iterator[Packet], depth: int) -> Iterator[Packet]:
 
 def _configure(
     stream: VideoStream,
-    shape: tuple[int, ...],
+    width: int,
+    height: int,
     pix_fmt: str,
     time_base: Fraction,
     rate: Fraction | None,
     sample_aspect_ratio: Fraction | None,
 ) -> None:
-    stream.width, stream.height = shape[2], shape[1]
+    stream.width, stream.height = width, height
     stream.pix_fmt = pix_fmt
     stream.time_base = stream.codec_context.time_base = time_base
     # The rate lands in the codec headers (H.264 VUI), which must be equal in every chunk.

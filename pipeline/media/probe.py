@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import av
 from av.container import InputContainer
 from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
@@ -48,11 +49,29 @@ class VideoProbe:
 
 
 def probe_video(
-    src: Source, *, detect_scenes: bool = True, scene_threshold: float = 27.0, min_scene_frames: int = 8
+    src: Source,
+    *,
+    detect_scenes: bool = True,
+    scene_threshold: float = 27.0,
+    min_scene_frames: int = 8,
+    max_width: int | None = None,
+    max_height: int | None = None,
+    max_duration_s: float | None = None,
 ) -> VideoProbe:
-    """Decode the whole video once; MediaError for anything that is not a complete, decodable video."""
+    """Decode the whole video once; MediaError for anything that is not a complete, decodable video.
+
+    The first decode error, or the first frame the decoder could only partly reconstruct,
+    fails the probe (see `decoded_frames`): a damaged video fails here, before any work. It
+    decodes without frame threads, which would drop an error in the stream's last packets.
+    Size and duration limits (None: none) are checked first on what the container headers
+    state, before any frame is decoded, so an oversized file costs only its header; and again
+    on the decoded figures, for streams whose headers state no duration (raw H.264, some TS).
+    """
     with open_source(src) as container:
-        stream = video_stream(container)
+        stream = video_stream(container, frame_threads=False)
+        ctx = stream.codec_context
+        limits = {"max_width": max_width, "max_height": max_height, "max_duration_s": max_duration_s}
+        _check_limits(ctx.width, ctx.height, _header_duration_s(container, stream), **limits)
         detector = ContentDetector(scene_threshold, min_scene_frames) if detect_scenes else None
         scan = _scan(container, stream, detector)
         stated_rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -69,7 +88,7 @@ def probe_video(
         duration_s = float((pts[-1] - pts[0] + last_duration) * time_base)
         if not synthetic and container.format.name in _HEADER_DURATION_FORMATS:
             _check_complete(stream, start_s + duration_s)
-        ctx = stream.codec_context
+        _check_limits(ctx.width, ctx.height, duration_s, **limits)
         return VideoProbe(
             n_frames=len(pts),
             width=ctx.width,
@@ -89,6 +108,34 @@ def probe_video(
             subtitle_streams=len(container.streams.subtitles),
             cuts=scan.cuts,
         )
+
+
+def _check_limits(
+    width: int,
+    height: int,
+    duration_s: float | None,
+    *,
+    max_width: int | None,
+    max_height: int | None,
+    max_duration_s: float | None,
+) -> None:
+    """MediaError when the stored frame size or the duration is above a limit (None: no limit;
+    a width, height or duration of 0/None is unknown and passes)."""
+    if (max_width and width > max_width) or (max_height and height > max_height):
+        if max_width and max_height:
+            limit = f"{max_width}x{max_height}"
+        else:
+            limit = f"of width {max_width}" if max_width else f"of height {max_height}"
+        raise MediaError(f"{width}x{height} is above the limit {limit}")
+    if max_duration_s and duration_s and duration_s > max_duration_s:
+        raise MediaError(f"duration {duration_s:.2f} s is above the limit {max_duration_s:g} s")
+
+
+def _header_duration_s(container: InputContainer, stream: VideoStream) -> float | None:
+    """The duration the headers state: the video stream's own, else the file's (Matroska)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return container.duration / av.time_base if container.duration else None
 
 
 @dataclass

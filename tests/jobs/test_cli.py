@@ -22,9 +22,11 @@ def test_help_lists_every_command_and_option():
     assert top.exit_code == 0 and "run" in top.output and "plan" in top.output
     run_help = invoke("run", "--help").output
     for option in ("--scale", "--segment-frames", "--context-frames", "--codec", "--crf", "--s3-endpoint-url",
-                   "--ray-address", "--limit", "--strong-actors", "--light-gpus", "--config"):
+                   "--ray-address", "--limit", "--strong-actors", "--light-gpus", "--config", "--max-width",
+                   "--max-height", "--max-duration"):
         assert option in run_help
     assert "segment.max_core_frames" in run_help  # each option names its JobSpec field
+    assert "default: no limit. [limits.max_duration_s]" in " ".join(run_help.split())  # not "default: auto"
 
 
 def test_invalid_config_fails_before_any_work_naming_the_field(tmp_path: Path):
@@ -36,6 +38,13 @@ def test_invalid_config_fails_before_any_work_naming_the_field(tmp_path: Path):
     assert not (tmp_path / "out").exists()
     result = CliRunner().invoke(cli, ["run", str(tmp_path), str(tmp_path / "out"), "--crf", "70"])
     assert result.exit_code == 2 and "encode.crf" in result.output
+
+
+def test_missing_weights_are_refused_with_a_message_not_a_traceback(tmp_path: Path):
+    result = CliRunner().invoke(cli, ["run", str(tmp_path), str(tmp_path / "out"), "--strong-model", "base"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Error: no weights are shipped for strong model 'base'")
+    assert not (tmp_path / "out").exists()
 
 
 def test_plan_prints_segments_without_running_models(tmp_path: Path):

@@ -8,6 +8,7 @@ BASE = {"input": "in/", "output": "out/"}
 def test_defaults_and_container_by_codec():
     spec = load_job_spec(None, BASE)
     assert (spec.scale, spec.models.strong, spec.encode.container_format) == (4, "tiny", "mp4")
+    assert spec.limits.model_dump() == {"max_width": None, "max_height": None, "max_duration_s": None}
     assert load_job_spec(None, {**BASE, "encode.codec": "ffv1"}).encode.container_format == "mkv"
     assert load_job_spec(None, {**BASE, "encode.codec": "prores"}).encode.container_format == "mov"
 
@@ -30,7 +31,11 @@ def test_yaml_file_with_flags_winning(tmp_path):
         ({"light_pool.size": 0}, "light_pool.size"),
         ({"models.strong_sha256": "abc"}, "models.strong_sha256"),
         ({"models.light_sha256": "a" * 64}, "models"),  # names a file in weights_dir, which is unset
-        ({"segmnt.max_core_frames": 4}, "segmnt"),  # a typo is an error, not silently ignored
+        ({"segmnt.max_core_frames": 4}, "segmnt"),
+        ({"storage.sse_kms_key_id": "k"}, "storage"),  # a KMS key without SSE-KMS
+        ({"storage.storage_class": "GLACIER"}, "storage"),  # unreadable by the job itself  # a typo is an error, not silently ignored
+        ({"limits.max_width": 0}, "limits.max_width"),
+        ({"limits.max_duration_s": -1.0}, "limits.max_duration_s"),
     ],
 )
 def test_invalid_values_name_the_field(overrides, field):
@@ -50,7 +55,7 @@ def test_unreadable_or_non_mapping_job_file(tmp_path):
 def test_config_hash_follows_output_affecting_settings_only():
     weights = {"strong": "s", "light": "l"}
     a = JobSpec(**BASE)
-    same = JobSpec(input="elsewhere/", output="other/", strong_pool={"size": 8})
+    same = JobSpec(input="elsewhere/", output="other/", strong_pool={"size": 8}, limits={"max_width": 640})
     assert a.config_hash(weights) == same.config_hash(weights)
     assert a.config_hash(weights) != JobSpec(**BASE, scale=2).config_hash(weights)
     assert a.config_hash(weights) != a.config_hash({"strong": "s2", "light": "l"})

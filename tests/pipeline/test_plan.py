@@ -1,6 +1,9 @@
 import pytest
 
-from pipeline.plan import plan_segments, scene_ranges
+from pipeline.config import LimitsSpec, SegmentSpec
+from pipeline.media import MediaError
+from pipeline.plan import plan_segments, plan_video, scene_ranges
+from tests.clips import make_clip
 
 
 def covered(segments):
@@ -53,3 +56,11 @@ def test_one_frame_video():
 def test_invalid_arguments_are_refused(args):
     with pytest.raises(ValueError):
         plan_segments(*args)
+
+
+def test_plan_video_refuses_a_video_above_the_limits(tmp_path):
+    clip = make_clip(tmp_path / "a.mp4", frames=12, size=(64, 36))
+    with pytest.raises(MediaError, match="^64x36 is above the limit 48x48$"):
+        plan_video(str(clip), SegmentSpec(), 3, LimitsSpec(max_width=48, max_height=48))
+    plan = plan_video(str(clip), SegmentSpec(max_core_frames=8), 3, LimitsSpec(max_width=64, max_duration_s=1.0))
+    assert [(s.core_start, s.core_end) for s in plan.segments] == [(0, 6), (6, 12)]

@@ -4,7 +4,7 @@ import av
 import numpy as np
 import pytest
 
-from pipeline.media import MediaError, decode_frames, encode_chunk
+from pipeline.media import MediaError, decode_frames, encode_chunk, encoded_size
 from pipeline.media.encode import reorder_depth, with_dts
 from tests.clips import synthetic_frame
 
@@ -12,9 +12,9 @@ FRAMES = np.stack([synthetic_frame(i, 160, 96) for i in range(16)])
 TB = Fraction(1, 24)  # a coarse source time base: the chunk must refine it, not round it
 
 
-def encode(path, codec, container_format, pts, **overrides):
+def encode(path, codec, container_format, pts, frames=FRAMES, **overrides):
     options = dict(codec=codec, crf=20, preset="veryfast", pix_fmt=None, gop=8, rate=Fraction(24))
-    encode_chunk(FRAMES, pts, TB, str(path), container_format=container_format, **(options | overrides))
+    encode_chunk(frames, pts, TB, str(path), container_format=container_format, **(options | overrides))
 
 
 def video_packets(path):
@@ -73,13 +73,57 @@ def test_codec_the_container_cannot_hold(tmp_path):
 
 
 def test_encoder_failure_leaves_no_file(tmp_path):
-    odd = tmp_path / "odd.mp4"
+    path = tmp_path / "twelve_bit.mp4"
     with pytest.raises(MediaError, match="encoding h264 failed"):
-        encode_chunk(
-            FRAMES[:, :95], list(range(16)), TB, str(odd), codec="h264", crf=20, preset="veryfast",
-            pix_fmt=None, container_format="mp4", gop=8, rate=None,
-        )  # fmt: skip
-    assert not odd.exists()
+        encode(path, "h264", "mp4", list(range(16)), pix_fmt="yuv420p12le")  # x264 here: 8 and 10 bit only
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    "codec, pix_fmt, size",
+    [
+        ("h264", "yuv420p", (100, 76)),
+        ("hevc", "yuv420p10le", (100, 76)),
+        ("h264", "yuv422p", (100, 75)),  # 4:2:2 halves only the width
+        ("h264", "yuv444p", (99, 75)),
+        ("av1", "yuv420p", (99, 75)),  # SVT-AV1, FFV1 and ProRes take odd sizes as they are
+        ("ffv1", "bgr0", (99, 75)),
+        ("prores", "yuv422p10le", (99, 75)),
+    ],
+)
+def test_encoded_size(codec, pix_fmt, size):
+    assert encoded_size(99, 75, codec, pix_fmt) == size
+    assert encoded_size(100, 76, codec, pix_fmt) == (100, 76)
+
+
+ODD = np.stack([synthetic_frame(i, 99, 75) for i in range(6)])  # 33x25 upscaled x3
+
+
+@pytest.mark.parametrize("codec, container_format", [("h264", "mp4"), ("hevc", "mkv")])
+def test_odd_size_is_padded_by_repeating_the_edge(tmp_path, codec, container_format):
+    """x264/x265 refuse 99x75 in 4:2:0: the chunk is 100x76, the picture in its top-left corner
+    and the last column/row repeated, and every chunk of the video gets that same size."""
+    paths = [tmp_path / f"{n}.{container_format}" for n in range(2)]
+    for n, path in enumerate(paths):
+        encode(path, codec, container_format, list(range(6 * n, 6 * n + 6)), frames=ODD)
+    decoded = [decode_frames(str(path), 0, 6).frames.astype(int) for path in paths]
+    assert all(d.shape == (6, 76, 100, 3) for d in decoded)
+    frames = decoded[0]
+    assert np.abs(frames[:, :75, :99] - ODD).mean() <= 4
+    assert np.abs(frames[:, :75, 99] - ODD[:, :, 98]).mean() <= 6  # not black, not garbage
+    assert np.abs(frames[:, 75, :99] - ODD[:, 74, :]).mean() <= 6
+    with av.open(str(paths[0])) as first, av.open(str(paths[1])) as second:  # the stitcher's condition
+        assert first.streams.video[0].codec_context.extradata == second.streams.video[0].codec_context.extradata
+
+
+@pytest.mark.parametrize("codec, container_format", [("ffv1", "mkv"), ("prores", "mov")])
+def test_codecs_that_take_odd_sizes_keep_them(tmp_path, codec, container_format):
+    path = tmp_path / f"odd.{container_format}"
+    encode(path, codec, container_format, list(range(6)), frames=ODD)
+    frames = decode_frames(str(path), 0, 6).frames
+    assert frames.shape == ODD.shape
+    if codec == "ffv1":
+        assert np.array_equal(frames, ODD)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import av
 import pytest
 
 from pipeline.media import MediaError, decode_frames, probe_video
-from tests.clips import clip_timing, make_audio_only, make_clip, make_corrupt, make_truncated
+from tests.clips import clip_timing, damage_packet, make_audio_only, make_clip, make_corrupt, make_truncated
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +59,19 @@ def test_rotation_and_interlacing(clips):
     assert probe_video(clips["interlaced"]).interlaced
 
 
-def test_missing_timestamps_are_synthesised_from_the_rate(clips):
-    raw = clips["dir"] / "raw.h264"  # an elementary stream: no container, no pts
-    with av.open(str(clips["cfr"])) as src, av.open(str(raw), "w") as out:
-        stream = out.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
+def elementary_stream(src, dst):
+    """The H.264 packets of `src` as a raw stream: no container, so no pts and no duration."""
+    with av.open(str(src)) as container, av.open(str(dst), "w") as out:
+        stream = out.add_stream_from_template(container.streams.video[0])
+        for packet in container.demux(container.streams.video[0]):
             if packet.size:
                 packet.stream = stream
                 out.mux(packet)
+    return dst
+
+
+def test_missing_timestamps_are_synthesised_from_the_rate(clips):
+    raw = elementary_stream(clips["cfr"], clips["dir"] / "raw.h264")
     probe = probe_video(raw)
     assert probe.pts_synthetic and probe.decode_pts is None
     assert probe.n_frames == 40 and probe.pts == list(range(40))
@@ -109,6 +114,8 @@ def test_truncated_faststart_mp4_fails_while_decoding(tmp_path):
 
 
 def test_corrupt_packets_mid_stream_name_the_frame(tmp_path):
+    """The probe decodes every frame, so damage anywhere fails the video at planning, on the
+    first frame that does not decode; a segment decode of the damaged range fails the same way."""
     path = make_clip(tmp_path / "damaged.mkv", frames=96, size=(320, 180))
     data = bytearray(path.read_bytes())
     middle = len(data) * 2 // 5
@@ -118,3 +125,63 @@ def test_corrupt_packets_mid_stream_name_the_frame(tmp_path):
         probe_video(path)
     with pytest.raises(MediaError, match=r"decoding failed at frame \d+"):
         decode_frames(path, 60, 70, (60, 69))
+
+
+# The damaged clips below decode "fine" with FFmpeg's defaults: the decoder conceals the damage
+# (paints over it) or drops the frames that follow, without an error.
+def test_damage_the_decoder_would_conceal_fails_the_probe(tmp_path):
+    path = damage_packet(make_clip(tmp_path / "hevc.mp4", frames=24, size=(96, 64), codec="hevc"), 14)
+    with pytest.raises(MediaError, match=r"decoding failed at frame \d+: Invalid data"):
+        probe_video(path)
+
+
+def test_a_frame_that_only_partly_decodes_fails_the_probe(tmp_path):
+    """MPEG-4 Part 2 resynchronises inside a damaged picture and hands out the rest of it,
+    flagged corrupt: treated like any other decode error."""
+    path = damage_packet(make_clip(tmp_path / "mpeg4.mp4", frames=24, size=(96, 64), codec="mpeg4"), 10, seed=1)
+    with pytest.raises(MediaError, match=r"decoding failed at frame 10: damaged data, only partly decoded"):
+        probe_video(path)
+    with pytest.raises(MediaError, match="only partly decoded"):
+        decode_frames(path, 8, 12)
+
+
+def test_damage_in_the_last_packet_is_not_lost_at_the_end_of_the_stream(tmp_path):
+    """Frame-threaded decoding drops an error (and its frames) met while draining the threads."""
+    path = damage_packet(make_clip(tmp_path / "tail.mp4", frames=24, size=(96, 64), codec="hevc"), 23)
+    with pytest.raises(MediaError, match=r"decoding failed at frame \d+: Invalid data"):
+        probe_video(path)
+
+
+def test_limits_name_the_size_and_the_limit(clips):
+    clip = clips["cfr"]  # 160x90, 40 frames at 24 fps
+    with pytest.raises(MediaError, match="^160x90 is above the limit 128x72$"):
+        probe_video(clip, max_width=128, max_height=72)
+    with pytest.raises(MediaError, match="^160x90 is above the limit of width 128$"):
+        probe_video(clip, max_width=128)
+    with pytest.raises(MediaError, match="^160x90 is above the limit of height 72$"):
+        probe_video(clip, max_height=72)
+    with pytest.raises(MediaError, match=r"^duration 1.67 s is above the limit 1.5 s$"):
+        probe_video(clip, max_duration_s=1.5)
+    probe = probe_video(clip, max_width=160, max_height=90, max_duration_s=40 / 24)  # at the limit: fine
+    assert probe.n_frames == 40
+
+
+def test_limits_are_checked_on_the_header_before_decoding(tmp_path):
+    """A damaged clip over a limit fails on the limit, not on the damage: no frame was decoded.
+    Matroska states the duration only for the whole file; that is the one checked."""
+    path = damage_packet(make_clip(tmp_path / "big.mkv", frames=24, size=(96, 64), codec="hevc"), 14)
+    with pytest.raises(MediaError, match="decoding failed"):
+        probe_video(path)
+    with pytest.raises(MediaError, match="^96x64 is above the limit 64x64$"):
+        probe_video(path, max_width=64, max_height=64)
+    with pytest.raises(MediaError, match=r"^duration 1.00 s is above the limit 0.5 s$"):
+        probe_video(path, max_duration_s=0.5)
+
+
+def test_a_stream_without_a_stated_duration_is_checked_after_decoding(tmp_path, clips):
+    raw = elementary_stream(clips["cfr"], tmp_path / "raw.h264")
+    with av.open(str(raw)) as container:
+        assert container.duration is None and container.streams.video[0].duration is None
+    # 40 frames timed at the rate FFmpeg assumes for raw H.264 (25 fps)
+    with pytest.raises(MediaError, match=r"^duration 1.60 s is above the limit 1.5 s$"):
+        probe_video(raw, max_duration_s=1.5)
