@@ -17,38 +17,8 @@ import click
 
 from pipeline.config import ConfigError, JobSpec, load_job_spec
 
-# option name -> dotted JobSpec field
-RUN_FIELDS = {
-    "scale": "scale",
-    "device": "device",
-    "limit": "limit",
-    "wave_videos": "wave_videos",
-    "strong_model": "models.strong",
-    "light_model": "models.light",
-    "weights_dir": "models.weights_dir",
-    "segment_frames": "segment.max_core_frames",
-    "context_frames": "segment.context_frames",
-    "scene_threshold": "segment.scene_threshold",
-    "detect_scenes": "segment.detect_scenes",
-    "codec": "encode.codec",
-    "crf": "encode.crf",
-    "preset": "encode.preset",
-    "pix_fmt": "encode.pix_fmt",
-    "container": "encode.container",
-    "max_width": "limits.max_width",
-    "max_height": "limits.max_height",
-    "max_duration": "limits.max_duration_s",
-    "strong_actors": "strong_pool.size",
-    "strong_batch": "strong_pool.batch_size",
-    "strong_gpus": "strong_pool.num_gpus",
-    "light_actors": "light_pool.size",
-    "light_batch": "light_pool.batch_size",
-    "light_gpus": "light_pool.num_gpus",
-    "s3_endpoint_url": "storage.s3_endpoint_url",
-    "region": "storage.region",
-    "ray_address": "ray.address",
-    "num_cpus": "ray.num_cpus",
-}
+# option name -> dotted JobSpec field, filled by _option as the options are declared
+RUN_FIELDS: dict[str, str] = {}
 
 
 def _spec(input_uri: str, output_uri: str, config: str | None, options: dict[str, Any]) -> JobSpec:
@@ -94,6 +64,8 @@ def _describe(field: str) -> str:
 
 
 def _option(*decls: str, field: str, **kwargs: Any) -> Callable:
+    # click's parameter name: "--detect-scenes/--no-detect-scenes" -> "detect_scenes"
+    RUN_FIELDS[decls[0].split("/")[0].lstrip("-").replace("-", "_")] = field
     return click.option(*decls, help=_describe(field), default=None, **kwargs)
 
 
