@@ -47,7 +47,8 @@ class VideoState:
     output_uri: str
     plan: VideoPlan | None = None
     error: str = ""
-    rows: list[Row] | None = field(default_factory=list)  # None once finished
+    # segment index -> its finished row (a segment delivered twice counts once); None once finished
+    rows: dict[int, Row] | None = field(default_factory=dict)
     stitch: StitchStats | None = None
     started: float = field(default_factory=time.monotonic)  # reset when its wave starts
 
@@ -57,7 +58,7 @@ class VideoState:
 
     @property
     def segments_reused(self) -> int:
-        return sum(bool(r["reused"]) for r in self.rows or [])
+        return sum(bool(r["reused"]) for r in (self.rows or {}).values())
 
     def staging(self, output_root: str, config_hash: str) -> str:
         return staging_prefix(output_root, config_hash, self.video_id, self.info.version)
@@ -295,17 +296,17 @@ class Job:
 
     def _add_row(self, state: VideoState, row: Row, stitch: Any, pending: dict[ray.ObjectRef, VideoState]) -> None:
         """Take one finished segment; once a video has all of them, stitch it (or fail it)."""
-        state.rows.append(row)
+        state.rows[int(row["segment_index"])] = row
         if len(state.rows) < row["segment_count"]:
             return
-        state.rows.sort(key=lambda r: r["segment_index"])
-        failed = [r for r in state.rows if r["status"] != "ok"]
+        rows = [state.rows[i] for i in sorted(state.rows)]
+        failed = [r for r in rows if r["status"] != "ok"]
         if failed:
             state.error = f"{len(failed)} segment(s) failed; first: {failed[0]['error']}"
             self._finish(state)
             return
         ref = stitch.remote(
-            self.storage, state.info.uri, [r["chunk_uri"] for r in state.rows], state.output_uri,
+            self.storage, state.info.uri, [r["chunk_uri"] for r in rows], state.output_uri,
             self.spec.encode.container_format, state.plan.probe.n_frames,
         )  # fmt: skip
         pending[ref] = state
@@ -344,7 +345,7 @@ class Job:
     def _manifest_segments(self, state: VideoState) -> list[Row]:
         columns = [f.name for f in manifest.SEGMENT_SCHEMA]
         rows = []
-        for row in state.rows or []:
+        for _, row in sorted((state.rows or {}).items()):
             values = {
                 **row,
                 "job_id": self.job_id,
