@@ -59,7 +59,7 @@ def _describe(field: str) -> str:
     info = model.model_fields[leaf]
     if info.default is None and "default:" in (info.description or ""):
         return f"{info.description} [{field}]"  # the description says what no value means
-    default = info.default if info.default is not None else "auto"
+    default = info.default if info.default is not None else "unset"
     return f"{info.description} [{field}; default: {default}]"
 
 
