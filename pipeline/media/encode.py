@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import os
 from collections.abc import Iterator
 from fractions import Fraction
 from itertools import chain, islice
@@ -15,7 +14,7 @@ from av.packet import Packet
 from av.video.reformatter import Colorspace
 from av.video.stream import VideoStream
 
-from .errors import MediaError, ffmpeg_reason
+from .errors import MediaError, no_partial_file
 
 ENCODERS = {"h264": "libx264", "hevc": "libx265", "av1": "libsvtav1", "ffv1": "ffv1", "prores": "prores_ks"}
 # ffv1 keeps RGB (bgr0 is its 8-bit RGB input) so a round trip is bit-exact; ProRes 422 HQ is 10-bit 4:2:2.
@@ -113,7 +112,7 @@ def encode_chunk(
     pix_fmt = pix_fmt or DEFAULT_PIX_FMT[codec]
     out_width, out_height = encoded_size(width, height, codec, pix_fmt)
     pad = ((0, out_height - height), (0, out_width - width), (0, 0))
-    try:
+    with no_partial_file(path, f"encoding {codec}"):
         with av.open(path, "w", format=FORMATS[container_format], options=options) as out:
             if ENCODERS[codec] not in out.supported_codecs:
                 raise MediaError(f"{codec} cannot be stored in {container_format}")
@@ -132,12 +131,6 @@ def encode_chunk(
             packets += stream.encode()
             # libx265 emits garbage dts for chunks shorter than its B-frame delay: derive our own.
             out.mux(list(with_dts(iter(packets), reorder_depth([p.pts for p in packets]))))
-    except BaseException as exc:
-        if os.path.exists(path):
-            os.remove(path)
-        if isinstance(exc, av.error.FFmpegError):
-            raise MediaError(f"encoding {codec} failed: {ffmpeg_reason(exc)}") from exc
-        raise
 
 
 def reorder_depth(pts: list[int]) -> int:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import av
 
 
@@ -17,3 +21,17 @@ def ffmpeg_reason(exc: BaseException) -> str:
     if isinstance(exc, av.error.FFmpegError) and exc.strerror:
         return exc.strerror
     return str(exc)
+
+
+@contextmanager
+def no_partial_file(path: str, what: str) -> Iterator[None]:
+    """Writing `path`: on any failure the file is removed, and an FFmpeg error becomes a
+    MediaError saying what failed."""
+    try:
+        yield
+    except BaseException as exc:
+        if os.path.exists(path):
+            os.remove(path)
+        if isinstance(exc, av.error.FFmpegError):
+            raise MediaError(f"{what} failed: {ffmpeg_reason(exc)}") from exc
+        raise

@@ -7,7 +7,6 @@ time, and only the reorder window of pts (a handful of ints) is held for dts.
 from __future__ import annotations
 
 import heapq
-import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from av.stream import Stream
 
 from .decode import Source, decoded_frames, open_source, video_stream
 from .encode import FORMATS, container_options, reorder_depth, with_dts
-from .errors import MediaError, ffmpeg_reason
+from .errors import MediaError, no_partial_file
 
 # Container tags that describe the source file itself, not its content.
 _FILE_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
@@ -50,7 +49,7 @@ def stitch_chunks(chunk_paths: list[str], source: Source, out_path: str, *, cont
     if container_format not in FORMATS:
         raise ValueError(f"unknown container {container_format!r}")
     rotation = _source_rotation(source)
-    try:
+    with no_partial_file(out_path, "stitching"):
         with ExitStack() as stack:
             src = stack.enter_context(open_source(source))
             chunk0 = stack.enter_context(open_source(chunk_paths[0]))
@@ -67,12 +66,6 @@ def stitch_chunks(chunk_paths: list[str], source: Source, out_path: str, *, cont
             for packet in heapq.merge(video, _source_packets(src, copied), key=_dts_seconds):
                 frames += packet.stream is out_video
                 out.mux(packet)
-    except BaseException as exc:
-        if os.path.exists(out_path):
-            os.remove(out_path)
-        if isinstance(exc, av.error.FFmpegError):
-            raise MediaError(f"stitching failed: {ffmpeg_reason(exc)}") from exc
-        raise
     with open_source(out_path) as written:
         duration_s = (written.duration or 0) / av.time_base
     return StitchStats(
