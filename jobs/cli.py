@@ -144,7 +144,7 @@ def run(input_uri: str, output_uri: str, config: str | None, **options: Any) -> 
         f"{len(summary.videos_skipped)} already done, {summary.segments_reused} segment(s) reused; "
         f"{summary.frames} frames in {summary.wall_s:.1f} s"
     )
-    for key, uri in summary.outputs.items():
+    for uri in summary.outputs.values():
         click.echo(f"output   {uri}")
     click.echo(f"manifest {summary.output.rstrip('/')}/_pssr/manifest/")
     sys.exit(0 if summary.ok else 1)

@@ -123,7 +123,9 @@ class PoolSpec(_Strict):
         None, ge=0, le=64, description="GPUs per actor (fractions allowed); default: 1 if the cluster has GPUs, else 0."
     )
     num_cpus: float = Field(0.5, gt=0, le=256, description="CPUs reserved per actor.")
-    torch_threads: int | None = Field(None, ge=1, description="Torch intra-op threads per actor; default: num_cpus rounded up.")
+    torch_threads: int | None = Field(
+        None, ge=1, description="Torch intra-op threads per actor; default: num_cpus rounded up."
+    )
     frames_per_pass: int = Field(8, ge=1, le=1024, description="Frames per model call; bounds activation memory.")
 
 

@@ -6,8 +6,8 @@ import math
 from pathlib import Path
 
 import pyarrow.dataset as pads
-import torch
 import pytest
+import torch
 
 from jobs.run_job import Job, run_job
 from pipeline.config import load_job_spec
