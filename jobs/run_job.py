@@ -204,7 +204,8 @@ class Job:
         so first results come early and the driver's state stays bounded on large backlogs."""
         started = time.monotonic()
         videos = self.list_videos()
-        self.echo(f"job {self.job_id}: {len(videos)} video(s) to process from {self.spec.input} -> {self.spec.output}")
+        spec = self.spec
+        self.echo(f"job {self.job_id}: {len(videos)} video(s) to process from {spec.input} -> {spec.output}")
         connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
         size = self.spec.wave_videos
         waves = [videos[i : i + size] for i in range(0, len(videos), size)]
