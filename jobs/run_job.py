@@ -133,7 +133,9 @@ def _output_size(probe: VideoProbe, spec: JobSpec) -> tuple[int, int]:
 def _num_gpus(pool: PoolSpec) -> float:
     if pool.num_gpus is not None:
         return pool.num_gpus
-    return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    # Half a GPU each: with the default one actor per pool, a single-GPU node holds both pools
+    # (a whole GPU each would leave the light pool waiting forever on such a node).
+    return 0.5 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
 def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | None) -> dict[str, Any]:

@@ -120,7 +120,11 @@ class PoolSpec(_Strict):
     size: int = Field(1, ge=1, le=4096, description="Actors in the pool.")
     batch_size: int = Field(1, ge=1, le=1024, description="Segments per batch handed to an actor.")
     num_gpus: float | None = Field(
-        None, ge=0, le=64, description="GPUs per actor (fractions allowed); default: 1 if the cluster has GPUs, else 0."
+        None,
+        ge=0,
+        le=64,
+        description="GPUs per actor (fractions allowed); default: 0.5 if the cluster has GPUs (a strong and a "
+        "light actor share one GPU), else 0.",
     )
     num_cpus: float = Field(0.5, gt=0, le=256, description="CPUs reserved per actor.")
     torch_threads: int | None = Field(
