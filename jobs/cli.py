@@ -165,6 +165,27 @@ def plan(input_uri: str, config: str | None, **options: Any) -> None:
     sys.exit(0 if all_ok else 1)
 
 
+@cli.command()
+@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="4", show_default=True)
+def models(scale: str) -> None:
+    """List the registered model sizes: parameters, temporal radius R, where the weights are."""
+    import torch
+
+    from pipeline.models import MODELS, get_spec
+
+    click.echo(f"{'kind':6} {'name':6} {'params':>12} {'R':>3}  weights (x{scale})")
+    for kind, registry in MODELS.items():
+        for name in registry:
+            spec = get_spec(kind, name)
+            with torch.device("meta"):  # shapes only: the large size costs no memory
+                model = spec.build(int(scale))
+            params = sum(p.numel() for p in model.parameters())
+            radius = getattr(model, "temporal_radius", 0)
+            entry = spec.weights.get(int(scale))
+            where = "bundled" if entry and entry.bundled else f"weights_dir: {entry.filename}" if entry else "none"
+            click.echo(f"{kind:6} {name:6} {params:>12,} {radius:>3}  {where}")
+
+
 def main() -> None:
     cli(prog_name="pssr")
 

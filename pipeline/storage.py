@@ -276,6 +276,13 @@ def _atomic_local_write(path: str, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
+def _copy_local(source: str, target: str) -> None:
+    """Copy a local file; the target appears whole or not at all. Errors name the source."""
+    with _local_errors(source):
+        with open(source, "rb") as src:
+            _atomic_local_write(target, lambda f: shutil.copyfileobj(src, f, 4 * MiB))
+
+
 # --- ranged S3 reader --------------------------------------------------------------------
 
 
@@ -633,10 +640,7 @@ class Storage:
                     (FlexibleChecksumError,),
                 )
             return
-        source = to_local_path(uri)
-        with _local_errors(source):
-            with open(source, "rb") as src:
-                _atomic_local_write(target, lambda f: shutil.copyfileobj(src, f, 4 * MiB))
+        _copy_local(to_local_path(uri), target)
 
     def upload(self, local_path: str, uri: str, content_type: str | None = None) -> None:
         """Copy a local file to `uri` atomically (multipart above the threshold on S3).
@@ -665,10 +669,7 @@ class Storage:
                 head = self.client.head_object(Bucket=bucket, Key=key, **checksum_mode)
             _verify_upload(uri, head, size, crc)
             return
-        target = to_local_path(uri)
-        with _local_errors(target):
-            with open(source, "rb") as src:
-                _atomic_local_write(target, lambda f: shutil.copyfileobj(src, f, 4 * MiB))
+        _copy_local(source, to_local_path(uri))
 
     # --- deletion ---
 

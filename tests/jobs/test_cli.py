@@ -54,7 +54,7 @@ def test_plan_prints_segments_without_running_models(tmp_path: Path):
     assert "30 frames" in result.output and "2 scene(s)" in result.output
     lines = [line.split() for line in result.output.splitlines() if line.startswith("  ") and line.split()[0].isdigit()]
     # (scene, core range, context range) per segment: never across the cut at 12, context clipped there.
-    assert [(l[1], l[2], l[3]) for l in lines] == [
+    assert [(s[1], s[2], s[3]) for s in lines] == [
         ("0", "0-5", "0-7"), ("0", "6-11", "4-11"), ("1", "12-20", "12-22"), ("1", "21-29", "19-29")
     ]
 
@@ -80,3 +80,20 @@ def test_corrupt_video_fails_alone_with_a_clear_error(tmp_path: Path):
     assert rows["good.mp4"]["status"] == "ok"
     assert rows["bad.mp4"]["status"] == "failed" and rows["bad.mp4"]["output_uri"] is None
     assert "Invalid data" in rows["bad.mp4"]["error"] or "cannot open" in rows["bad.mp4"]["error"]
+
+
+def test_models_lists_every_size_with_its_parameters_and_radius():
+    import torch
+
+    from pipeline.models import MODELS, get_spec
+
+    output = invoke("models", "--scale", "2").output
+    lines = {tuple(line.split()[:2]): line.split()[2:] for line in output.splitlines()[1:]}
+    assert set(lines) == {(kind, name) for kind, registry in MODELS.items() for name in registry}
+    for (kind, name), (params, radius, *where) in lines.items():
+        with torch.device("meta"):
+            model = get_spec(kind, name).build(2)
+        assert int(params.replace(",", "")) == sum(p.numel() for p in model.parameters())
+        assert int(radius) == getattr(model, "temporal_radius", 0)
+    assert lines[("strong", "tiny")][2:] == ["bundled"]
+    assert lines[("strong", "large")][2:] == ["weights_dir:", "strong_large_x2.safetensors"]
