@@ -8,8 +8,13 @@ INPUT ?= samples/sample.mp4
 OUTPUT ?= out
 ARGS ?=
 PYTEST_ARGS ?=
+# Quality benchmark: held-out photos (fetched once from Debian), results folder, factor, options.
+BENCH_PHOTOS ?= .cache/bench-photos
+BENCH_OUT ?= bench-out
+BENCH_SCALE ?= 4
+BENCH_ARGS ?=
 
-.PHONY: install run test plan clean
+.PHONY: install run test plan clean bench-quality
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +40,13 @@ test: install
 
 clean:
 	rm -rf $(OUTPUT) samples .pytest_cache
+
+# Fetched into a .part folder and renamed, so an interrupted download is not taken for a set.
+$(BENCH_PHOTOS): | $(BIN)/.installed
+	rm -rf "$@.part"
+	$(BIN)/python -m jobs.photos bench "$@.part"
+	mv "$@.part" "$@"
+
+# Quality and speed of bicubic, Lanczos and the models through the real pipeline (README).
+bench-quality: install | $(BENCH_PHOTOS)
+	$(BIN)/pssr bench quality --photos "$(BENCH_PHOTOS)" --out "$(BENCH_OUT)" --scale $(BENCH_SCALE) $(BENCH_ARGS)

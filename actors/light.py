@@ -3,17 +3,41 @@ where the LR input, the strong output and the final output are all at hand."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from actors.model_stage import ModelStage
 from actors.rows import Row
-from pipeline.upscale import quality_metrics, run_light, to_tensor, to_uint8
+from pipeline.media import decode_frames
+from pipeline.storage import Storage
+from pipeline.upscale import quality_metrics, reference_metrics, run_light, to_tensor, to_uint8
 
 
 class LightStage(ModelStage):
     kind = "light"
 
+    def __init__(self, *args: Any, storage: Storage | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.storage = storage or Storage()  # reads the HR references (benchmark mode)
+
     def process(self, row: Row) -> None:
         strong = to_tensor(row["hr"], self.device)
         out = run_light(self.model, strong, self.frames_per_pass)
         row.update(quality_metrics(to_tensor(row["lr"], self.device), strong, out, self.scale))
+        if row["reference_uri"]:
+            row.update(reference_metrics(out, to_tensor(self.reference_frames(row), self.device)))
         row["hr"] = to_uint8(out)
         row["hr_height"], row["hr_width"] = int(out.shape[2]), int(out.shape[3])
+
+    def reference_frames(self, row: Row) -> np.ndarray:
+        """The HR reference's frames at the segment's core indices (the plan checked that they pair up).
+
+        Decoded here rather than in the decode task: only this stage uses them, and carried from
+        there they would cross the object store twice (decode -> strong -> light) as arrays as
+        big as the output, the largest of the pipeline. The price is the actor's device idling
+        while it decodes (counted in light_s): fine for benchmark runs, which measure quality.
+        """
+        seek = (int(row["ref_seek_first_pts"]), int(row["ref_seek_last_pts"])) if row["ref_seekable"] else None
+        with self.storage.open_read(row["reference_uri"]) as source:
+            return decode_frames(source, int(row["core_start"]), int(row["core_end"]), seek).frames

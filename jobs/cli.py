@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from jobs.bench_cli import bench
 from pipeline.config import ConfigError, JobSpec, load_job_spec
 
 # option name -> dotted JobSpec field, filled by _option as the options are declared
@@ -124,11 +125,13 @@ def cli(verbose: bool) -> None:
 @click.argument("input_uri", metavar="INPUT")
 @click.argument("output_uri", metavar="OUTPUT")
 @job_options
+@_option("--reference", field="reference")
 def run(input_uri: str, output_uri: str, config: str | None, **options: Any) -> None:
     """Upscale INPUT (a video file, a folder, or s3://bucket/prefix/) into OUTPUT.
 
     Each video is written to OUTPUT under its relative path with a scale suffix
-    (a/b.mov -> a/b_x4.mp4); Parquet manifests go to OUTPUT/_pssr/manifest/.
+    (a/b.mov -> a/b_x4.mp4); Parquet manifests go to OUTPUT/_pssr/manifest/. With --reference
+    (benchmark mode) they also hold psnr, ssim and ewarp against the HR reference videos.
     Exits 1 when any video failed (the manifest says why), 2 on bad usage or when the input
     or the weights cannot be found.
     """
@@ -173,7 +176,7 @@ def models(scale: str) -> None:
 
     from pipeline.models import MODELS, get_spec
 
-    click.echo(f"{'kind':6} {'name':6} {'params':>12} {'R':>3}  weights (x{scale})")
+    click.echo(f"{'kind':6} {'name':7} {'params':>12} {'R':>3}  weights (x{scale})")
     for kind, registry in MODELS.items():
         for name in registry:
             spec = get_spec(kind, name)
@@ -181,9 +184,52 @@ def models(scale: str) -> None:
                 model = spec.build(int(scale))
             params = sum(p.numel() for p in model.parameters())
             radius = getattr(model, "temporal_radius", 0)
-            entry = spec.weights.get(int(scale))
-            where = "bundled" if entry and entry.bundled else f"weights_dir: {entry.filename}" if entry else "none"
-            click.echo(f"{kind:6} {name:6} {params:>12,} {radius:>3}  {where}")
+            if not spec.needs_weights:
+                where = "not needed (classical)"
+            elif entry := spec.weights.get(int(scale)):
+                where = "bundled" if entry.bundled else f"weights_dir: {entry.filename}"
+            else:
+                where = "none"
+            click.echo(f"{kind:6} {name:7} {params:>12,} {radius:>3}  {where}")
+
+
+@cli.command()
+@click.argument("data", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), help="YAML training file (a TrainSpec).")
+@click.option("--out", help="Folder for checkpoints, weights and training.json (resumes from its checkpoints).")
+@click.option("--model", help="Registry size to train.  [default: tiny]")
+@click.option("--scale", type=click.Choice(["2", "3", "4"]), help="Upscaling factor.  [default: 4]")
+@click.option("--stages", help="Comma-separated: strong, light or strong,light.  [default: strong,light]")
+@click.option("--strong-steps", type=int)
+@click.option("--light-steps", type=int)
+@click.option("--batch", type=int, help="Clips per step.")
+@click.option("--patch", type=int, help="LR patch side.")
+@click.option("--seed", type=int)
+@click.option("--device", help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), help="Autocast precision on CUDA.")
+def train(data: tuple[str, ...], config: str | None, **options: Any) -> None:
+    """Train the strong model on clips made from DATA (folders of photos and/or videos), then
+    the light model on the frozen strong model's output; prints each weight file's sha256."""
+    from jobs.train import train as run_training
+    from pipeline.training.spec import load_train_spec
+
+    if options.get("scale"):
+        options["scale"] = int(options["scale"])
+    if options.get("stages"):
+        options["stages"] = [s.strip() for s in options["stages"].split(",")]
+    from pipeline.training.sources import SourceError
+
+    try:
+        spec = load_train_spec(config, {"data": list(data), **options})
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        run_training(spec, echo=click.echo)
+    except SourceError as exc:
+        raise _Refused(str(exc)) from None
+
+
+cli.add_command(bench)
 
 
 def main() -> None:

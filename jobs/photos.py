@@ -42,12 +42,7 @@ def _debian_photos(packages: tuple[str, ...], into: Path, work: Path) -> list[Pa
     for path in sorted(root.rglob("*")):
         real = path.resolve()
         # Plasma ships each wallpaper at many sizes, mostly links to one file; screenshots are previews.
-        if (
-            path.suffix.lower() not in PHOTO_SUFFIXES
-            or "screenshot" in path.name
-            or real in seen
-            or not real.is_file()
-        ):
+        if path.suffix.lower() not in PHOTO_SUFFIXES or "screenshot" in path.name or real in seen or not real.is_file():
             continue
         seen.add(real)
         name = "_".join(path.relative_to(root).parts[-4:]).replace(" ", "_")
@@ -87,16 +82,12 @@ def fetch(which: str, into: Path) -> list[Path]:
         work = Path(tmp)
         os.chmod(work, 0o755)  # apt's sandbox user must be able to write the downloads
         if which == "train":
-            return _debian_photos(TRAIN_DEBS, into, work) + _skimage_photos(
-                into, work / "pip"
-            )
+            return _debian_photos(TRAIN_DEBS, into, work) + _skimage_photos(into, work / "pip")
         return _debian_photos(BENCH_DEBS, into, work)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=["train", "bench"])
     parser.add_argument("into", type=Path)
     args = parser.parse_args(argv)

@@ -22,14 +22,14 @@ import ray
 from actors.decode import decode_segment
 from actors.encode import encode_segment
 from actors.light import LightStage
-from actors.rows import Row, new_row_fields
+from actors.rows import REFERENCE_METRICS, Row, new_row_fields
 from actors.strong import StrongStage
 from jobs.ray_cluster import connect
 from pipeline import manifest
 from pipeline.config import JobSpec, PoolSpec
 from pipeline.media import StitchStats, VideoProbe, encoded_size
 from pipeline.models import model_info
-from pipeline.naming import VIDEO_EXTENSIONS, chunk_uri, output_key, staging_prefix
+from pipeline.naming import VIDEO_EXTENSIONS, chunk_uri, output_key, reference_uri, staging_prefix
 from pipeline.plan import VideoPlan, plan_stored_video
 from pipeline.resume import finished_videos, reusable_chunks
 from pipeline.stitcher import stitch_video
@@ -45,6 +45,7 @@ class VideoState:
     info: ObjectInfo
     key: str
     output_uri: str
+    reference_uri: str | None = None  # its HR reference (benchmark mode)
     plan: VideoPlan | None = None
     error: str = ""
     # segment index -> its finished row (a segment delivered twice counts once); None once finished
@@ -91,7 +92,8 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
     out_width, out_height = _output_size(probe, spec)
 
     rows = []
-    for seg, seek in zip(plan.segments, plan.seek_pts or [None] * len(plan.segments)):
+    absent = [None] * len(plan.segments)
+    for seg, seek, ref_seek in zip(plan.segments, plan.seek_pts or absent, plan.reference_seek_pts or absent):
         rows.append(
             {
                 "video_id": state.video_id,
@@ -107,6 +109,10 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
                 "seekable": seek is not None,
                 "seek_first_pts": seek[0] if seek else 0,
                 "seek_last_pts": seek[1] if seek else 0,
+                "reference_uri": state.reference_uri or "",
+                "ref_seekable": ref_seek is not None,
+                "ref_seek_first_pts": ref_seek[0] if ref_seek else 0,
+                "ref_seek_last_pts": ref_seek[1] if ref_seek else 0,
                 "time_base_num": probe.time_base.numerator,
                 "time_base_den": probe.time_base.denominator,
                 "rate_num": rate.numerator if rate else 0,
@@ -179,19 +185,24 @@ class Job:
         container = self.spec.encode.container_format
         finished = finished_videos(self.storage, self.spec.output)
         states, claimed = [], {}
+        reference = self.spec.reference
         for info in infos:
             key = relative_key(self.spec.input, info.uri)
             out = join_uri(self.spec.output, output_key(key, self.spec.scale, container))
+            ref = reference_uri(reference, self.spec.input, info.uri) if reference else None
             done = finished.get(key)
             if (
                 done is not None
                 and (done.input_version, done.config_hash, done.output_uri) == (info.version, self.config_hash, out)
+                # The reference changes no output, only the figures: a video done without them
+                # (or against another reference) is redone when they are asked for.
+                and ref in (None, done.reference_uri)
                 and self.storage.exists(out)
             ):
                 self.summary.videos_skipped.append(key)
                 self.echo(f"skip   {info.uri}: done by job {done.job_id}")
                 continue
-            state = VideoState(info=info, key=key, output_uri=out)
+            state = VideoState(info=info, key=key, output_uri=out, reference_uri=ref)
             if not is_s3(self.spec.output) and {".", ".."} & set(key.split("/")):
                 # An S3 key like "in/../../x.mp4" must not write outside a local OUTPUT.
                 state.error = f"input key {key!r} has '.' or '..' parts: it cannot map to a local output path"
@@ -229,7 +240,9 @@ class Job:
         task = ray.remote(num_cpus=spec.ray.task_cpus, max_retries=spec.ray.task_retries)(plan_stored_video)
         radius = self.strong.temporal_radius
         return [
-            (s, task.remote(self.storage, s.info.uri, spec.segment, radius, spec.limits)) for s in videos if not s.error
+            (s, task.remote(self.storage, s.info.uri, spec.segment, radius, spec.limits, s.reference_uri, spec.scale))
+            for s in videos
+            if not s.error
         ]
 
     def _collect_plans(self, plans: list[tuple[VideoState, ray.ObjectRef]]) -> None:
@@ -239,7 +252,9 @@ class Job:
             if state.plan is not None and state.plan.context_frames < self.strong.temporal_radius:
                 log.warning(
                     "%s: context %d < the strong model's radius %d: segment seams may show",
-                    state.key, state.plan.context_frames, self.strong.temporal_radius,
+                    state.key,
+                    state.plan.context_frames,
+                    self.strong.temporal_radius,
                 )
 
     def _dataset(self, rows: list[Row]) -> ray.data.Dataset:
@@ -258,7 +273,9 @@ class Job:
             ds = ray.data.from_items(rows, override_num_blocks=len(rows))
             ds = ds.map(decode_segment, fn_kwargs={"storage": self.storage}, **task)
             ds = ds.map_batches(StrongStage, **_pool_args(spec.strong_pool, spec, models.strong, models.strong_sha256))
-            ds = ds.map_batches(LightStage, **_pool_args(spec.light_pool, spec, models.light, models.light_sha256))
+            light = _pool_args(spec.light_pool, spec, models.light, models.light_sha256)
+            light["fn_constructor_kwargs"]["storage"] = self.storage  # for the references (benchmark mode)
+            ds = ds.map_batches(LightStage, **light)
             return ds.map(encode_segment, fn_kwargs={"storage": self.storage, "encode": spec.encode}, **task)
 
     def _process(self, planned: dict[str, VideoState]) -> None:
@@ -270,7 +287,10 @@ class Job:
             reusable = reusable_chunks(self.storage, state.staging(self.spec.output, self.config_hash))
             for row in _segment_rows(state, self.spec, self.config_hash):
                 record = reusable.get(row["segment_index"])
-                if record and (record["core_start"], record["core_end"]) == (row["core_start"], row["core_end"]):
+                # Same frames, and figures taken against the same reference (or none, both times).
+                if record and (record["core_start"], record["core_end"], record.get("reference_uri", "")) == (
+                    row["core_start"], row["core_end"], row["reference_uri"]
+                ):  # fmt: skip
                     self._add_row(state, {**row, **record, "reused": True}, stitch, pending)
                 else:
                     todo.append(row)
@@ -279,7 +299,7 @@ class Job:
                 for row in self._dataset(todo).iter_rows():
                     self._add_row(planned[row["video_id"]], dict(row), stitch, pending)
                     self._collect(pending, timeout=0)
-        except Exception as exc:  # noqa: BLE001 - e.g. a pool whose actors cannot start
+        except Exception as exc:
             # Ray Data gave up on the whole wave: its unfinished videos fail with the reason,
             # the job goes on with the next wave and exits non-zero.
             log.exception("the pipeline failed")
@@ -366,6 +386,7 @@ class Job:
     def _video_row(self, state: VideoState) -> Row:
         probe = state.plan.probe if state.plan else None
         stitch = state.stitch if not state.error else None
+        segments = list((state.rows or {}).values()) if stitch else []
         spec = self.spec
         return {
             "job_id": self.job_id,
@@ -391,6 +412,8 @@ class Job:
             "scenes": len(probe.cuts) + 1 if probe else 0,
             "audio_streams_copied": stitch.audio_streams if stitch else 0,
             "subtitle_streams_copied": stitch.subtitle_streams if stitch else 0,
+            "reference_uri": state.reference_uri,
+            **{name: _video_metric(segments, name) for name in REFERENCE_METRICS},
             "config_hash": self.config_hash,
             "wall_s": time.monotonic() - state.started,
             "finished_at": datetime.now(timezone.utc),
@@ -404,6 +427,20 @@ def _reason(exc: BaseException) -> str:
         lines = [line for line in str(exc).splitlines() if line.strip()]
         return lines[-1].strip() if lines else type(exc).__name__
     return f"{type(exc).__name__}: {exc}"
+
+
+def _video_metric(segments: list[Row], name: str) -> float | None:
+    """A segment metric over the whole video: the segments' values weighted by the frames they
+    were taken on (ewarp: by frame pairs, what it averages over); None when no segment has one."""
+    total = weight = 0.0
+    for row in segments:
+        value = _plain(row[name])
+        if value is not None:
+            frames = int(row["core_end"]) - int(row["core_start"])
+            pairs_or_frames = frames - 1 if name == "ewarp" else frames
+            total += value * pairs_or_frames
+            weight += pairs_or_frames
+    return total / weight if weight else None
 
 
 def _plain(value: Any) -> Any:

@@ -31,9 +31,7 @@ from pipeline.training.losses import sr_loss
 from pipeline.training.sources import Source, load_sources
 from pipeline.training.spec import Stage, TrainSpec
 
-EVAL_SEED_OFFSET = (
-    1_000_003  # the fixed evaluation batches are drawn from seeds no step uses
-)
+EVAL_SEED_OFFSET = 1_000_003  # the fixed evaluation batches are drawn from seeds no step uses
 EVAL_BATCHES = 2
 
 
@@ -48,9 +46,7 @@ class ClipBatches:
         gen = torch.Generator().manual_seed(seed)
         lrs, hrs = [], []
         for _ in range(spec.batch):
-            source = self.sources[
-                int(torch.randint(len(self.sources), (), generator=gen))
-            ]
+            source = self.sources[int(torch.randint(len(self.sources), (), generator=gen))]
             hr = make_clip(
                 source,
                 spec.frames,
@@ -81,9 +77,7 @@ class StageResult:
 class Progress:
     """One updating line on a terminal; a plain log line every `every` steps otherwise."""
 
-    def __init__(
-        self, label: str, total: int, every: int, echo: Callable[[str], None]
-    ) -> None:
+    def __init__(self, label: str, total: int, every: int, echo: Callable[[str], None]) -> None:
         self.label, self.total, self.every, self.echo = label, total, every, echo
         self.tty = sys.stderr.isatty()
         self.started = time.monotonic()
@@ -118,12 +112,8 @@ def _lr_at(spec: TrainSpec, step: int, total: int) -> float:
     return spec.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def _save_checkpoint(
-    path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int, spec: TrainSpec
-) -> None:
-    tensors = {
-        f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()
-    }
+def _save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int, spec: TrainSpec) -> None:
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
     for index, state in opt.state_dict()["state"].items():
         for key, value in state.items():
             tensors[f"opt.{index}.{key}"] = torch.as_tensor(value).contiguous()
@@ -136,29 +126,21 @@ def _save_checkpoint(
 def _load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> int:
     """Restore model and optimizer; returns the number of steps already done."""
     tensors = load_file(str(path))
-    model.load_state_dict(
-        {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True
-    )
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("opt."):
             _, index, name = key.split(".", 2)
             state.setdefault(int(index), {})[name] = value
-    opt.load_state_dict(
-        {"state": state, "param_groups": opt.state_dict()["param_groups"]}
-    )
-    with open(
-        path, "rb"
-    ) as f:  # safetensors header: 8-byte length, then JSON with __metadata__
+    opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+    with open(path, "rb") as f:  # safetensors header: 8-byte length, then JSON with __metadata__
         header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
     return int(header["__metadata__"]["step"])
 
 
 def _autocast(spec: TrainSpec, device: torch.device) -> torch.autocast:
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.precision)
-    return torch.autocast(
-        device.type, dtype=dtype, enabled=device.type == "cuda" and dtype is not None
-    )
+    return torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda" and dtype is not None)
 
 
 class Trainer:
@@ -168,9 +150,7 @@ class Trainer:
         self.spec, self.echo = spec, echo
         self.device = pick_device(spec.device)
         if spec.precision != "fp32" and self.device.type != "cuda":
-            echo(
-                f"precision {spec.precision} applies on CUDA only; training in fp32 on {self.device}"
-            )
+            echo(f"precision {spec.precision} applies on CUDA only; training in fp32 on {self.device}")
         self.out = Path(spec.out)
         (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
         sources = load_sources(spec.data, spec.max_side, min_side=spec.hr_patch + 16)
@@ -198,9 +178,7 @@ class Trainer:
         )
         if spec.strong_weights or path.is_file():
             model = get_spec("strong", spec.model).build(spec.scale)
-            model.load_state_dict(
-                load_file(str(path))
-            )  # this run's own output, or a file the user named
+            model.load_state_dict(load_file(str(path)))  # this run's own output, or a file the user named
             return model.to(self.device).eval()
         return load_model("strong", spec.model, spec.scale, self.device)[0]
 
@@ -211,22 +189,15 @@ class Trainer:
         model = get_spec(kind, spec.model).build(spec.scale).to(device)
         strong = self._frozen_strong() if kind == "light" else None
         opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.0)
-        scaler = torch.amp.GradScaler(
-            device.type, enabled=spec.precision == "fp16" and device.type == "cuda"
-        )
-        ckpt = (
-            self.out / "checkpoints" / f"{kind}_{spec.model}_x{spec.scale}.safetensors"
-        )
+        scaler = torch.amp.GradScaler(device.type, enabled=spec.precision == "fp16" and device.type == "cuda")
+        ckpt = self.out / "checkpoints" / f"{kind}_{spec.model}_x{spec.scale}.safetensors"
         start = _load_checkpoint(ckpt, model, opt) if ckpt.is_file() else 0
         if start:
             self.echo(f"[{kind}] resuming at step {start} from {ckpt}")
         progress = Progress(f"{kind} x{spec.scale}", total, spec.eval_every, self.echo)
         began = time.monotonic()
         for step in range(start, total):
-            lr, hr = (
-                t.to(device, non_blocking=True)
-                for t in self.batches.batch(spec.seed * 1_000_000 + step)
-            )
+            lr, hr = (t.to(device, non_blocking=True) for t in self.batches.batch(spec.seed * 1_000_000 + step))
             for group in opt.param_groups:
                 group["lr"] = _lr_at(spec, step, total)
             t0 = time.monotonic()
@@ -251,9 +222,7 @@ class Trainer:
                     f"[{kind} x{spec.scale}] step {step + 1}: eval PSNR {got:.2f} dB (bicubic {base:.2f} dB)"
                 )
         got, base = self.evaluate(kind, model, strong)
-        progress.message(
-            f"[{kind} x{spec.scale}] done: eval PSNR {got:.2f} dB (bicubic {base:.2f} dB)"
-        )
+        progress.message(f"[{kind} x{spec.scale}] done: eval PSNR {got:.2f} dB (bicubic {base:.2f} dB)")
         data = serialize(get_spec(kind, spec.model), spec.scale, model.cpu())
         path = self.out / weight_filename(kind, spec.model, spec.scale)
         path.write_bytes(data)
@@ -262,9 +231,7 @@ class Trainer:
         return StageResult(kind, total, time.monotonic() - began, got, base, path, sha)
 
     @staticmethod
-    def _forward(
-        kind: Stage, model: nn.Module, strong: nn.Module | None, lr: torch.Tensor
-    ) -> torch.Tensor:
+    def _forward(kind: Stage, model: nn.Module, strong: nn.Module | None, lr: torch.Tensor) -> torch.Tensor:
         if kind == "strong":
             return model(lr)
         assert strong is not None
@@ -273,24 +240,14 @@ class Trainer:
         return model(base.flatten(0, 1)).view(base.shape)
 
     @torch.no_grad()
-    def evaluate(
-        self, kind: Stage, model: nn.Module, strong: nn.Module | None
-    ) -> tuple[float, float]:
+    def evaluate(self, kind: Stage, model: nn.Module, strong: nn.Module | None) -> tuple[float, float]:
         """PSNR of the stage's output and of bicubic on fixed held-back batches of the training sources."""
         model.eval()
         outs, bics, refs = [], [], []
         for i in range(EVAL_BATCHES):
-            lr, hr = (
-                t.to(self.device)
-                for t in self.batches.batch(self.spec.seed + EVAL_SEED_OFFSET + i)
-            )
+            lr, hr = (t.to(self.device) for t in self.batches.batch(self.spec.seed + EVAL_SEED_OFFSET + i))
             with _autocast(self.spec, self.device):
-                outs.append(
-                    self._forward(kind, model, strong, lr)
-                    .float()
-                    .flatten(0, 1)
-                    .clamp(0, 1)
-                )
+                outs.append(self._forward(kind, model, strong, lr).float().flatten(0, 1).clamp(0, 1))
             bics.append(bicubic_upscale(lr.flatten(0, 1), self.spec.scale).clamp(0, 1))
             refs.append(hr.flatten(0, 1))
         ref = torch.cat(refs)

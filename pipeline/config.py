@@ -178,6 +178,13 @@ class RaySpec(_Strict):
 class JobSpec(_Strict):
     input: str = Field(..., min_length=1, description="Video file, local folder or s3://bucket/prefix/.")
     output: str = Field(..., min_length=1, description="Local folder or s3://bucket/prefix/.")
+    reference: str | None = Field(
+        None,
+        min_length=1,
+        description="Benchmark mode: HR reference videos at the same relative keys as the inputs (a local "
+        "folder or s3:// prefix; a file when the input is a file): the manifests get psnr, ssim and ewarp of "
+        "each output against its reference; default: none.",
+    )
     scale: Literal[2, 3, 4] = Field(4, description="Upscaling factor.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
     limit: int | None = Field(None, ge=1, description="Process at most this many videos.")
@@ -193,15 +200,18 @@ class JobSpec(_Strict):
     storage: StorageSpec = StorageSpec()
     ray: RaySpec = RaySpec()
 
-    @field_validator("input", "output")
+    @field_validator("input", "output", "reference")
     @classmethod
-    def _uri(cls, value: str) -> str:
-        if value.startswith("s3://") and len(value) <= len("s3://"):
+    def _uri(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("s3://") and len(value) <= len("s3://"):
             raise ValueError("an s3:// address needs a bucket name")
         return value
 
     def output_affecting(self) -> dict[str, Any]:
-        """The settings that change output bytes: two runs that agree on these write the same files."""
+        """The settings that change output bytes: two runs that agree on these write the same files.
+
+        Not `reference`: it adds figures to the manifests, never changes an output (see
+        jobs/run_job.py for when a finished video is measured again)."""
         return {
             "scale": self.scale,
             "models": {"strong": self.models.strong, "light": self.models.light},
@@ -209,7 +219,7 @@ class JobSpec(_Strict):
             "encode": self.encode.model_dump(),
         }
 
-    def config_hash(self, weight_sha256: dict[str, str]) -> str:
+    def config_hash(self, weight_sha256: dict[str, str | None]) -> str:
         payload = {**self.output_affecting(), "weights": weight_sha256}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 

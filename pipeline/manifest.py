@@ -31,6 +31,32 @@ def _field(name: str, type_: pa.DataType, description: str, nullable: bool = Fal
     return pa.field(name, type_, nullable=nullable, metadata={"description": description})
 
 
+# Benchmark mode (a job with a reference): the output before encoding against the HR reference.
+_REFERENCE_FIELDS = [
+    _field(
+        "psnr",
+        pa.float64(),
+        "PSNR in dB of the output against the HR reference (MSE pooled over frames, pixels and RGB; "
+        "capped at 100). Null without a reference, or when the segment failed.",
+        nullable=True,
+    ),
+    _field(
+        "ssim",
+        pa.float64(),
+        "SSIM of the output against the HR reference (BT.601 luma, Gaussian window 11, sigma 1.5). "
+        "Null without a reference, or when the segment failed.",
+        nullable=True,
+    ),
+    _field(
+        "ewarp",
+        pa.float64(),
+        "Flow-warping error (Lai et al. 2018) of the output, flow and occlusions from the reference; pairs "
+        "of consecutive frames inside the segment only; lower is better. Null without a reference, when the "
+        "segment failed or has a single frame.",
+        nullable=True,
+    ),
+]
+
 _COMMON = [
     _field("job_id", pa.string(), "Job that wrote the row."),
     _field("video_key", pa.string(), "Input key relative to the input root (the file name for a single-file input)."),
@@ -53,9 +79,19 @@ SEGMENT_SCHEMA = pa.schema(
         _field("hr_width", pa.int32(), "Output (high-resolution) frame width in pixels."),
         _field("hr_height", pa.int32(), "Output (high-resolution) frame height in pixels."),
         _field("strong_model", pa.string(), "Registry name of the strong (temporal) model."),
-        _field("strong_sha256", pa.string(), "sha256 of the strong model's weights file."),
+        _field(
+            "strong_sha256",
+            pa.string(),
+            "sha256 of the strong model's weights file; null for a classical method (no weights).",
+            nullable=True,
+        ),
         _field("light_model", pa.string(), "Registry name of the light (per-frame) model."),
-        _field("light_sha256", pa.string(), "sha256 of the light model's weights file."),
+        _field(
+            "light_sha256",
+            pa.string(),
+            "sha256 of the light model's weights file; null for a classical method (no weights).",
+            nullable=True,
+        ),
         _field("decode_s", pa.float64(), "Seconds spent decoding the segment."),
         _field("strong_s", pa.float64(), "Seconds spent in the strong model."),
         _field("light_s", pa.float64(), "Seconds spent in the light model."),
@@ -86,6 +122,7 @@ SEGMENT_SCHEMA = pa.schema(
             "Mean |light output - strong output|, in [0, 1]. Null when the segment failed.",
             nullable=True,
         ),
+        *_REFERENCE_FIELDS,
         _field("chunk_uri", pa.string(), "Staging URI of the encoded chunk; null when none was written.", True),
         _field("status", pa.string(), "'ok' or 'failed'."),
         _field("error", pa.string(), "Error message when failed; null when ok.", nullable=True),
@@ -122,6 +159,31 @@ VIDEO_SCHEMA = pa.schema(
         _field("scenes", pa.int32(), "Number of scenes detected."),
         _field("audio_streams_copied", pa.int32(), "Audio streams copied from the input."),
         _field("subtitle_streams_copied", pa.int32(), "Subtitle streams copied from the input."),
+        _field(
+            "reference_uri",
+            pa.string(),
+            "HR reference the psnr, ssim and ewarp were measured against; null without one.",
+            nullable=True,
+        ),
+        _field(
+            "psnr",
+            pa.float64(),
+            "Frame-weighted mean of the segments' psnr; null without a reference, or when failed.",
+            nullable=True,
+        ),
+        _field(
+            "ssim",
+            pa.float64(),
+            "Frame-weighted mean of the segments' ssim; null without a reference, or when failed.",
+            nullable=True,
+        ),
+        _field(
+            "ewarp",
+            pa.float64(),
+            "Mean of the segments' ewarp weighted by their frame pairs (pairs across segments are not "
+            "measured); null without a reference, or when failed.",
+            nullable=True,
+        ),
         _field("config_hash", pa.string(), "Hash of the job configuration that produced the output."),
         _field("wall_s", pa.float64(), "Wall-clock seconds from the video's first segment to its manifest."),
         _field("finished_at", pa.timestamp("ms", tz="UTC"), "When the video finished (UTC)."),

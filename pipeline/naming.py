@@ -5,11 +5,29 @@ from __future__ import annotations
 import hashlib
 import posixpath
 
-from pipeline.storage import PIPELINE_AREA, join_uri
+from pipeline.storage import PIPELINE_AREA, join_uri, relative_key
 
 VIDEO_EXTENSIONS = (
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mxf", ".ts", ".m2ts", ".mts",
-    ".mpg", ".mpeg", ".vob", ".dv", ".flv", ".wmv", ".3gp", ".ogv", ".y4m", ".nut",
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mxf",
+    ".ts",
+    ".m2ts",
+    ".mts",
+    ".mpg",
+    ".mpeg",
+    ".vob",
+    ".dv",
+    ".flv",
+    ".wmv",
+    ".3gp",
+    ".ogv",
+    ".y4m",
+    ".nut",
 )
 
 
@@ -17,6 +35,14 @@ def output_key(input_key: str, scale: int, container: str) -> str:
     """`films/a.mov` -> `films/a_x4.mp4`: same relative path, scale suffix, container extension."""
     stem, _ = posixpath.splitext(input_key)
     return f"{stem}_x{scale}.{container}"
+
+
+def reference_uri(reference: str, input_root: str, input_uri: str) -> str:
+    """The HR reference of an input (benchmark mode): `reference` itself when the input root is
+    the video file, else the input's relative key below the `reference` folder or prefix."""
+    if join_uri(input_root) == join_uri(input_uri):
+        return join_uri(reference)
+    return join_uri(reference, relative_key(input_root, input_uri))
 
 
 def staging_prefix(output_root: str, config_hash: str, video_id: str, input_version: str) -> str:

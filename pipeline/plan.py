@@ -7,12 +7,14 @@ model needs: with context >= the model's receptive radius R the stitch is seamle
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import BinaryIO
 
 from pipeline.config import LimitsSpec, SegmentSpec
-from pipeline.media import VideoProbe, probe_video
-from pipeline.storage import Storage
+from pipeline.media import MediaError, Source, VideoProbe, probe_video
+from pipeline.storage import Storage, StorageError
 
 
 @dataclass(frozen=True)
@@ -76,15 +78,62 @@ class VideoPlan:
     # pts of the first and last decoded frame of each segment, for seeking; None when the
     # source has no reliable pts (then frames are decoded from the start and timed by index).
     seek_pts: list[tuple[int, int]] | None
+    # Benchmark mode: pts of each segment's first and last *core* frame in the HR reference, for
+    # seeking there; None without a reference, or when the reference has no reliable pts.
+    reference_seek_pts: list[tuple[int, int]] | None = None
+
+
+class ReferenceMismatch(Exception):
+    """The HR reference of a video cannot serve: unreadable, or not the input's frames at the output size."""
+
+
+def check_reference(probe: VideoProbe, reference: VideoProbe, scale: int) -> None:
+    """ReferenceMismatch naming the first way the reference does not fit its input: frame size
+    (input x scale), frame count, or frame times (from each video's first frame; container
+    rounding is allowed, a quarter of a frame is not: frames must pair up by index)."""
+    want = (probe.width * scale, probe.height * scale)
+    if (reference.width, reference.height) != want:
+        raise ReferenceMismatch(
+            f"its frames are {reference.width}x{reference.height}, not the input's "
+            f"{probe.width}x{probe.height} x{scale} = {want[0]}x{want[1]}"
+        )
+    if reference.n_frames != probe.n_frames:
+        raise ReferenceMismatch(f"it has {reference.n_frames} frames, the input {probe.n_frames}")
+    slack = 0.25 / float(probe.avg_rate) if probe.avg_rate else 0.0
+    for i, (ours, theirs) in enumerate(zip(probe.pts, reference.pts)):
+        t_in = float((ours - probe.pts[0]) * probe.time_base)
+        t_ref = float((theirs - reference.pts[0]) * reference.time_base)
+        if abs(t_in - t_ref) > slack:
+            raise ReferenceMismatch(f"frame {i} is at {t_ref:.3f} s, in the input at {t_in:.3f} s (from the start)")
+
+
+def _reference_seek_pts(
+    probe: VideoProbe, reference: Source, scale: int, segments: list[Segment]
+) -> list[tuple[int, int]] | None:
+    """Probe and check the HR reference; the reference pts of each segment's core, for seeking."""
+    try:
+        ref = probe_video(reference, detect_scenes=False)
+    except MediaError as exc:
+        raise ReferenceMismatch(str(exc)) from exc
+    check_reference(probe, ref, scale)
+    pts = ref.decode_pts
+    return [(pts[s.core_start], pts[s.core_end - 1]) for s in segments] if pts else None
 
 
 def plan_video(
-    source: str | BinaryIO, spec: SegmentSpec, temporal_radius: int, limits: LimitsSpec | None = None
+    source: str | BinaryIO,
+    spec: SegmentSpec,
+    temporal_radius: int,
+    limits: LimitsSpec | None = None,
+    reference: Source | None = None,
+    scale: int = 1,
 ) -> VideoPlan:
     """Probe a source (one decode pass, scene detection included) and plan its segments.
 
     Context defaults to the strong model's receptive radius: the least that keeps the stitch seamless.
-    A video above `limits` fails (MediaError) on its header, before any frame is decoded.
+    A video above `limits` fails (MediaError) on its header, before any frame is decoded. With
+    an HR `reference` (benchmark mode), that is probed too and must fit the input upscaled by
+    `scale` (ReferenceMismatch otherwise), so a mismatch fails the video before any work.
     """
     probe = probe_video(
         source,
@@ -97,17 +146,39 @@ def plan_video(
     segments = plan_segments(probe.n_frames, probe.cuts, spec.max_core_frames, context)
     pts = probe.decode_pts
     seek_pts = [(pts[s.context_start], pts[s.context_end - 1]) for s in segments] if pts else None
-    return VideoPlan(replace(probe, pts=[]), segments, context, seek_pts)
+    reference_seek = _reference_seek_pts(probe, reference, scale, segments) if reference is not None else None
+    return VideoPlan(replace(probe, pts=[]), segments, context, seek_pts, reference_seek)
+
+
+@contextmanager
+def _open_reference(storage: Storage, uri: str | None) -> Iterator[BinaryIO | None]:
+    if uri is None:
+        yield None
+        return
+    try:
+        reader = storage.open_read(uri)
+    except StorageError as exc:
+        raise ReferenceMismatch(f"cannot open it: {exc}") from exc
+    with reader:
+        yield reader
 
 
 def plan_stored_video(
-    storage: Storage, uri: str, spec: SegmentSpec, temporal_radius: int, limits: LimitsSpec
+    storage: Storage,
+    uri: str,
+    spec: SegmentSpec,
+    temporal_radius: int,
+    limits: LimitsSpec,
+    reference_uri: str | None = None,
+    scale: int = 1,
 ) -> tuple[VideoPlan | None, str]:
-    """plan_video on a stored object, as a Ray task runs it: a bad input's error is returned,
-    never raised, so it fails its own video and not the job. (Here, not in jobs/, so the task's
-    worker imports no torch.)"""
+    """plan_video on a stored object (and its stored HR reference, if any), as a Ray task runs
+    it: a bad input's or reference's error is returned, never raised, so it fails its own video
+    and not the job. (Here, not in jobs/, so the task's worker imports no torch.)"""
     try:
-        with storage.open_read(uri) as source:
-            return plan_video(source, spec, temporal_radius, limits), ""
+        with storage.open_read(uri) as source, _open_reference(storage, reference_uri) as reference:
+            return plan_video(source, spec, temporal_radius, limits, reference, scale), ""
+    except ReferenceMismatch as exc:
+        return None, f"reference {reference_uri}: {exc}"
     except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row
         return None, f"{type(exc).__name__}: {exc}"

@@ -14,7 +14,8 @@ from pipeline.storage import Storage
 # Written next to each chunk once the chunk itself is in place: a chunk with its record is whole.
 RECORD_SUFFIX = ".json"
 RECORD_FIELDS = ("segment_index", "core_start", "core_end", "decode_s", "strong_s", "light_s",
-                 "tfs", "lr_psnr", "detail_gain", "light_delta")  # fmt: skip
+                 "tfs", "lr_psnr", "detail_gain", "light_delta",
+                 "reference_uri", "psnr", "ssim", "ewarp")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class FinishedVideo:
     config_hash: str
     output_uri: str
     job_id: str
+    reference_uri: str | None  # the HR reference its psnr/ssim/ewarp were measured against
 
 
 def finished_videos(storage: Storage, output_root: str) -> dict[str, FinishedVideo]:
@@ -30,7 +32,9 @@ def finished_videos(storage: Storage, output_root: str) -> dict[str, FinishedVid
     videos, _ = read_manifests(storage, output_root)
     videos = videos.filter(pc.equal(videos["status"], "ok")).sort_by("finished_at")
     return {
-        row["video_key"]: FinishedVideo(row["input_version"], row["config_hash"], row["output_uri"], row["job_id"])
+        row["video_key"]: FinishedVideo(
+            row["input_version"], row["config_hash"], row["output_uri"], row["job_id"], row["reference_uri"]
+        )
         for row in videos.to_pylist()
     }
 

@@ -278,9 +278,8 @@ def _atomic_local_write(path: str, write: Callable[[BinaryIO], object]) -> None:
 
 def _copy_local(source: str, target: str) -> None:
     """Copy a local file; the target appears whole or not at all. Errors name the source."""
-    with _local_errors(source):
-        with open(source, "rb") as src:
-            _atomic_local_write(target, lambda f: shutil.copyfileobj(src, f, 4 * MiB))
+    with _local_errors(source), open(source, "rb") as src:
+        _atomic_local_write(target, lambda f: shutil.copyfileobj(src, f, 4 * MiB))
 
 
 # --- ranged S3 reader --------------------------------------------------------------------

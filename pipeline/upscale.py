@@ -67,3 +67,9 @@ def quality_metrics(lr: torch.Tensor, strong: torch.Tensor, out: torch.Tensor, s
         "detail_gain": float(metrics.detail_gain(out, lr, scale)),
         "light_delta": float(metrics.light_delta(out, strong)),
     }
+
+
+@torch.inference_mode()
+def reference_metrics(out: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
+    """Benchmark mode: the output's core frames against the HR reference's (DESIGN.md)."""
+    return {"psnr": metrics.psnr(out, ref), "ssim": metrics.ssim(out, ref), "ewarp": metrics.ewarp(out, ref)}

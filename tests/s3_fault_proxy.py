@@ -103,14 +103,10 @@ class S3FaultProxy:
 
     def seen(self, method: str | None = None, contains: str = "") -> list[Seen]:
         with self._state.lock:
-            return [
-                s for s in self._state.seen if (method is None or s.method == method) and contains in s.target
-            ]
+            return [s for s in self._state.seen if (method is None or s.method == method) and contains in s.target]
 
     def count(self, method: str | None = None, contains: str = "", faulted: bool | None = None) -> int:
-        return sum(
-            1 for s in self.seen(method, contains) if faulted is None or (s.fault is not None) == faulted
-        )
+        return sum(1 for s in self.seen(method, contains) if faulted is None or (s.fault is not None) == faulted)
 
 
 def _flip_middle_byte(data: bytes) -> bytes:

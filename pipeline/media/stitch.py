@@ -49,23 +49,22 @@ def stitch_chunks(chunk_paths: list[str], source: Source, out_path: str, *, cont
     if container_format not in FORMATS:
         raise ValueError(f"unknown container {container_format!r}")
     rotation = _source_rotation(source)
-    with no_partial_file(out_path, "stitching"):
-        with ExitStack() as stack:
-            src = stack.enter_context(open_source(source))
-            chunk0 = stack.enter_context(open_source(chunk_paths[0]))
-            template = video_stream(chunk0)
-            options = container_options(container_format, template.time_base)
-            out = stack.enter_context(av.open(out_path, "w", format=FORMATS[container_format], options=options))
-            out_video, copied = _add_streams(out, template, src, container_format)
-            if rotation:
-                out_video.set_display_rotation(rotation)
-            out.start_encoding()  # the muxer fixes each stream's time base here
-            depth = _reorder_depth(chunk_paths, template.codec_context.extradata, out_video.time_base)
-            video = with_dts(_chunk_packets(chunk_paths, out_video), depth)
-            frames = 0
-            for packet in heapq.merge(video, _source_packets(src, copied), key=_dts_seconds):
-                frames += packet.stream is out_video
-                out.mux(packet)
+    with no_partial_file(out_path, "stitching"), ExitStack() as stack:
+        src = stack.enter_context(open_source(source))
+        chunk0 = stack.enter_context(open_source(chunk_paths[0]))
+        template = video_stream(chunk0)
+        options = container_options(container_format, template.time_base)
+        out = stack.enter_context(av.open(out_path, "w", format=FORMATS[container_format], options=options))
+        out_video, copied = _add_streams(out, template, src, container_format)
+        if rotation:
+            out_video.set_display_rotation(rotation)
+        out.start_encoding()  # the muxer fixes each stream's time base here
+        depth = _reorder_depth(chunk_paths, template.codec_context.extradata, out_video.time_base)
+        video = with_dts(_chunk_packets(chunk_paths, out_video), depth)
+        frames = 0
+        for packet in heapq.merge(video, _source_packets(src, copied), key=_dts_seconds):
+            frames += packet.stream is out_video
+            out.mux(packet)
     with open_source(out_path) as written:
         duration_s = (written.duration or 0) / av.time_base
     return StitchStats(

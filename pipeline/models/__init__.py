@@ -1,5 +1,7 @@
-"""The two super-resolution models (torch, Ray-free), their registry and verified weights."""
+"""The two super-resolution models (torch, Ray-free), classical stand-ins, their registry and
+verified weights."""
 
+from pipeline.models.classical import BicubicSR, IdentitySR, LanczosSR, lanczos_upscale
 from pipeline.models.device import pick_device
 from pipeline.models.light import LightSR
 from pipeline.models.registry import MODELS, SCALES, ModelSpec, Registry, WeightFile, get_spec
@@ -9,6 +11,9 @@ from pipeline.models.weights import ModelInfo, WeightsError, find_weights, load_
 __all__ = [
     "MODELS",
     "SCALES",
+    "BicubicSR",
+    "IdentitySR",
+    "LanczosSR",
     "LightSR",
     "ModelInfo",
     "ModelSpec",
@@ -19,6 +24,7 @@ __all__ = [
     "bicubic_upscale",
     "find_weights",
     "get_spec",
+    "lanczos_upscale",
     "load_model",
     "model_info",
     "pick_device",

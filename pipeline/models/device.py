@@ -18,6 +18,8 @@ def pick_device(requested: str | torch.device = "auto") -> torch.device:
             raise RuntimeError(f"device {requested!r} requested but CUDA is not available on this machine")
         device = torch.device(requested)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"device {requested!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise RuntimeError(
+                f"device {requested!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
         return device
     raise ValueError(f"unknown device {requested!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")

@@ -2,7 +2,8 @@
 
 Weight sha256 values come from `python -m pipeline.models.make_initial_weights`, which prints
 the lines to paste here. `tiny` ships in the package (pipeline/models/weights/); `base` and
-`large` files are looked for in the job's `weights_dir`.
+`large` files are looked for in the job's `weights_dir`. The classical methods (`bicubic`,
+`lanczos` strong, `none` light; pipeline/models/classical.py) have no weights at all.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from torch import nn
 
+from pipeline.models.classical import BicubicSR, IdentitySR, LanczosSR
 from pipeline.models.light import LightSR
 from pipeline.models.strong import StrongSR
 
@@ -59,15 +61,21 @@ class ModelSpec:
     kind: Kind
     name: str
     arch: dict[str, Any]
-    weights: dict[int, WeightFile] = field(default_factory=dict)  # scale -> file; absent: none published
+    # scale -> file; a scale absent: none published. None: a method that needs no weights.
+    weights: dict[int, WeightFile] | None = field(default_factory=dict)
+    module: type[nn.Module] | None = None  # default: StrongSR / LightSR by kind
+
+    @property
+    def needs_weights(self) -> bool:
+        return self.weights is not None
 
     def build(self, scale: int) -> nn.Module:
         """A freshly initialised model (honest start: bicubic / identity output)."""
         if scale not in SCALES:
             raise ValueError(f"scale {scale} is not supported; supported: {SCALES}")
         if self.kind == "strong":
-            return StrongSR(scale=scale, **self.arch)
-        return LightSR(**self.arch)
+            return (self.module or StrongSR)(scale=scale, **self.arch)
+        return (self.module or LightSR)(**self.arch)
 
 
 MODELS: dict[Kind, Registry[ModelSpec]] = {"strong": Registry("strong model"), "light": Registry("light model")}
@@ -145,3 +153,8 @@ _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
 for _kind, _sizes in _ARCH.items():
     for _name, _arch in _sizes.items():
         register(ModelSpec(_kind, _name, _arch, _files(_kind, _name, _SHA256.get((_kind, _name), {}), _name == "tiny")))
+
+# Classical methods, for benchmarks through the same pipeline (no weights, nothing to verify).
+register(ModelSpec("strong", "bicubic", {}, weights=None, module=BicubicSR))
+register(ModelSpec("strong", "lanczos", {}, weights=None, module=LanczosSR))
+register(ModelSpec("light", "none", {}, weights=None, module=IdentitySR))

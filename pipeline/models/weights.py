@@ -1,4 +1,8 @@
-"""Weight files: safetensors only, each checked against its registered sha256 before use."""
+"""Weight files: safetensors only, each checked against its registered sha256 before use.
+
+A classical method (registry `weights` None: bicubic, lanczos, none) has no file: it is built
+as it is, and its sha256 is None wherever a model's sha256 is recorded.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ def weight_file(kind: Kind, name: str, scale: int, sha256: str | None = None) ->
     they are looked for in weights_dir only and checked against that sha256 instead.
     """
     spec = get_spec(kind, name)
+    if not _needs_weights(spec, sha256):
+        raise WeightsError(f"{kind} model {name!r} is a classical method: it has no weight file")
     if sha256 is not None:
         return WeightFile(weight_filename(kind, name, scale), sha256.lower(), bundled=False)
     try:
@@ -40,9 +46,19 @@ def weight_file(kind: Kind, name: str, scale: int, sha256: str | None = None) ->
         ) from None
 
 
-def weights_sha256(kind: Kind, name: str, scale: int) -> str:
-    """The sha256 a job records in its manifest, without reading or building anything."""
-    return weight_file(kind, name, scale).sha256
+def _needs_weights(spec: ModelSpec, sha256: str | None) -> bool:
+    """False for a classical method; a sha256 of the user's own weights makes no sense there."""
+    if spec.needs_weights:
+        return True
+    if sha256 is not None:
+        raise WeightsError(f"{spec.kind} model {spec.name!r} is a classical method: it takes no weights (sha256 given)")
+    return False
+
+
+def weights_sha256(kind: Kind, name: str, scale: int) -> str | None:
+    """The sha256 a job records in its manifest, without reading or building anything; None
+    for a classical method."""
+    return weight_file(kind, name, scale).sha256 if get_spec(kind, name).needs_weights else None
 
 
 def find_weights(
@@ -57,7 +73,9 @@ def find_weights(
         if path.is_file():
             return path
     if entry.bundled:
-        raise WeightsError(f"bundled weight file {BUNDLED_DIR / entry.filename} is missing: the installation is incomplete")
+        raise WeightsError(
+            f"bundled weight file {BUNDLED_DIR / entry.filename} is missing: the installation is incomplete"
+        )
     raise WeightsError(
         f"no weights are shipped for {kind} model {name!r}: put {entry.filename} (sha256 {entry.sha256}) "
         f"in the weights folder, models.weights_dir (now {weights_dir or 'unset'}); the registered "
@@ -72,8 +90,8 @@ class ModelInfo:
     kind: Kind
     name: str
     scale: int
-    sha256: str
-    path: Path
+    sha256: str | None  # None: a classical method, without weights
+    path: Path | None
     temporal_radius: int  # R of the strong model (context frames needed); 0 for the per-frame light model
 
 
@@ -85,9 +103,11 @@ def model_info(
     The file is located but not hashed here: the actors hash it when they load it.
     """
     spec = get_spec(kind, name)
-    path = find_weights(kind, name, scale, weights_dir, sha256)
     with torch.device("meta"):  # the radius is the model's own declaration; meta costs no memory
         radius = getattr(spec.build(scale), "temporal_radius", 0)
+    if not _needs_weights(spec, sha256):
+        return ModelInfo(kind, name, scale, None, None, radius)
+    path = find_weights(kind, name, scale, weights_dir, sha256)
     return ModelInfo(kind, name, scale, weight_file(kind, name, scale, sha256).sha256, path, radius)
 
 
@@ -121,9 +141,12 @@ def load_model(
     device: torch.device | str = "cpu",
     weights_dir: str | Path | None = None,
     sha256: str | None = None,
-) -> tuple[nn.Module, str]:
-    """The registered model with its verified weights, in eval mode on `device`, and their sha256."""
+) -> tuple[nn.Module, str | None]:
+    """The registered model with its verified weights, in eval mode on `device`, and their sha256
+    (None for a classical method, which is built as it is)."""
     spec = get_spec(kind, name)
+    if not _needs_weights(spec, sha256):
+        return spec.build(scale).to(pick_device(device)).eval(), None
     entry = weight_file(kind, name, scale, sha256)
     path = find_weights(kind, name, scale, weights_dir, sha256)
     tensors = read_verified(path, entry.sha256)

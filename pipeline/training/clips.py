@@ -52,9 +52,7 @@ def camera_clip(
     max_reach = min(ih - 2 - h, iw - 2 - w) / 2 - 4
     if max_reach < 0:
         raise ValueError(f"{source.path}: {iw}x{ih} is too small for {w}x{h} clips")
-    travel = (frames - 1) * (
-        float(pan.abs().max()) + (abs(zoom) + abs(rotate)) * max(h, w)
-    )
+    travel = (frames - 1) * (float(pan.abs().max()) + (abs(zoom) + abs(rotate)) * max(h, w))
     if travel > max_reach:
         shrink = max_reach / travel
         pan, zoom, rotate, travel = (
@@ -73,34 +71,16 @@ def camera_clip(
     y0 = int(torch.randint(0, ih - ch + 1, (), generator=gen))
     x0 = int(torch.randint(0, iw - cw + 1, (), generator=gen))
     region = image[:, y0 : y0 + ch, x0 : x0 + cw].float().unsqueeze(0) / 255.0
-    region = F.interpolate(
-        region, size=(rh, rw), mode="bicubic", antialias=True, align_corners=False
-    )
-    offset = torch.tensor(
-        [_uniform(gen, -0.5, 0.5), _uniform(gen, -0.5, 0.5)]
-    )  # sub-pixel start
-    ys, xs = torch.meshgrid(
-        torch.arange(h) - (h - 1) / 2, torch.arange(w) - (w - 1) / 2, indexing="ij"
-    )
+    region = F.interpolate(region, size=(rh, rw), mode="bicubic", antialias=True, align_corners=False)
+    offset = torch.tensor([_uniform(gen, -0.5, 0.5), _uniform(gen, -0.5, 0.5)])  # sub-pixel start
+    ys, xs = torch.meshgrid(torch.arange(h) - (h - 1) / 2, torch.arange(w) - (w - 1) / 2, indexing="ij")
     grids = []
     for t in range(frames):
         s, a = (1.0 + zoom) ** t, rotate * t
-        cx = (
-            (rw - 1) / 2
-            + offset[0]
-            + pan[0] * t
-            + s * (math.cos(a) * xs - math.sin(a) * ys)
-        )
-        cy = (
-            (rh - 1) / 2
-            + offset[1]
-            + pan[1] * t
-            + s * (math.sin(a) * xs + math.cos(a) * ys)
-        )
+        cx = (rw - 1) / 2 + offset[0] + pan[0] * t + s * (math.cos(a) * xs - math.sin(a) * ys)
+        cy = (rh - 1) / 2 + offset[1] + pan[1] * t + s * (math.sin(a) * xs + math.cos(a) * ys)
         # Pixel centres to grid_sample's [-1, 1] (align_corners=False convention).
-        grids.append(
-            torch.stack([(2 * cx + 1) / rw - 1, (2 * cy + 1) / rh - 1], dim=-1)
-        )
+        grids.append(torch.stack([(2 * cx + 1) / rw - 1, (2 * cy + 1) / rh - 1], dim=-1))
     grid = torch.stack(grids)
     out = F.grid_sample(
         region.expand(frames, -1, -1, -1),
@@ -112,16 +92,12 @@ def camera_clip(
     return out.clamp_(0.0, 1.0)
 
 
-def video_clip(
-    source: Source, frames: int, size: tuple[int, int], gen: torch.Generator
-) -> torch.Tensor:
+def video_clip(source: Source, frames: int, size: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
     """(frames, 3, h, w) float in [0, 1]: consecutive frames of a video, at a random crop."""
     t, _, ih, iw = source.frames.shape
     h, w = size
     if t < frames or ih < h or iw < w:
-        raise ValueError(
-            f"{source.path}: {t} frames of {iw}x{ih} cannot give {frames} frames of {w}x{h}"
-        )
+        raise ValueError(f"{source.path}: {t} frames of {iw}x{ih} cannot give {frames} frames of {w}x{h}")
     t0 = int(torch.randint(0, t - frames + 1, (), generator=gen))
     y0 = int(torch.randint(0, ih - h + 1, (), generator=gen))
     x0 = int(torch.randint(0, iw - w + 1, (), generator=gen))

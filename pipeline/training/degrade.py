@@ -65,14 +65,7 @@ def h264_round_trip(frames: torch.Tensor, crf: int) -> torch.Tensor:
         w % 2,
     )  # 4:2:0 needs even sizes: pad by one edge row/column, crop after
     padded = F.pad(frames, (0, pw, 0, ph), mode="replicate") if ph or pw else frames
-    rgb = (
-        padded.mul(255.0)
-        .round_()
-        .to(torch.uint8)
-        .permute(0, 2, 3, 1)
-        .contiguous()
-        .numpy()
-    )
+    rgb = padded.mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="matroska") as out:
         stream = out.add_stream("libx264", rate=25)
@@ -111,9 +104,7 @@ def realistic_lr(
     h, w = hr.shape[-2:]
     if h % scale or w % scale:
         raise ValueError(f"HR size {w}x{h} is not a multiple of the scale {scale}")
-    lr = bicubic_downscale(
-        gaussian_blur(hr, draw(*spec.blur_sigma) * scale), (h // scale, w // scale)
-    )
+    lr = bicubic_downscale(gaussian_blur(hr, draw(*spec.blur_sigma) * scale), (h // scale, w // scale))
     noise = draw(*spec.noise_sigma) / 255.0
     if noise > 0:
         lr = lr + noise * torch.randn(lr.shape, generator=gen)

@@ -25,23 +25,17 @@ def penalty(diff: torch.Tensor, kind: PixelLoss) -> torch.Tensor:
     return torch.sqrt(diff * diff + CHARBONNIER_EPS**2).mean()
 
 
-def temporal_loss(
-    out: torch.Tensor, ref: torch.Tensor, kind: PixelLoss = "charbonnier"
-) -> torch.Tensor:
+def temporal_loss(out: torch.Tensor, ref: torch.Tensor, kind: PixelLoss = "charbonnier") -> torch.Tensor:
     """ρ(ΔO − ΔY) over consecutive frames of (B, T, C, H, W) clips; 0 for one-frame clips."""
     if out.shape[1] < 2:
         return out.new_zeros(())
     return penalty((out[:, 1:] - out[:, :-1]) - (ref[:, 1:] - ref[:, :-1]), kind)
 
 
-def sr_loss(
-    out: torch.Tensor, ref: torch.Tensor, kind: PixelLoss, temporal_weight: float
-) -> torch.Tensor:
+def sr_loss(out: torch.Tensor, ref: torch.Tensor, kind: PixelLoss, temporal_weight: float) -> torch.Tensor:
     """The training objective L above, for (B, T, C, H, W) outputs and references."""
     if out.shape != ref.shape or out.dim() != 5:
-        raise ValueError(
-            f"expected matching (B, T, C, H, W) tensors, got {tuple(out.shape)} and {tuple(ref.shape)}"
-        )
+        raise ValueError(f"expected matching (B, T, C, H, W) tensors, got {tuple(out.shape)} and {tuple(ref.shape)}")
     loss = penalty(out - ref, kind)
     if temporal_weight:
         loss = loss + temporal_weight * temporal_loss(out, ref, kind)

@@ -42,18 +42,12 @@ def find_media(folders: list[str | os.PathLike[str]]) -> list[Path]:
     for folder in map(Path, folders):
         if not folder.exists():
             raise SourceError(f"training folder {folder} does not exist")
-        files = (
-            [folder]
-            if folder.is_file()
-            else sorted(p for p in folder.rglob("*") if p.is_file())
-        )
+        files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
         for path in files:
             if path.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
                 seen.setdefault(path.resolve(), path)
     if not seen:
-        raise SourceError(
-            f"no images or videos ({', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)}) under {folders}"
-        )
+        raise SourceError(f"no images or videos ({', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)}) under {folders}")
     return sorted(seen.values())
 
 
@@ -66,9 +60,7 @@ def _reduce(frames: torch.Tensor, max_side: int) -> torch.Tensor:
         max(1, round(h * max_side / max(h, w))),
         max(1, round(w * max_side / max(h, w))),
     )
-    out = torch.cat(
-        [F.interpolate(f.float().unsqueeze(0), size=size, mode="area") for f in frames]
-    )
+    out = torch.cat([F.interpolate(f.float().unsqueeze(0), size=size, mode="area") for f in frames])
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
@@ -78,9 +70,7 @@ def load_media(path: Path, max_side: int, max_frames: int = 64) -> Source:
     try:
         with av.open(str(path)) as container:
             for frame in container.decode(video=0):
-                rgb = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(
-                    2, 0, 1
-                )
+                rgb = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)
                 frames.append(_reduce(rgb.unsqueeze(0), max_side))
                 if len(frames) >= max_frames:
                     break
@@ -91,14 +81,10 @@ def load_media(path: Path, max_side: int, max_frames: int = 64) -> Source:
     return Source(path, torch.cat(frames))
 
 
-def load_sources(
-    folders: list[str | os.PathLike[str]], max_side: int, min_side: int
-) -> list[Source]:
+def load_sources(folders: list[str | os.PathLike[str]], max_side: int, min_side: int) -> list[Source]:
     """Every usable file under the folders; files smaller than `min_side` (icons, say) are skipped."""
     sources = [load_media(path, max_side) for path in find_media(folders)]
     sources = [s for s in sources if min(s.frames.shape[-2:]) >= min_side]
     if not sources:
-        raise SourceError(
-            f"no image or video under {folders} is at least {min_side} pixels on its shorter side"
-        )
+        raise SourceError(f"no image or video under {folders} is at least {min_side} pixels on its shorter side")
     return sources

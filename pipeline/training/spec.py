@@ -28,39 +28,29 @@ class RealisticSpec(_Strict):
         RealisticDegradation.crf,
         description="libx264 CRF range of the H.264 round trip.",
     )
-    interlace_probability: float = Field(
-        0.0, ge=0, le=1, description="Share of clips woven from two fields."
-    )
+    interlace_probability: float = Field(0.0, ge=0, le=1, description="Share of clips woven from two fields.")
 
     def degradation(self) -> RealisticDegradation:
         return RealisticDegradation(**self.model_dump())
 
 
 class MotionSpec(_Strict):
-    max_pan: float = Field(
-        CameraMotion.max_pan, ge=0, description="Camera pan per frame, HR pixels."
-    )
-    max_zoom: float = Field(
-        CameraMotion.max_zoom, ge=0, lt=0.1, description="Relative zoom per frame."
-    )
+    max_pan: float = Field(CameraMotion.max_pan, ge=0, description="Camera pan per frame, HR pixels.")
+    max_zoom: float = Field(CameraMotion.max_zoom, ge=0, lt=0.1, description="Relative zoom per frame.")
     max_rotate_deg: float = Field(
         CameraMotion.max_rotate_deg,
         ge=0,
         le=5,
         description="Rotation per frame, degrees.",
     )
-    max_reduce: float = Field(
-        CameraMotion.max_reduce, ge=1, description="Most photo pixels per HR pixel."
-    )
+    max_reduce: float = Field(CameraMotion.max_reduce, ge=1, description="Most photo pixels per HR pixel.")
 
     def motion(self) -> CameraMotion:
         return CameraMotion(**self.model_dump())
 
 
 class TrainSpec(_Strict):
-    data: list[str] = Field(
-        min_length=1, description="Folders (or files) of still images and/or videos."
-    )
+    data: list[str] = Field(min_length=1, description="Folders (or files) of still images and/or videos.")
     out: str = Field(
         "train-out",
         description="Folder for checkpoints, weights and the training record.",
@@ -76,33 +66,19 @@ class TrainSpec(_Strict):
     light_steps: int = Field(2000, ge=1)
     batch: int = Field(8, ge=1, description="Clips per step.")
     frames: int = Field(7, ge=2, description="Frames per clip.")
-    patch: int = Field(
-        32, ge=8, description="LR patch side; HR patches are patch * scale."
-    )
-    lr: float = Field(
-        2e-3, gt=0, description="Peak learning rate (AdamW, warm-up then cosine decay)."
-    )
+    patch: int = Field(32, ge=8, description="LR patch side; HR patches are patch * scale.")
+    lr: float = Field(2e-3, gt=0, description="Peak learning rate (AdamW, warm-up then cosine decay).")
     warmup_steps: int = Field(100, ge=0)
     pixel_loss: PixelLoss = "charbonnier"
-    temporal_weight: float = Field(
-        0.5, ge=0, description="λ of the temporal-consistency term."
-    )
-    realistic_fraction: float = Field(
-        0.3, ge=0, le=1, description="Share of clips on the realistic track."
-    )
+    temporal_weight: float = Field(0.5, ge=0, description="λ of the temporal-consistency term.")
+    realistic_fraction: float = Field(0.3, ge=0, le=1, description="Share of clips on the realistic track.")
     realistic: RealisticSpec = Field(default_factory=RealisticSpec)
     motion: MotionSpec = Field(default_factory=MotionSpec)
-    max_side: int = Field(
-        1280, ge=64, description="Photos are area-reduced to this longer side at load."
-    )
+    max_side: int = Field(1280, ge=64, description="Photos are area-reduced to this longer side at load.")
     seed: int = 0
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
-    precision: Literal["fp32", "bf16", "fp16"] = Field(
-        "fp32", description="Autocast precision (CUDA only)."
-    )
-    threads: int | None = Field(
-        None, ge=1, description="torch CPU threads (default: all cores)."
-    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="Autocast precision (CUDA only).")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores).")
     checkpoint_every: int = Field(200, ge=1)
     eval_every: int = Field(250, ge=1)
     strong_weights: str | None = Field(
@@ -121,17 +97,13 @@ class TrainSpec(_Strict):
         return self.patch * self.scale
 
 
-def load_train_spec(
-    yaml_path: str | Path | None = None, overrides: dict[str, Any] | None = None
-) -> TrainSpec:
+def load_train_spec(yaml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainSpec:
     tree: dict[str, Any] = {}
     if yaml_path is not None:
         try:
             tree = yaml.safe_load(Path(yaml_path).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(
-                f"{yaml_path}: cannot read the training file: {exc}"
-            ) from exc
+            raise ConfigError(f"{yaml_path}: cannot read the training file: {exc}") from exc
     for dotted, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(tree, dotted, value)

@@ -15,9 +15,11 @@ from actors.encode import encode_segment
 from actors.light import LightStage
 from actors.rows import EMPTY_FRAMES, batch_to_rows, new_row_fields, rows_to_batch
 from actors.strong import StrongStage
+from pipeline import metrics
 from pipeline.config import EncodeSpec, PoolSpec
-from pipeline.media import probe_video
+from pipeline.media import decode_frames, probe_video
 from pipeline.storage import Storage
+from pipeline.upscale import to_tensor
 from tests.clips import make_clip
 
 
@@ -29,6 +31,7 @@ def segment_row(path: Path, context: tuple[int, int], core: tuple[int, int]) -> 
         "seekable": True, "seek_first_pts": probe.pts[context[0]], "seek_last_pts": probe.pts[context[1] - 1],
         "time_base_num": probe.time_base.numerator, "time_base_den": probe.time_base.denominator,
         "rate_num": probe.avg_rate.numerator, "rate_den": probe.avg_rate.denominator, "sar_num": 0, "sar_den": 0,
+        "reference_uri": "", "ref_seekable": False, "ref_seek_first_pts": 0, "ref_seek_last_pts": 0,
         **new_row_fields(),
     }  # fmt: skip
 
@@ -59,6 +62,25 @@ def test_a_segment_through_every_stage(clip: Path, tmp_path: Path):
     assert [f.pts * Fraction(f.time_base) for f in frames] == [
         p * Fraction(row["time_base_num"], row["time_base_den"]) for p in pts
     ]
+
+
+def test_the_light_stage_measures_against_a_reference(clip: Path, tmp_path: Path):
+    """Benchmark mode: the reference's core frames are decoded in the light stage (by seeking
+    with their own pts) and psnr, ssim and ewarp taken against them."""
+    reference = make_clip(tmp_path / "hr.mkv", frames=20, size=(64, 48), vfr=True, codec="ffv1", pix_fmt="yuv444p")
+    ref_pts = probe_video(reference, detect_scenes=False).pts
+    row = decode_segment(segment_row(clip, (4, 14), (7, 11)), Storage())
+    row |= {"reference_uri": str(reference), "ref_seekable": True, "ref_seek_first_pts": ref_pts[7],
+            "ref_seek_last_pts": ref_pts[10]}  # fmt: skip
+    StrongStage("tiny", 2, "cpu", PoolSpec(), None, None).process(row)
+    light = LightStage("tiny", 2, "cpu", PoolSpec(), None, None, storage=Storage())
+
+    ref = decode_frames(reference, 7, 11).frames
+    assert np.array_equal(light.reference_frames(row), ref)
+    light.process(row)
+    assert row["status"] == "ok" and 0 < row["ssim"] < 1 and row["ewarp"] > 0
+    # Taken on the output before 8-bit rounding: the rounded frames give nearly the same PSNR.
+    assert row["psnr"] == pytest.approx(metrics.psnr(to_tensor(row["hr"], "cpu"), to_tensor(ref, "cpu")), abs=0.05)
 
 
 def test_a_failure_is_recorded_on_the_row_and_later_stages_pass_it_through(clip: Path, tmp_path: Path):

@@ -151,9 +151,7 @@ def test_a_folder_of_broken_and_unusual_files(tmp_path: Path, job_file: str):
 
 @pytest.mark.allow_error_logs
 @pytest.mark.usefixtures("ray_cluster")
-def test_s3_keys_with_spaces_unicode_and_dots_round_trip(
-    tmp_path: Path, s3_server: str, s3_bucket: str, job_file: str
-):
+def test_s3_keys_with_spaces_unicode_and_dots_round_trip(tmp_path: Path, s3_server: str, s3_bucket: str, job_file: str):
     storage = Storage(s3_endpoint_url=s3_server)
     clip = make_clip(tmp_path / "clip.mp4", frames=10, size=(48, 32), audio_streams=1)
     keys = ["my film ü..x.mp4", "日本語/ep 1..final.mp4", "a+b%20c?&=.mp4", "sub/../up.mp4"]
@@ -175,7 +173,7 @@ def test_s3_keys_with_spaces_unicode_and_dots_round_trip(
         local = tmp_path / f"out{n}.mp4"
         storage.download(output_uri, str(local))
         assert_bicubic_upscale(clip, local, 2)
-    exists = lambda key: storage.exists(f"{root}/{os.path.splitext(key)[0]}_x2.mp4")  # noqa: E731
+    exists = lambda key: storage.exists(f"{root}/{os.path.splitext(key)[0]}_x2.mp4")
     assert_failed_cleanly(rows, result.output, {"leer ü.mp4": re.escape(EMPTY)}, exists)
     assert storage.list_uris(f"{root}/_pssr/staging/") == []
 

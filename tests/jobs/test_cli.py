@@ -21,9 +21,23 @@ def test_help_lists_every_command_and_option():
     top = invoke("--help")
     assert top.exit_code == 0 and "run" in top.output and "plan" in top.output
     run_help = invoke("run", "--help").output
-    for option in ("--scale", "--segment-frames", "--context-frames", "--codec", "--crf", "--s3-endpoint-url",
-                   "--ray-address", "--limit", "--strong-actors", "--light-gpus", "--config", "--max-width",
-                   "--max-height", "--max-duration"):
+    for option in (
+        "--scale",
+        "--segment-frames",
+        "--context-frames",
+        "--codec",
+        "--crf",
+        "--s3-endpoint-url",
+        "--ray-address",
+        "--limit",
+        "--strong-actors",
+        "--light-gpus",
+        "--config",
+        "--max-width",
+        "--max-height",
+        "--max-duration",
+        "--reference",
+    ):
         assert option in run_help
     assert "segment.max_core_frames" in run_help  # each option names its JobSpec field
     assert "default: no limit. [limits.max_duration_s]" in " ".join(run_help.split())  # not "default: auto"
@@ -55,7 +69,10 @@ def test_plan_prints_segments_without_running_models(tmp_path: Path):
     lines = [line.split() for line in result.output.splitlines() if line.startswith("  ") and line.split()[0].isdigit()]
     # (scene, core range, context range) per segment: never across the cut at 12, context clipped there.
     assert [(s[1], s[2], s[3]) for s in lines] == [
-        ("0", "0-5", "0-7"), ("0", "6-11", "4-11"), ("1", "12-20", "12-22"), ("1", "21-29", "19-29")
+        ("0", "0-5", "0-7"),
+        ("0", "6-11", "4-11"),
+        ("1", "12-20", "12-22"),
+        ("1", "21-29", "19-29"),
     ]
 
 

@@ -61,9 +61,17 @@ def random_strong(tmp_path_factory) -> tuple[str, str]:
 
 def upscale(source: Path, out: Path, weights: tuple[str, str] | None, **overrides) -> np.ndarray:
     own = {"models.weights_dir": weights[0], "models.strong_sha256": weights[1]} if weights else {}
-    spec = load_job_spec(None, {
-        "input": str(source), "output": str(out), "scale": 2, "encode.codec": "ffv1", **own, **overrides,
-    })
+    spec = load_job_spec(
+        None,
+        {
+            "input": str(source),
+            "output": str(out),
+            "scale": 2,
+            "encode.codec": "ffv1",
+            **own,
+            **overrides,
+        },
+    )
     summary = run_job(spec, echo=lambda _: None)
     assert summary.ok, summary.videos_failed
     return decode_all(Path(summary.outputs[source.name]))
@@ -81,8 +89,9 @@ def test_segments_and_scene_cut_do_not_change_the_output(tmp_path: Path, random_
     assert np.abs(whole[CUT:] - alone).max() <= 1
 
     # The check can fail: without context the seams differ, and the model is far from bicubic.
-    seamy = upscale(source, tmp_path / "seamy", random_strong,
-                    **{"segment.max_core_frames": 3, "segment.context_frames": 0})
+    seamy = upscale(
+        source, tmp_path / "seamy", random_strong, **{"segment.max_core_frames": 3, "segment.context_frames": 0}
+    )
     assert np.abs(whole - seamy).max() > 1
     bicubic = upscale(source, tmp_path / "bicubic", None)
     assert np.abs(whole - bicubic).mean() > 2

@@ -46,9 +46,7 @@ def _spec(photos: Path, out: Path, **kw: object) -> TrainSpec:
     return TrainSpec.model_validate({**base, **kw})
 
 
-def test_training_beats_bicubic_on_its_data_and_writes_weights(
-    photos: Path, tmp_path: Path
-) -> None:
+def test_training_beats_bicubic_on_its_data_and_writes_weights(photos: Path, tmp_path: Path) -> None:
     lines: list[str] = []
     strong, light = train(_spec(photos, tmp_path / "run"), echo=lines.append)
     # Both models start as exact bicubic / identity, so any gain is learnt.
@@ -92,12 +90,8 @@ def test_a_resumed_run_equals_an_uninterrupted_one(
     assert resumed.sha256 == full.sha256  # bit-identical weights
 
 
-def test_checkpoints_are_safetensors_with_optimizer_state(
-    photos: Path, tmp_path: Path
-) -> None:
-    Trainer(
-        _spec(photos, tmp_path, strong_steps=3, stages=["strong"]), echo=lambda _: None
-    ).run()
+def test_checkpoints_are_safetensors_with_optimizer_state(photos: Path, tmp_path: Path) -> None:
+    Trainer(_spec(photos, tmp_path, strong_steps=3, stages=["strong"]), echo=lambda _: None).run()
     tensors = load_file(str(tmp_path / "checkpoints" / "strong_tiny_x2.safetensors"))
     assert any(k.startswith("model.") for k in tensors)
     assert any(k.endswith("exp_avg_sq") for k in tensors)
@@ -106,9 +100,7 @@ def test_checkpoints_are_safetensors_with_optimizer_state(
 
 def test_cli_refuses_bad_settings_and_empty_data(photos: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    bad = runner.invoke(
-        cli, ["train", str(photos), "--out", str(tmp_path), "--stages", "light,strong"]
-    )
+    bad = runner.invoke(cli, ["train", str(photos), "--out", str(tmp_path), "--stages", "light,strong"])
     assert bad.exit_code == 2 and "stages run strong then light" in bad.output
     empty = tmp_path / "empty"
     empty.mkdir()

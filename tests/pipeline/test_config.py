@@ -33,9 +33,13 @@ def test_yaml_file_with_flags_winning(tmp_path):
         ({"models.light_sha256": "a" * 64}, "models"),  # names a file in weights_dir, which is unset
         ({"segmnt.max_core_frames": 4}, "segmnt"),
         ({"storage.sse_kms_key_id": "k"}, "storage"),  # a KMS key without SSE-KMS
-        ({"storage.storage_class": "GLACIER"}, "storage"),  # unreadable by the job itself  # a typo is an error, not silently ignored
+        (
+            {"storage.storage_class": "GLACIER"},
+            "storage",
+        ),  # unreadable by the job itself  # a typo is an error, not silently ignored
         ({"limits.max_width": 0}, "limits.max_width"),
         ({"limits.max_duration_s": -1.0}, "limits.max_duration_s"),
+        ({"reference": "s3://"}, "reference"),
     ],
 )
 def test_invalid_values_name_the_field(overrides, field):
@@ -55,7 +59,9 @@ def test_unreadable_or_non_mapping_job_file(tmp_path):
 def test_config_hash_follows_output_affecting_settings_only():
     weights = {"strong": "s", "light": "l"}
     a = JobSpec(**BASE)
-    same = JobSpec(input="elsewhere/", output="other/", strong_pool={"size": 8}, limits={"max_width": 640})
+    same = JobSpec(
+        input="elsewhere/", output="other/", strong_pool={"size": 8}, limits={"max_width": 640}, reference="hr/"
+    )
     assert a.config_hash(weights) == same.config_hash(weights)
     assert a.config_hash(weights) != JobSpec(**BASE, scale=2).config_hash(weights)
     assert a.config_hash(weights) != a.config_hash({"strong": "s2", "light": "l"})

@@ -10,6 +10,7 @@ import torch
 from pipeline import metrics
 from pipeline.metrics import bicubic_downscale
 from pipeline.models.strong import bicubic_upscale
+from tests.pipeline.test_flow import texture
 
 
 def smooth_clip(frames: int = 4, h: int = 24, w: int = 32, shift: float = 0.0) -> torch.Tensor:
@@ -89,6 +90,44 @@ def test_long_segments_are_chunked_consistently() -> None:
     assert metrics.tfs(out, lr, 2) == pytest.approx(expected, rel=1e-5)
 
 
+def panning_texture(frames: int = 6) -> torch.Tensor:
+    """Textured frames moving by a sub-pixel (0.7, -0.4) px per frame."""
+    return torch.cat([texture(lambda x, y, t=t: (x + 0.7 * t, y - 0.4 * t)) for t in range(frames)])
+
+
+def test_ewarp_of_the_reference_itself_is_near_zero() -> None:
+    ref = panning_texture()
+    assert metrics.ewarp(ref, ref) < 2e-5  # flow and bilinear interpolation error only
+    still = ref[:1].repeat(3, 1, 1, 1)
+    assert metrics.ewarp(still, still) < 1e-10
+
+
+def test_ewarp_grows_with_flicker() -> None:
+    ref = panning_texture()
+    clean = metrics.ewarp(ref, ref)
+    # A brightness flicker of +-0.02 moves every pixel by 0.04 between frames: 3 channels * 0.04^2.
+    sign = torch.tensor([(-1.0) ** t for t in range(6)]).view(6, 1, 1, 1)
+    assert metrics.ewarp(ref + 0.02 * sign, ref) == pytest.approx(clean + 3 * 0.04**2, rel=0.02)
+    # Independent noise per frame (sigma 0.02): up to 2 * 3 * 0.02^2 (less: the warp interpolates the noise).
+    torch.manual_seed(0)
+    noisy = ref + 0.02 * torch.randn_like(ref)
+    assert 0.5 * 6 * 0.02**2 < metrics.ewarp(noisy, ref) < 6 * 0.02**2
+    # Flow and occlusions come from the reference only: the same noise against a still reference
+    # is compared pixel for pixel, without interpolation.
+    still = ref[:1].repeat(6, 1, 1, 1)
+    assert metrics.ewarp(still + (noisy - ref), still) == pytest.approx(6 * 0.02**2, rel=0.1)
+
+
+def test_ewarp_is_a_mean_over_pairs_whatever_the_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = panning_texture(5)
+    torch.manual_seed(1)
+    out = ref + 0.01 * torch.randn_like(ref)
+    per_pair = [metrics.ewarp(out[t - 1 : t + 1], ref[t - 1 : t + 1]) for t in range(1, 5)]
+    monkeypatch.setattr(metrics, "FLOW_CHUNK_PAIRS", 3)
+    assert metrics.ewarp(out, ref) == pytest.approx(sum(per_pair) / 4, rel=1e-5)
+    assert math.isnan(metrics.ewarp(out[:1], ref[:1]))
+
+
 def test_shape_errors() -> None:
     lr = smooth_clip()
     with pytest.raises(ValueError, match="upscaled x3"):
@@ -97,6 +136,8 @@ def test_shape_errors() -> None:
         metrics.light_delta(lr, lr[:2])
     with pytest.raises(ValueError, match="float frames"):
         metrics.psnr(lr.to(torch.uint8), lr.to(torch.uint8))
+    with pytest.raises(ValueError, match="shapes differ"):
+        metrics.ewarp(lr, lr[:, :, :-1])
 
 
 @pytest.mark.gpu

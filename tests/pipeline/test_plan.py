@@ -1,9 +1,10 @@
 import pytest
 
 from pipeline.config import LimitsSpec, SegmentSpec
-from pipeline.media import MediaError
-from pipeline.plan import plan_segments, plan_video, scene_ranges
-from tests.clips import make_clip
+from pipeline.media import MediaError, probe_video
+from pipeline.plan import ReferenceMismatch, plan_segments, plan_stored_video, plan_video, scene_ranges
+from pipeline.storage import Storage
+from tests.clips import make_clip, make_corrupt
 
 
 def covered(segments):
@@ -64,3 +65,44 @@ def test_plan_video_refuses_a_video_above_the_limits(tmp_path):
         plan_video(str(clip), SegmentSpec(), 3, LimitsSpec(max_width=48, max_height=48))
     plan = plan_video(str(clip), SegmentSpec(max_core_frames=8), 3, LimitsSpec(max_width=64, max_duration_s=1.0))
     assert [(s.core_start, s.core_end) for s in plan.segments] == [(0, 6), (6, 12)]
+
+
+@pytest.fixture(scope="module")
+def lr_and_hr(tmp_path_factory):
+    """A 10-frame 32x24 input and an HR reference of it at x2 with the same timing."""
+    folder = tmp_path_factory.mktemp("reference")
+    lr = make_clip(folder / "lr.mp4", frames=10, size=(32, 24))
+    return lr, make_clip(folder / "hr.mp4", frames=10, size=(64, 48))
+
+
+def test_a_fitting_reference_gives_seek_points_of_each_core(lr_and_hr):
+    lr, hr = lr_and_hr
+    plan = plan_video(str(lr), SegmentSpec(max_core_frames=4), 1, reference=str(hr), scale=2)
+    ref_pts = probe_video(hr, detect_scenes=False).pts
+    assert plan.reference_seek_pts == [(ref_pts[s.core_start], ref_pts[s.core_end - 1]) for s in plan.segments]
+    assert plan_video(str(lr), SegmentSpec(), 1).reference_seek_pts is None
+
+
+@pytest.mark.parametrize(
+    ("make_reference", "message"),
+    [
+        (lambda p: make_clip(p, frames=10, size=(64, 48)), r"^its frames are 64x48, not the input's 32x24 x4 = 128x96"),
+        (lambda p: make_clip(p, frames=9, size=(128, 96)), r"^it has 9 frames, the input 10$"),
+        (lambda p: make_clip(p, frames=10, size=(128, 96), fps=25), r"^frame 7 is at 0\.280 s, in the input at 0\.292"),
+        (make_corrupt, r"^cannot open: "),
+    ],
+)
+def test_a_reference_that_does_not_fit_is_refused_with_the_cause(tmp_path, lr_and_hr, make_reference, message):
+    reference = make_reference(tmp_path / "ref.mp4")
+    with pytest.raises(ReferenceMismatch, match=message):
+        plan_video(str(lr_and_hr[0]), SegmentSpec(), 1, reference=str(reference), scale=4)
+
+
+def test_plan_stored_video_names_the_reference_in_its_error(tmp_path, lr_and_hr):
+    lr, hr = lr_and_hr
+    args = (Storage(), str(lr), SegmentSpec(), 1, LimitsSpec())
+    assert plan_stored_video(*args, str(hr), 2)[1] == ""
+    plan, error = plan_stored_video(*args, str(hr), 3)
+    assert plan is None and error == f"reference {hr}: its frames are 64x48, not the input's 32x24 x3 = 96x72"
+    plan, error = plan_stored_video(*args, str(tmp_path / "missing.mp4"), 2)
+    assert plan is None and error.startswith(f"reference {tmp_path / 'missing.mp4'}: cannot open it: ")

@@ -270,9 +270,7 @@ def test_persistent_request_fault_fails_clearly(op: Op, fault: Fault, s3_proxy: 
     ],
     ids=str,
 )
-def test_persistent_body_fault_fails_clearly(
-    op: Op, fault: Fault, says: str, s3_proxy: S3FaultProxy, env: Env
-) -> None:
+def test_persistent_body_fault_fails_clearly(op: Op, fault: Fault, says: str, s3_proxy: S3FaultProxy, env: Env) -> None:
     s3_proxy.add(Rule(fault, op.method, op.target, times=1000))
     storage = _storage(s3_proxy, fault)
 

@@ -47,7 +47,9 @@ def test_file_object_source(clip):
     path, probe, reference = clip
     with open(path, "rb") as f:
         assert np.array_equal(decode_frames(f, 33, 47, (probe.pts[33], probe.pts[46])).frames, reference[33:47])
-        assert np.array_equal(decode_frames(f, 2, 4, (probe.pts[2], probe.pts[3])).frames, reference[2:4])  # reused object
+        assert np.array_equal(
+            decode_frames(f, 2, 4, (probe.pts[2], probe.pts[3])).frames, reference[2:4]
+        )  # reused object
 
 
 def test_wrong_pts_fall_back_to_sequential(clip):

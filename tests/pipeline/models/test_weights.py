@@ -93,7 +93,7 @@ def test_file_of_another_architecture_is_rejected(monkeypatch: pytest.MonkeyPatc
 def test_unregistered_scale_and_unknown_name() -> None:
     with pytest.raises(WeightsError, match="x5"):
         weights_sha256("strong", "tiny", 5)
-    with pytest.raises(KeyError, match="known: base, large, tiny"):
+    with pytest.raises(KeyError, match="known: base, bicubic, lanczos, large, tiny"):
         load_model("strong", "medium", 4)
 
 

@@ -14,11 +14,7 @@ def textured_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     img = np.stack(
-        [
-            128
-            + 90 * np.sin(x / rng.uniform(20, 60) + c) * np.cos(y / rng.uniform(20, 60))
-            for c in range(3)
-        ],
+        [128 + 90 * np.sin(x / rng.uniform(20, 60) + c) * np.cos(y / rng.uniform(20, 60)) for c in range(3)],
         -1,
     )
     for _ in range(12):
@@ -42,11 +38,7 @@ def write_image(path: Path, rgb: np.ndarray) -> Path:
             rgb.shape[0],
             "rgb24",
         )
-        out.mux(
-            stream.encode(
-                av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            )
-        )
+        out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
         out.mux(stream.encode())
     return path
 

@@ -55,12 +55,7 @@ def test_small_photos_get_a_smaller_move_instead_of_failing(photo_dir: Path) -> 
 
 
 def test_video_sources_give_consecutive_frames() -> None:
-    frames = (
-        torch.arange(10, dtype=torch.uint8)
-        .view(10, 1, 1, 1)
-        .expand(10, 3, 40, 50)
-        .contiguous()
-    )
+    frames = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 40, 50).contiguous()
     source = Source(Path("v.mp4"), frames)
     clip = video_clip(source, 4, (16, 16), _gen(2))
     values = clip[:, 0, 0, 0] * 255

@@ -21,9 +21,7 @@ from pipeline.training.degrade import (
 def _clip(t: int = 4, h: int = 64, w: int = 96) -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
     base = torch.rand(1, 3, h // 8, w // 8, generator=gen)
-    frames = torch.nn.functional.interpolate(base, size=(h, w), mode="bilinear").expand(
-        t, -1, -1, -1
-    )
+    frames = torch.nn.functional.interpolate(base, size=(h, w), mode="bilinear").expand(t, -1, -1, -1)
     return frames + 0.1 * torch.rand(t, 3, h, w, generator=gen).clamp(0, 0.9)
 
 
@@ -63,9 +61,7 @@ def test_interlace_weaves_the_next_frame_into_odd_lines() -> None:
 
 def test_realistic_lr_differs_from_bi_and_is_reproducible() -> None:
     hr = _clip()
-    spec = RealisticDegradation(
-        blur_sigma=(0.8, 0.8), noise_sigma=(2.0, 2.0), crf=(28, 28)
-    )
+    spec = RealisticDegradation(blur_sigma=(0.8, 0.8), noise_sigma=(2.0, 2.0), crf=(28, 28))
     a = realistic_lr(hr.clamp(0, 1), 4, torch.Generator().manual_seed(1), spec)
     b = realistic_lr(hr.clamp(0, 1), 4, torch.Generator().manual_seed(1), spec)
     assert a.shape == (4, 3, 16, 24)

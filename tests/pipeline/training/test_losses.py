@@ -11,16 +11,12 @@ from pipeline.training.losses import CHARBONNIER_EPS, penalty, sr_loss, temporal
 def test_penalties() -> None:
     d = torch.tensor([0.0, 0.3, -0.4])
     assert penalty(d, "l1").item() == pytest.approx(0.7 / 3)
-    assert penalty(torch.zeros(4), "charbonnier").item() == pytest.approx(
-        CHARBONNIER_EPS
-    )
+    assert penalty(torch.zeros(4), "charbonnier").item() == pytest.approx(CHARBONNIER_EPS)
 
 
 def test_temporal_loss_ignores_motion_the_reference_has_and_punishes_flicker() -> None:
     ref = torch.linspace(0, 1, 5).view(1, 5, 1, 1, 1).expand(2, 5, 3, 8, 8)
-    shifted = (
-        ref + 0.1
-    )  # same motion, constant offset: a pixel error, no temporal error
+    shifted = ref + 0.1  # same motion, constant offset: a pixel error, no temporal error
     assert temporal_loss(shifted, ref, "l1").item() == pytest.approx(0.0, abs=1e-6)
     flicker = ref + 0.1 * (torch.arange(5) % 2).view(1, 5, 1, 1, 1)
     assert temporal_loss(flicker, ref, "l1").item() == pytest.approx(0.1, abs=1e-6)
@@ -32,8 +28,6 @@ def test_sr_loss_adds_the_weighted_terms_and_checks_shapes() -> None:
     out = ref + 0.05 * torch.randn(1, 4, 3, 8, 8)
     plain = sr_loss(out, ref, "l1", 0.0)
     both = sr_loss(out, ref, "l1", 0.5)
-    assert both.item() == pytest.approx(
-        plain.item() + 0.5 * temporal_loss(out, ref, "l1").item()
-    )
+    assert both.item() == pytest.approx(plain.item() + 0.5 * temporal_loss(out, ref, "l1").item())
     with pytest.raises(ValueError, match="matching"):
         sr_loss(out[0], ref[0], "l1", 0.5)
