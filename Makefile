@@ -13,8 +13,12 @@ BENCH_PHOTOS ?= .cache/bench-photos
 BENCH_OUT ?= bench-out
 BENCH_SCALE ?= 4
 BENCH_ARGS ?=
+TRAIN_PHOTOS ?= .cache/train-photos
+TRAIN_SCALE ?= 4
+TRAIN_OUT ?= train-out/tiny_x$(TRAIN_SCALE)
+TRAIN_ARGS ?=
 
-.PHONY: install run test plan clean bench-quality
+.PHONY: install run test plan clean bench-quality train
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +50,15 @@ $(BENCH_PHOTOS): | $(BIN)/.installed
 	rm -rf "$@.part"
 	$(BIN)/python -m jobs.photos bench "$@.part"
 	mv "$@.part" "$@"
+
+$(TRAIN_PHOTOS): | $(BIN)/.installed
+	rm -rf "$@.part"
+	$(BIN)/python -m jobs.photos train "$@.part"
+	mv "$@.part" "$@"
+
+# Train the tiny pair at TRAIN_SCALE as the shipped weights were (docs/models/); resumable.
+train: install | $(TRAIN_PHOTOS)
+	$(BIN)/pssr train "$(TRAIN_PHOTOS)" --config jobs/configs/train-tiny-x$(TRAIN_SCALE).yaml --out "$(TRAIN_OUT)" $(TRAIN_ARGS)
 
 # Quality and speed of bicubic, Lanczos and the models through the real pipeline (README).
 bench-quality: install | $(BENCH_PHOTOS)

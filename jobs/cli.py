@@ -171,26 +171,25 @@ def plan(input_uri: str, config: str | None, **options: Any) -> None:
 @cli.command()
 @click.option("--scale", type=click.Choice(["2", "3", "4"]), default="4", show_default=True)
 def models(scale: str) -> None:
-    """List the registered model sizes: parameters, temporal radius R, where the weights are."""
-    import torch
-
+    """List the registered models: parameters, temporal radius R, cost per output frame at
+    160x90 input, and where the weights are (trained, or the bicubic-equivalent start)."""
     from pipeline.models import MODELS, get_spec
+    from pipeline.models.cost import gmac_per_frame, parameters
 
-    click.echo(f"{'kind':6} {'name':7} {'params':>12} {'R':>3}  weights (x{scale})")
+    click.echo(f"{'kind':6} {'name':7} {'params':>12} {'R':>3} {'GMAC/frame':>10}  weights (x{scale})")
     for kind, registry in MODELS.items():
         for name in registry:
             spec = get_spec(kind, name)
-            with torch.device("meta"):  # shapes only: the large size costs no memory
-                model = spec.build(int(scale))
-            params = sum(p.numel() for p in model.parameters())
-            radius = getattr(model, "temporal_radius", 0)
+            params, radius = parameters(kind, name, int(scale))
+            gmac = gmac_per_frame(kind, name, int(scale))
             if not spec.needs_weights:
                 where = "not needed (classical)"
             elif entry := spec.weights.get(int(scale)):
-                where = "bundled" if entry.bundled else f"weights_dir: {entry.filename}"
+                state = "trained" if entry.trained else "bicubic start"
+                where = f"bundled, {state}" if entry.bundled else f"weights_dir: {entry.filename} ({state})"
             else:
                 where = "none"
-            click.echo(f"{kind:6} {name:7} {params:>12,} {radius:>3}  {where}")
+            click.echo(f"{kind:6} {name:7} {params:>12,} {radius:>3} {gmac:>10.3f}  {where}")
 
 
 @cli.command()
@@ -217,6 +216,8 @@ def train(data: tuple[str, ...], config: str | None, **options: Any) -> None:
         options["scale"] = int(options["scale"])
     if options.get("stages"):
         options["stages"] = [s.strip() for s in options["stages"].split(",")]
+    options["strong.steps"] = options.pop("strong_steps")
+    options["light.steps"] = options.pop("light_steps")
     from pipeline.training.sources import SourceError
 
     try:

@@ -10,6 +10,13 @@ from pipeline.models.registry import Kind, get_spec
 COUNT_FRAMES = 8  # the strong model's attention cost depends on the clip length: count a typical pass
 
 
+def parameters(kind: Kind, name: str, scale: int) -> tuple[int, int]:
+    """(parameter count, temporal radius R) of a registered model, built on the meta device."""
+    with torch.device("meta"):  # shapes only: the large size costs no memory
+        model = get_spec(kind, name).build(scale)
+    return sum(p.numel() for p in model.parameters()), getattr(model, "temporal_radius", 0)
+
+
 def gmac_per_frame(kind: Kind, name: str, scale: int, lr_size: tuple[int, int] = (90, 160)) -> float:
     """Multiply-accumulates (1e9) per output frame for LR input of `lr_size` (h, w): the strong
     model on a pass of COUNT_FRAMES frames, the light model on one HR frame."""

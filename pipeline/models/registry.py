@@ -54,6 +54,7 @@ class WeightFile:
     filename: str
     sha256: str
     bundled: bool  # shipped in pipeline/models/weights/ (else expected in weights_dir)
+    trained: bool = False  # False: the honest start of make_initial_weights (bicubic / identity output)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,10 @@ def weight_filename(kind: Kind, name: str, scale: int) -> str:
 
 
 def _files(kind: Kind, name: str, sha256: dict[int, str], bundled: bool) -> dict[int, WeightFile]:
-    return {s: WeightFile(weight_filename(kind, name, s), sha, bundled) for s, sha in sha256.items()}
+    return {
+        s: WeightFile(weight_filename(kind, name, s), sha, bundled, trained=(kind, name, s) in _TRAINED)
+        for s, sha in sha256.items()
+    }
 
 
 # Sizes. tiny: the CPU default, ~1.9 GMAC per 640x360 output frame for the pair at x4.
@@ -108,7 +112,7 @@ _ARCH: dict[Kind, dict[str, dict[str, Any]]] = {
         "large": dict(dim=1024, n_blocks=15, heads=16, window=1, patch=2, mlp_ratio=2.5),
     },
     "light": {
-        "tiny": dict(features=12, n_convs=3),
+        "tiny": dict(features=24, n_convs=3, unshuffle=2),
         "base": dict(features=96, n_convs=12),
         "large": dict(features=192, n_convs=24),
     },
@@ -149,6 +153,9 @@ _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
         4: "e61a21df305e7ea8be0ddfb017b5ee13fbdb04ca29066996c98733d08ee06135",
     },
 }
+
+# Weight files that are trained (jobs/train.py; see docs/models/); the rest are honest starts.
+_TRAINED: set[tuple[Kind, str, int]] = set()
 
 for _kind, _sizes in _ARCH.items():
     for _name, _arch in _sizes.items():

@@ -4,7 +4,7 @@ With O the output and Y the HR reference, frames (B, T, 3, H, W), and ΔX_t = X_
 
     L = ρ(O − Y) + λ · ρ(ΔO − ΔY)
 
-ρ is the mean Charbonnier penalty sqrt(x² + ε²) (or mean |x| for "l1"). The temporal term
+ρ is the mean Charbonnier penalty sqrt(x² + ε²) ("l1": mean |x|, "mse": mean x²). The temporal term
 penalises change between frames that the reference does not have — flicker, crawling
 texture — without asking for less motion than the scene holds; λ is `temporal_weight`.
 """
@@ -15,13 +15,15 @@ from typing import Literal
 
 import torch
 
-PixelLoss = Literal["charbonnier", "l1"]
+PixelLoss = Literal["charbonnier", "l1", "mse"]
 CHARBONNIER_EPS = 1e-3
 
 
 def penalty(diff: torch.Tensor, kind: PixelLoss) -> torch.Tensor:
     if kind == "l1":
         return diff.abs().mean()
+    if kind == "mse":
+        return (diff * diff).mean()
     return torch.sqrt(diff * diff + CHARBONNIER_EPS**2).mean()
 
 

@@ -99,18 +99,21 @@ def test_corrupt_video_fails_alone_with_a_clear_error(tmp_path: Path):
     assert "Invalid data" in rows["bad.mp4"]["error"] or "cannot open" in rows["bad.mp4"]["error"]
 
 
-def test_models_lists_every_size_with_its_parameters_and_radius():
+def test_models_lists_every_size_with_its_parameters_radius_and_cost():
     import torch
 
     from pipeline.models import MODELS, get_spec
+    from pipeline.models.cost import gmac_per_frame
 
     output = invoke("models", "--scale", "2").output
     lines = {tuple(line.split()[:2]): line.split()[2:] for line in output.splitlines()[1:]}
     assert set(lines) == {(kind, name) for kind, registry in MODELS.items() for name in registry}
-    for (kind, name), (params, radius, *where) in lines.items():
+    for (kind, name), (params, radius, gmac, *where) in lines.items():
         with torch.device("meta"):
             model = get_spec(kind, name).build(2)
         assert int(params.replace(",", "")) == sum(p.numel() for p in model.parameters())
         assert int(radius) == getattr(model, "temporal_radius", 0)
-    assert lines[("strong", "tiny")][2:] == ["bundled"]
-    assert lines[("strong", "large")][2:] == ["weights_dir:", "strong_large_x2.safetensors"]
+        assert float(gmac) == pytest.approx(gmac_per_frame(kind, name, 2), abs=1e-3)
+    state = "trained" if get_spec("strong", "tiny").weights[2].trained else "bicubic start"
+    assert " ".join(lines[("strong", "tiny")][3:]) == f"bundled, {state}"
+    assert lines[("strong", "large")][3:5] == ["weights_dir:", "strong_large_x2.safetensors"]

@@ -14,7 +14,7 @@ import jobs.train
 from jobs.cli import cli
 from jobs.train import Trainer, train
 from pipeline.models.weights import sha256_bytes
-from pipeline.training.spec import TrainSpec
+from pipeline.training.spec import TrainSpec, load_train_spec
 from tests.pipeline.training.conftest import textured_image, write_image
 
 
@@ -27,22 +27,10 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _spec(photos: Path, out: Path, **kw: object) -> TrainSpec:
-    base: dict[str, object] = {
-        "data": [str(photos)],
-        "out": str(out),
-        "scale": 2,
-        "frames": 3,
-        "batch": 4,
-        "patch": 12,
-    }
-    base |= {
-        "strong_steps": 40,
-        "light_steps": 6,
-        "warmup_steps": 5,
-        "lr": 3e-3,
-        "eval_every": 1000,
-    }
-    base |= {"checkpoint_every": 3, "threads": 2, "realistic_fraction": 0.25}
+    strong = {"steps": 40, "warmup_steps": 5, "lr": 3e-3, "realistic_fraction": 0.25}
+    base: dict[str, object] = {"data": [str(photos)], "out": str(out), "scale": 2, "frames": 3, "batch": 4}
+    base |= {"patch": 12, "strong": strong, "light": {"steps": 6, "warmup_steps": 2}, "eval_every": 1000}
+    base |= {"checkpoint_every": 3, "threads": 2}
     return TrainSpec.model_validate({**base, **kw})
 
 
@@ -62,7 +50,7 @@ def test_training_beats_bicubic_on_its_data_and_writes_weights(photos: Path, tmp
 def test_a_resumed_run_equals_an_uninterrupted_one(
     photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = _spec(photos, tmp_path / "whole", strong_steps=6, stages=["strong"])
+    spec = _spec(photos, tmp_path / "whole", strong={"steps": 6, "warmup_steps": 5, "lr": 3e-3}, stages=["strong"])
     (full,) = Trainer(spec, echo=lambda _: None).run()
 
     # The same run killed right after its step-3 checkpoint, then started again.
@@ -91,7 +79,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(
 
 
 def test_checkpoints_are_safetensors_with_optimizer_state(photos: Path, tmp_path: Path) -> None:
-    Trainer(_spec(photos, tmp_path, strong_steps=3, stages=["strong"]), echo=lambda _: None).run()
+    Trainer(_spec(photos, tmp_path, strong={"steps": 3}, stages=["strong"]), echo=lambda _: None).run()
     tensors = load_file(str(tmp_path / "checkpoints" / "strong_tiny_x2.safetensors"))
     assert any(k.startswith("model.") for k in tensors)
     assert any(k.endswith("exp_avg_sq") for k in tensors)
@@ -106,3 +94,18 @@ def test_cli_refuses_bad_settings_and_empty_data(photos: Path, tmp_path: Path) -
     empty.mkdir()
     none = runner.invoke(cli, ["train", str(empty), "--out", str(tmp_path / "o")])
     assert none.exit_code == 2 and "no images or videos" in none.output
+
+
+@pytest.mark.parametrize("config", sorted((Path(__file__).parents[2] / "jobs" / "configs").glob("train-*.yaml")))
+def test_shipped_training_configs_are_valid(config: Path) -> None:
+    spec = load_train_spec(config, {"data": ["photos"]})
+    assert f"x{spec.scale}" in config.name and spec.model in config.name
+
+
+def test_cli_trains_with_flags_over_the_defaults(photos: Path, tmp_path: Path) -> None:
+    args = ["train", str(photos), "--out", str(tmp_path), "--scale", "2", "--stages", "strong"]
+    result = CliRunner().invoke(cli, [*args, "--strong-steps", "2", "--batch", "1", "--patch", "8"])
+    assert result.exit_code == 0, result.output
+    assert "step 2/2" in result.output and "sha256" in result.output
+    assert (tmp_path / "strong_tiny_x2.safetensors").is_file()
+    assert not (tmp_path / "light_tiny_x2.safetensors").exists()
