@@ -3,7 +3,7 @@
 The final convs are zero-initialised, so these weights make the pair output exactly bicubic
 upscaling; trained weights replace them later. Same seed and torch build -> same bytes.
 
-    python -m pipeline.models.make_initial_weights                      # tiny, into the package
+    python -m pipeline.models.make_initial_weights                      # untrained tiny files, into the package
     python -m pipeline.models.make_initial_weights --sizes base large --out /data/weights
 """
 
@@ -36,12 +36,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=BUNDLED_DIR, help="output folder (default: the package's)")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    if args.out.resolve() == BUNDLED_DIR.resolve() and set(args.sizes) - {"tiny"}:
+    into_package = args.out.resolve() == BUNDLED_DIR.resolve()
+    if into_package and set(args.sizes) - {"tiny"}:
         parser.error("only tiny is bundled in the package; give --out for other sizes")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.sizes:
         for kind in MODELS:
-            shas = {s: make_weights(kind, name, s, args.out, args.seed)[1] for s in SCALES}
+            weights = get_spec(kind, name).weights or {}
+            # Trained files in the package are never overwritten by an honest start.
+            scales = [s for s in SCALES if not (into_package and s in weights and weights[s].trained)]
+            shas = {s: make_weights(kind, name, s, args.out, args.seed)[1] for s in scales}
             print(f'    ("{kind}", "{name}"): {{')
             print("".join(f'        {s}: "{sha}",\n' for s, sha in shas.items()) + "    },")
 

@@ -28,3 +28,15 @@ def test_regenerated_tiny_weights_match_the_untrained_bundle(
 def test_refuses_big_sizes_in_the_package() -> None:
     with pytest.raises(SystemExit):
         main(["--sizes", "base"])
+
+
+def test_trained_files_in_the_package_are_never_overwritten(capsys: pytest.CaptureFixture[str]) -> None:
+    before = {p.name: p.read_bytes() for p in BUNDLED_DIR.glob("*.safetensors")}
+    main([])
+    printed = capsys.readouterr().out
+    after = {p.name: p.read_bytes() for p in BUNDLED_DIR.glob("*.safetensors")}
+    assert after == before  # untrained files regenerate to the same bytes, trained ones are skipped
+    for kind in ("strong", "light"):
+        for scale in SCALES:
+            listed = weights_sha256(kind, "tiny", scale) in printed
+            assert listed == (not get_spec(kind, "tiny").weights[scale].trained)
