@@ -33,7 +33,10 @@ SKIMAGE_PHOTOS = (
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
-def _debian_photos(packages: tuple[str, ...], into: Path, work: Path) -> list[Path]:
+def _debian_photos(packages: tuple[str, ...], into: Path, work: Path, flat: bool) -> list[Path]:
+    """`flat`: keep the file names (the training packages' names are unique, and the trainer
+    draws by the sorted list, so the names are part of the recipe); else prefix the folders
+    (plasma names every size of every wallpaper alike)."""
     subprocess.run(["apt-get", "download", *packages], cwd=work, check=True)
     root = work / "root"
     for deb in sorted(work.glob("*.deb")):
@@ -45,7 +48,9 @@ def _debian_photos(packages: tuple[str, ...], into: Path, work: Path) -> list[Pa
         if path.suffix.lower() not in PHOTO_SUFFIXES or "screenshot" in path.name or real in seen or not real.is_file():
             continue
         seen.add(real)
-        name = "_".join(path.relative_to(root).parts[-4:]).replace(" ", "_")
+        name = path.name if flat else "_".join(path.relative_to(root).parts[-4:]).replace(" ", "_")
+        if (into / name).exists():
+            raise FileExistsError(f"two photos named {name} in {packages}")
         shutil.copyfile(real, into / name)
         written.append(into / name)
     return written
@@ -70,7 +75,7 @@ def _skimage_photos(into: Path, work: Path) -> list[Path]:
     written = []
     with zipfile.ZipFile(wheel) as zf:
         for name in SKIMAGE_PHOTOS:
-            target = into / f"skimage_{name}"
+            target = into / name
             target.write_bytes(zf.read(f"skimage/data/{name}"))
             written.append(target)
     return written
@@ -82,8 +87,8 @@ def fetch(which: str, into: Path) -> list[Path]:
         work = Path(tmp)
         os.chmod(work, 0o755)  # apt's sandbox user must be able to write the downloads
         if which == "train":
-            return _debian_photos(TRAIN_DEBS, into, work) + _skimage_photos(into, work / "pip")
-        return _debian_photos(BENCH_DEBS, into, work)
+            return _debian_photos(TRAIN_DEBS, into, work, flat=True) + _skimage_photos(into, work / "pip")
+        return _debian_photos(BENCH_DEBS, into, work, flat=False)
 
 
 def main(argv: list[str] | None = None) -> None:
