@@ -30,11 +30,11 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field."""
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class ModelsSpec(_Strict):
+class ModelsSpec(StrictModel):
     strong: str = Field("tiny", description="Registry name of the strong (temporal) model.")
     light: str = Field("tiny", description="Registry name of the light (per-frame) model.")
     weights_dir: str | None = Field(
@@ -58,7 +58,7 @@ class ModelsSpec(_Strict):
         return self
 
 
-class SegmentSpec(_Strict):
+class SegmentSpec(StrictModel):
     max_core_frames: int = Field(48, ge=1, le=100_000, description="Most frames a segment writes.")
     context_frames: int | None = Field(
         None,
@@ -74,7 +74,7 @@ class SegmentSpec(_Strict):
     detect_scenes: bool = Field(True, description="Cut segments at scene changes.")
 
 
-class EncodeSpec(_Strict):
+class EncodeSpec(StrictModel):
     codec: Codec = Field("h264", description="Output video codec.")
     crf: int = Field(18, ge=0, le=63, description="Constant rate factor (h264/hevc 0-51, av1 0-63).")
     preset: str = Field("medium", description="Encoder preset (x264/x265 names; SVT-AV1 0-13).")
@@ -95,7 +95,7 @@ class EncodeSpec(_Strict):
         return DEFAULT_CONTAINER[self.codec] if self.container == "auto" else self.container
 
 
-class LimitsSpec(_Strict):
+class LimitsSpec(StrictModel):
     max_width: int | None = Field(
         None,
         ge=1,
@@ -116,7 +116,7 @@ class LimitsSpec(_Strict):
     )
 
 
-class PoolSpec(_Strict):
+class PoolSpec(StrictModel):
     size: int = Field(1, ge=1, le=4096, description="Actors in the pool.")
     batch_size: int = Field(1, ge=1, le=1024, description="Segments per batch handed to an actor.")
     num_gpus: float | None = Field(
@@ -133,7 +133,7 @@ class PoolSpec(_Strict):
     frames_per_pass: int = Field(8, ge=1, le=1024, description="Frames per model call; bounds activation memory.")
 
 
-class StorageSpec(_Strict):
+class StorageSpec(StrictModel):
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint (MinIO, moto, other regions); default: AWS.")
     region: str | None = Field(None, description="S3 region; default: boto3's standard chain.")
     sse: Literal["AES256", "aws:kms"] | None = Field(
@@ -158,7 +158,7 @@ class StorageSpec(_Strict):
         return self
 
 
-class RaySpec(_Strict):
+class RaySpec(StrictModel):
     address: str | None = Field(
         None, description="Ray cluster to join ('auto' or host:port); default: start a local cluster in-process."
     )
@@ -175,7 +175,7 @@ class RaySpec(_Strict):
     )
 
 
-class JobSpec(_Strict):
+class JobSpec(StrictModel):
     input: str = Field(..., min_length=1, description="Video file, local folder or s3://bucket/prefix/.")
     output: str = Field(..., min_length=1, description="Local folder or s3://bucket/prefix/.")
     reference: str | None = Field(
@@ -224,7 +224,7 @@ class JobSpec(_Strict):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node = tree
     *parents, leaf = dotted.split(".")
     for name in parents:
@@ -245,17 +245,17 @@ def load_job_spec(yaml_path: str | Path | None = None, overrides: dict[str, Any]
         tree = loaded or {}
     for dotted, value in (overrides or {}).items():
         if value is not None:
-            _set_dotted(tree, dotted, value)
+            set_dotted(tree, dotted, value)
     try:
         return JobSpec.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, yaml_path)) from None
 
 
-def format_validation_error(exc: ValidationError, source: str | Path | None = None) -> str:
+def format_validation_error(exc: ValidationError, source: str | Path | None = None, what: str = "job") -> str:
     lines = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(job)"
+        field = ".".join(str(p) for p in err["loc"]) or f"({what})"
         lines.append(f"{field}: {err['msg']} (got {err.get('input')!r})")
     where = f" in {source}" if source else ""
-    return f"invalid job configuration{where}:\n  " + "\n  ".join(lines)
+    return f"invalid {what} configuration{where}:\n  " + "\n  ".join(lines)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from pipeline.config import ConfigError, _set_dotted, _Strict, format_validation_error
+from pipeline.config import ConfigError, StrictModel, format_validation_error, set_dotted
 from pipeline.training.clips import CameraMotion
 from pipeline.training.degrade import RealisticDegradation
 from pipeline.training.losses import PixelLoss
@@ -16,7 +16,7 @@ from pipeline.training.losses import PixelLoss
 Stage = Literal["strong", "light"]
 
 
-class RealisticSpec(_Strict):
+class RealisticSpec(StrictModel):
     blur_sigma: tuple[float, float] = Field(
         RealisticDegradation.blur_sigma,
         description="Gaussian blur sigma range, LR pixels.",
@@ -34,7 +34,7 @@ class RealisticSpec(_Strict):
         return RealisticDegradation(**self.model_dump())
 
 
-class MotionSpec(_Strict):
+class MotionSpec(StrictModel):
     max_pan: float = Field(CameraMotion.max_pan, ge=0, description="Camera pan per frame, HR pixels.")
     max_zoom: float = Field(CameraMotion.max_zoom, ge=0, lt=0.1, description="Relative zoom per frame.")
     max_rotate_deg: float = Field(
@@ -49,7 +49,7 @@ class MotionSpec(_Strict):
         return CameraMotion(**self.model_dump())
 
 
-class StrongStage(_Strict):
+class StrongStage(StrictModel):
     """How the strong model is trained."""
 
     steps: int = Field(4000, ge=1)
@@ -73,7 +73,7 @@ class LightStage(StrongStage):
     realistic_fraction: float = Field(0.0, ge=0, le=1, description="Share of clips on the realistic track.")
 
 
-class TrainSpec(_Strict):
+class TrainSpec(StrictModel):
     data: list[str] = Field(min_length=1, description="Folders (or files) of still images and/or videos.")
     out: str = Field("train-out", description="Folder for checkpoints, weights and the training record.")
     model: str = Field("tiny", description="Registry size to train (both kinds).")
@@ -123,8 +123,8 @@ def load_train_spec(yaml_path: str | Path | None = None, overrides: dict[str, An
             raise ConfigError(f"{yaml_path}: cannot read the training file: {exc}") from exc
     for dotted, value in (overrides or {}).items():
         if value is not None:
-            _set_dotted(tree, dotted, value)
+            set_dotted(tree, dotted, value)
     try:
         return TrainSpec.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, yaml_path)) from None
+        raise ConfigError(format_validation_error(exc, yaml_path, what="training")) from None

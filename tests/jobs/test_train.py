@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 import jobs.train
 from jobs.cli import cli
 from jobs.train import Trainer, train
+from pipeline.config import ConfigError
 from pipeline.models.weights import sha256_bytes
 from pipeline.training.spec import TrainSpec, load_train_spec
 from tests.pipeline.training.conftest import textured_image, write_image
@@ -109,3 +110,8 @@ def test_cli_trains_with_flags_over_the_defaults(photos: Path, tmp_path: Path) -
     assert "step 2/2" in result.output and "sha256" in result.output
     assert (tmp_path / "strong_tiny_x2.safetensors").is_file()
     assert not (tmp_path / "light_tiny_x2.safetensors").exists()
+
+
+def test_a_bad_training_setting_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"invalid training configuration:\n  light.lr: "):
+        load_train_spec(None, {"data": ["photos"], "light.lr": -1})
