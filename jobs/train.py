@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -133,9 +134,8 @@ def _load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -
             _, index, name = key.split(".", 2)
             state.setdefault(int(index), {})[name] = value
     opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
-    with open(path, "rb") as f:  # safetensors header: 8-byte length, then JSON with __metadata__
-        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-    return int(header["__metadata__"]["step"])
+    with safe_open(str(path), framework="pt") as f:
+        return int(f.metadata()["step"])
 
 
 def _break_symmetry(model: nn.Module) -> None:
