@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,6 +24,9 @@ DEFAULT_CONTAINER: dict[str, str] = {
     "ffv1": "mkv",
     "prores": "mov",
 }
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -224,7 +227,7 @@ class JobSpec(StrictModel):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node = tree
     *parents, leaf = dotted.split(".")
     for name in parents:
@@ -232,24 +235,30 @@ def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def load_job_spec(yaml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> JobSpec:
-    """Build a JobSpec from an optional YAML file and dotted overrides (CLI flags win over the file)."""
+def load_spec(model: type[M], yaml_path: str | Path | None, overrides: dict[str, Any] | None, what: str) -> M:
+    """Build `model` from an optional YAML file and dotted overrides (CLI flags win over the file);
+    a bad value raises ConfigError naming the field."""
     tree: dict[str, Any] = {}
     if yaml_path is not None:
         try:
             loaded = yaml.safe_load(Path(yaml_path).read_text())
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{yaml_path}: cannot read the job file: {exc}") from exc
+            raise ConfigError(f"{yaml_path}: cannot read the {what} file: {exc}") from exc
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{yaml_path}: the job file must hold a mapping of settings")
+            raise ConfigError(f"{yaml_path}: the {what} file must hold a mapping of settings")
         tree = loaded or {}
     for dotted, value in (overrides or {}).items():
         if value is not None:
-            set_dotted(tree, dotted, value)
+            _set_dotted(tree, dotted, value)
     try:
-        return JobSpec.model_validate(tree)
+        return model.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, yaml_path)) from None
+        raise ConfigError(format_validation_error(exc, yaml_path, what)) from None
+
+
+def load_job_spec(yaml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> JobSpec:
+    """Build a JobSpec from an optional YAML file and dotted overrides (CLI flags win over the file)."""
+    return load_spec(JobSpec, yaml_path, overrides, "job")
 
 
 def format_validation_error(exc: ValidationError, source: str | Path | None = None, what: str = "job") -> str:

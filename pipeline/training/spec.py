@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from pipeline.config import ConfigError, StrictModel, format_validation_error, set_dotted
+from pipeline.config import StrictModel, load_spec
 from pipeline.training.clips import CameraMotion
 from pipeline.training.degrade import RealisticDegradation
 from pipeline.training.losses import PixelLoss
@@ -115,16 +114,4 @@ class TrainSpec(StrictModel):
 
 
 def load_train_spec(yaml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainSpec:
-    tree: dict[str, Any] = {}
-    if yaml_path is not None:
-        try:
-            tree = yaml.safe_load(Path(yaml_path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{yaml_path}: cannot read the training file: {exc}") from exc
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            set_dotted(tree, dotted, value)
-    try:
-        return TrainSpec.model_validate(tree)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, yaml_path, what="training")) from None
+    return load_spec(TrainSpec, yaml_path, overrides, "training")
