@@ -25,7 +25,7 @@ import torch
 
 from pipeline.media.encode import DEFAULT_PIX_FMT
 from pipeline.training.clips import camera_clip
-from pipeline.training.degrade import bicubic_lr, realistic_lr
+from pipeline.training.degrade import bicubic_lr, quantize, realistic_lr
 from pipeline.training.sources import IMAGE_SUFFIXES, find_media, load_media
 
 TRACKS = ("bi", "realistic")
@@ -141,7 +141,7 @@ def build_bench_set(photos: str | Path, root: str | Path, spec: BenchSet = Bench
         hr, bi, real = [], [], []
         for photo in photos_of_video:
             source = load_media(photo, max_side)
-            clip = (camera_clip(source, spec.frames, hr_size, clip_gen) * 255.0).round_() / 255.0  # 8-bit, as stored
+            clip = quantize(camera_clip(source, spec.frames, hr_size, clip_gen))  # 8-bit, as stored
             hr.append(clip)
             bi.append(bicubic_lr(clip, spec.scale))
             real.append(realistic_lr(clip, spec.scale, degrade_gen))
