@@ -153,6 +153,7 @@ def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | Non
         "compute": ray.data.ActorPoolStrategy(size=pool.size),
         "num_cpus": pool.num_cpus,
         "num_gpus": _num_gpus(pool),
+        "resources": pool.resources,  # custom resources pin a pool to the nodes that offer them
         "max_restarts": spec.ray.actor_restarts,
         "max_task_retries": spec.ray.actor_task_retries,
         "fn_constructor_kwargs": {

@@ -119,6 +119,10 @@ class LimitsSpec(StrictModel):
     )
 
 
+# Ray's own resources: a pool sets them through num_cpus/num_gpus (and Ray refuses them in `resources`).
+_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
+
+
 class PoolSpec(StrictModel):
     size: int = Field(1, ge=1, le=4096, description="Actors in the pool.")
     batch_size: int = Field(1, ge=1, le=1024, description="Segments per batch handed to an actor.")
@@ -134,6 +138,24 @@ class PoolSpec(StrictModel):
         None, ge=1, description="Torch intra-op threads per actor; default: num_cpus rounded up."
     )
     frames_per_pass: int = Field(8, ge=1, le=1024, description="Frames per model call; bounds activation memory.")
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources per actor (e.g. {strong_node: 1}): the pool runs only on nodes that "
+        "offer them (`ray start --resources`); default: none.",
+    )
+
+    @field_validator("resources")
+    @classmethod
+    def _custom_resources(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, amount in value.items():
+            if not name.strip():
+                raise ValueError("a resource name must not be empty")
+            if name in _BUILTIN_RESOURCES:
+                raise ValueError(f"{name!r} is a built-in Ray resource: set it with num_cpus/num_gpus, not resources")
+            # Ray keeps resource amounts in units of 1/10000.
+            if not 0 < amount <= 1e6 or abs(amount * 10_000 - round(amount * 10_000)) > 1e-6:
+                raise ValueError(f"{name}: {amount} must be above 0, at most 1e6, in steps of 0.0001")
+        return value
 
 
 class StorageSpec(StrictModel):

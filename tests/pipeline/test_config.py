@@ -40,11 +40,22 @@ def test_yaml_file_with_flags_winning(tmp_path):
         ({"limits.max_width": 0}, "limits.max_width"),
         ({"limits.max_duration_s": -1.0}, "limits.max_duration_s"),
         ({"reference": "s3://"}, "reference"),
+        ({"strong_pool.resources": {"GPU": 1}}, "strong_pool.resources"),  # Ray's own: num_gpus sets it
+        ({"light_pool.resources": {"light_node": 0}}, "light_pool.resources"),
+        ({"light_pool.resources": {"light_node": 0.00001}}, "light_pool.resources"),  # finer than Ray counts
     ],
 )
 def test_invalid_values_name_the_field(overrides, field):
     with pytest.raises(ConfigError, match=rf"(?m)^  {field}"):
         load_job_spec(None, {**BASE, **overrides})
+
+
+def test_pool_resources_from_yaml(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text("input: in/\noutput: out/\nstrong_pool: {resources: {strong_node: 1, nvme: 0.25}}\n")
+    spec = load_job_spec(job)
+    assert spec.strong_pool.resources == {"strong_node": 1.0, "nvme": 0.25}
+    assert spec.light_pool.resources == {}
 
 
 def test_unreadable_or_non_mapping_job_file(tmp_path):
