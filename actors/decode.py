@@ -24,4 +24,4 @@ def decode_segment(row: Row, storage: Storage) -> Row:
         row["lr"] = frames
         row["lr_height"], row["lr_width"] = int(frames.shape[1]), int(frames.shape[2])
 
-    return run_stage(row, "decode", work)
+    return run_stage(row, "decode", work, storage)

@@ -44,7 +44,7 @@ def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
         # Last: a chunk with its record is whole, and a resumed run can take both as they are.
         storage.write_bytes(chunk_record_uri(row["chunk_uri"]), record_bytes(row))
 
-    run_stage(row, "encode", work)
+    run_stage(row, "encode", work, storage)
     # Frames and timing stop here: only the small row goes on to the driver.
     for name in (*FRAME_COLUMNS, "pts"):
         row.pop(name, None)

@@ -3,23 +3,16 @@ where the LR input, the strong output and the final output are all at hand."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from actors.model_stage import ModelStage
 from actors.rows import Row
 from pipeline.media import decode_frames
-from pipeline.storage import Storage
 from pipeline.upscale import quality_metrics, reference_metrics, run_light, to_tensor, to_uint8
 
 
 class LightStage(ModelStage):
     kind = "light"
-
-    def __init__(self, *args: Any, storage: Storage | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.storage = storage or Storage()  # reads the HR references (benchmark mode)
 
     def process(self, row: Row) -> None:
         strong = to_tensor(row["hr"], self.device)

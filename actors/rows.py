@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.attempts import mark_run
+from pipeline.storage import Storage
+
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
@@ -42,12 +45,16 @@ def new_row_fields() -> Row:
     }
 
 
-def run_stage(row: Row, stage: str, work: Callable[[Row], None]) -> Row:
-    """Run `work` on an ok row, timing it into `<stage>_s`; record a failure on the row."""
+def run_stage(row: Row, stage: str, work: Callable[[Row], None], storage: Storage) -> Row:
+    """Run `work` on an ok row, timing it into `<stage>_s`; record a failure on the row.
+
+    Each run first leaves a marker next to the segment's chunk, so the driver can count how
+    many times Ray ran the stage (a run cut short by a lost worker or node counts too)."""
     if row["status"] != "ok":
         return row
     started = time.perf_counter()
     try:
+        mark_run(storage, row["chunk_uri"], stage)
         work(row)
     except Exception as exc:  # noqa: BLE001 - one segment's failure must not fail the Dataset
         row["status"] = "failed"

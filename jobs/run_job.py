@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import posixpath
 import time
 import uuid
 import warnings
@@ -26,6 +27,7 @@ from actors.rows import REFERENCE_METRICS, Row, new_row_fields
 from actors.strong import StrongStage
 from jobs.ray_cluster import connect
 from pipeline import manifest
+from pipeline.attempts import segment_attempts
 from pipeline.config import JobSpec, PoolSpec
 from pipeline.media import StitchStats, VideoProbe, encoded_size
 from pipeline.models import model_info
@@ -144,9 +146,10 @@ def _num_gpus(pool: PoolSpec) -> float:
     return 0.5 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
-def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | None) -> dict[str, Any]:
+def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | None, storage: Storage) -> dict[str, Any]:
     # A lost pool actor is restarted and the batches it held are re-run (the stages are
-    # idempotent); bounded, so a segment that kills its worker every time cannot loop forever.
+    # idempotent); the batch retries are bounded, so a segment that kills its worker every time
+    # cannot loop forever.
     return {
         "batch_size": pool.batch_size,
         "batch_format": "numpy",
@@ -163,6 +166,7 @@ def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | Non
             "pool": pool,
             "weights_dir": spec.models.weights_dir,
             "sha256": sha256,
+            "storage": storage,  # run markers in staging (and the references of benchmark mode)
         },
     }
 
@@ -273,10 +277,11 @@ class Job:
             # One segment per block, so decoding and encoding spread over segments, not videos.
             ds = ray.data.from_items(rows, override_num_blocks=len(rows))
             ds = ds.map(decode_segment, fn_kwargs={"storage": self.storage}, **task)
-            ds = ds.map_batches(StrongStage, **_pool_args(spec.strong_pool, spec, models.strong, models.strong_sha256))
-            light = _pool_args(spec.light_pool, spec, models.light, models.light_sha256)
-            light["fn_constructor_kwargs"]["storage"] = self.storage  # for the references (benchmark mode)
-            ds = ds.map_batches(LightStage, **light)
+            strong = _pool_args(spec.strong_pool, spec, models.strong, models.strong_sha256, self.storage)
+            ds = ds.map_batches(StrongStage, **strong)
+            ds = ds.map_batches(
+                LightStage, **_pool_args(spec.light_pool, spec, models.light, models.light_sha256, self.storage)
+            )
             return ds.map(encode_segment, fn_kwargs={"storage": self.storage, "encode": spec.encode}, **task)
 
     def _process(self, planned: dict[str, VideoState]) -> None:
@@ -349,11 +354,15 @@ class Job:
 
     def _finish(self, state: VideoState) -> None:
         """Write the video's manifest, clean its staging, and report it."""
+        staging = state.staging(self.spec.output, self.config_hash) if state.plan is not None else None
+        # Counted last thing before staging goes: every run of this video's segments has left its marker.
+        attempts = segment_attempts(self.storage, staging) if staging else {}
+        segments = self._manifest_segments(state, attempts)
         manifest.write_video_manifest(
-            self.storage, self.spec.output, self.job_id, self._video_row(state), self._manifest_segments(state)
+            self.storage, self.spec.output, self.job_id, self._video_row(state, segments), segments
         )
-        if state.plan is not None:
-            self.storage.delete_prefix(state.staging(self.spec.output, self.config_hash))
+        if staging:
+            self.storage.delete_prefix(staging)
         self.summary.segments_reused += state.segments_reused
         state.rows = None  # written to the manifest: the driver keeps no per-segment state
         if state.error:
@@ -366,7 +375,7 @@ class Job:
             self.summary.frames += state.stitch.frames
             self.echo(f"ok     {state.info.uri} -> {state.output_uri}")
 
-    def _manifest_segments(self, state: VideoState) -> list[Row]:
+    def _manifest_segments(self, state: VideoState, attempts: dict[str, int]) -> list[Row]:
         columns = [f.name for f in manifest.SEGMENT_SCHEMA]
         rows = []
         for _, row in sorted((state.rows or {}).items()):
@@ -379,12 +388,13 @@ class Job:
                 "light_model": self.light.name,
                 "light_sha256": self.light.sha256,
                 "error": row["error"] or None,
-                "attempts": 1,
+                # A segment always ran at least once, even if its marker could not be written.
+                "attempts": max(1, attempts.get(posixpath.basename(row["chunk_uri"]), 0)),
             }
             rows.append({name: _plain(values.get(name)) for name in columns})
         return rows
 
-    def _video_row(self, state: VideoState) -> Row:
+    def _video_row(self, state: VideoState, segment_rows: list[Row]) -> Row:
         probe = state.plan.probe if state.plan else None
         stitch = state.stitch if not state.error else None
         segments = list((state.rows or {}).values()) if stitch else []
@@ -410,6 +420,7 @@ class Job:
             "codec": spec.encode.codec,
             "segments": len(state.plan.segments) if state.plan else 0,
             "segments_reused": state.segments_reused,
+            "segment_retries": sum(r["attempts"] - 1 for r in segment_rows),
             "scenes": len(probe.cuts) + 1 if probe else 0,
             "audio_streams_copied": stitch.audio_streams if stitch else 0,
             "subtitle_streams_copied": stitch.subtitle_streams if stitch else 0,

@@ -189,14 +189,29 @@ class RaySpec(StrictModel):
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (only when starting one).")
     task_cpus: float = Field(0.5, gt=0, description="CPUs reserved by each decode, encode, plan and stitch task.")
+    # Ray re-runs work lost with a worker or a node (spot instances come and go); these bound how
+    # often. A task's retries also pay for re-creating its lost outputs (lineage reconstruction).
     task_retries: int = Field(
-        3, ge=0, le=100, description="Retries of a decode, encode, plan or stitch task whose worker or node died."
+        3,
+        ge=0,
+        le=100,
+        description="Retries of each decode, encode, plan or stitch task whose worker or node died, or whose "
+        "output was lost with its node.",
     )
     actor_restarts: int = Field(
-        3, ge=0, le=100, description="Restarts of a pool actor whose worker or node died (its batches are re-run)."
+        -1,
+        ge=-1,
+        le=10_000,
+        description="Restarts of each pool actor whose worker or node died, over the whole job; -1: no limit "
+        "(default: a long job on spot nodes can lose one actor's node many times, and a lost actor holds no "
+        "state); a segment that kills its actor every time is stopped by actor_task_retries.",
     )
     actor_task_retries: int = Field(
-        3, ge=0, le=100, description="Retries of a batch whose pool actor died while running it."
+        3,
+        ge=0,
+        le=100,
+        description="Retries of each batch whose pool actor died while running it (or whose output was lost "
+        "with its node); bounds a segment that kills its actor every time.",
     )
 
 

@@ -126,7 +126,12 @@ SEGMENT_SCHEMA = pa.schema(
         _field("chunk_uri", pa.string(), "Staging URI of the encoded chunk; null when none was written.", True),
         _field("status", pa.string(), "'ok' or 'failed'."),
         _field("error", pa.string(), "Error message when failed; null when ok.", nullable=True),
-        _field("attempts", pa.int32(), "Times the segment was processed (at-least-once delivery)."),
+        _field(
+            "attempts",
+            pa.int32(),
+            "Runs of the segment's most-run stage: 1 when no stage ran twice; more when Ray ran a stage again "
+            "after a worker, actor or node was lost (an interrupted earlier run's runs included).",
+        ),
         _field(
             "reused",
             pa.bool_(),
@@ -156,6 +161,11 @@ VIDEO_SCHEMA = pa.schema(
         _field("codec", pa.string(), "Output video codec."),
         _field("segments", pa.int32(), "Number of segments."),
         _field("segments_reused", pa.int32(), "Segments whose chunks an interrupted run had already made."),
+        _field(
+            "segment_retries",
+            pa.int32(),
+            "Extra segment runs: the sum of (attempts - 1) over the video's segment rows; 0 without faults.",
+        ),
         _field("scenes", pa.int32(), "Number of scenes detected."),
         _field("audio_streams_copied", pa.int32(), "Audio streams copied from the input."),
         _field("subtitle_streams_copied", pa.int32(), "Subtitle streams copied from the input."),

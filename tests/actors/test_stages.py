@@ -16,6 +16,7 @@ from actors.light import LightStage
 from actors.rows import EMPTY_FRAMES, batch_to_rows, new_row_fields, rows_to_batch
 from actors.strong import StrongStage
 from pipeline import metrics
+from pipeline.attempts import segment_attempts
 from pipeline.config import EncodeSpec, PoolSpec
 from pipeline.media import decode_frames, probe_video
 from pipeline.storage import Storage
@@ -32,6 +33,7 @@ def segment_row(path: Path, context: tuple[int, int], core: tuple[int, int]) -> 
         "time_base_num": probe.time_base.numerator, "time_base_den": probe.time_base.denominator,
         "rate_num": probe.avg_rate.numerator, "rate_den": probe.avg_rate.denominator, "sar_num": 0, "sar_den": 0,
         "reference_uri": "", "ref_seekable": False, "ref_seek_first_pts": 0, "ref_seek_last_pts": 0,
+        "chunk_uri": str(path.parent / "staging" / "chunk_000000.mp4"),
         **new_row_fields(),
     }  # fmt: skip
 
@@ -93,6 +95,25 @@ def test_a_failure_is_recorded_on_the_row_and_later_stages_pass_it_through(clip:
     (after,) = batch_to_rows(StrongStage("tiny", 2, "cpu", PoolSpec(), None, None)(rows_to_batch([row])))
     assert after["status"] == "failed" and after["error"] == row["error"]
     assert after["strong_s"] == 0.0 and after["hr"].size == 0  # skipped, not run
+
+
+def test_every_stage_run_is_counted_a_rerun_too(clip: Path, tmp_path: Path):
+    """What Ray does after a lost worker: the same batch runs again on a restarted actor. Each
+    run leaves its marker; a failed row passing through a later stage is no run of it."""
+    row = segment_row(clip, (4, 14), (7, 11))
+    row["chunk_uri"] = str(tmp_path / "staging" / "chunk_000000.mp4")
+    row = decode_segment(row, Storage())
+    strong = StrongStage("tiny", 2, "cpu", PoolSpec(), None, None, storage=Storage())
+    batch = rows_to_batch([row])
+    strong(batch)
+    (row,) = batch_to_rows(strong(batch))  # the re-run
+    assert row["status"] == "ok"
+    assert segment_attempts(Storage(), str(tmp_path / "staging")) == {"chunk_000000.mp4": 2}
+
+    failed = segment_row(clip, (0, 5), (0, 5)) | {"input_uri": str(tmp_path / "vanished.mp4")}
+    failed["chunk_uri"] = str(tmp_path / "other" / "chunk_000000.mp4")
+    strong(rows_to_batch([decode_segment(failed, Storage())]))
+    assert segment_attempts(Storage(), str(tmp_path / "other")) == {"chunk_000000.mp4": 1}  # decode only
 
 
 def test_rows_and_batches_round_trip_ragged_frames():

@@ -42,6 +42,7 @@ def _video_row(job_id: str, key: str, status: str = "ok") -> dict[str, Any]:
         "codec": "h264",
         "segments": 2,
         "segments_reused": 1,
+        "segment_retries": 1 if failed else 0,
         "scenes": 1,
         "audio_streams_copied": 1,
         "subtitle_streams_copied": 0,
