@@ -47,8 +47,7 @@ def run_strong(
     for start in range(core.start, core.stop, frames_per_pass):
         stop = min(start + frames_per_pass, core.stop)
         lo, hi = max(0, start - radius), min(lr.shape[0], stop + radius)
-        out = model(lr[lo:hi].unsqueeze(0))[0]
-        outputs.append(out[start - lo : stop - lo])
+        outputs.append(model(lr[lo:hi].unsqueeze(0), slice(start - lo, stop - lo))[0])
     return torch.cat(outputs)
 
 

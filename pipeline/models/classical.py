@@ -71,9 +71,11 @@ class _PerFrameUpscaler(nn.Module):
     def upscale(self, frames: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: slice | None = None) -> torch.Tensor:
+        """Frames `keep` (default: all) of each clip, as StrongSR.forward."""
         if x.dim() != 5 or x.shape[2] != 3:
             raise ValueError(f"{type(self).__name__} expects (B, T, 3, H, W), got {tuple(x.shape)}")
+        x = x[:, keep] if keep is not None else x
         b, t, _, h, w = x.shape
         out = self.upscale(x.reshape(b * t, 3, h, w)).clamp_(0.0, 1.0)
         return out.view(b, t, 3, h * self.scale, w * self.scale)

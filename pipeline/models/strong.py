@@ -5,9 +5,17 @@ spatial location, restricted to a band of `window` frames each side. Output fram
 depends only on input frames t-R..t+R with R = n_blocks * window (`temporal_radius`): frames
 beyond the clip are absent from attention, never padded or replicated, so a clip processed in
 pieces with at least R context frames gives the same core frames as the whole clip.
+
+Layout, for speed on CPU and GPU alike: features stay (N, C, H, W) in channels-last memory, so
+the per-frame convolutions get the layout oneDNN and cuDNN prefer, and the per-token layers
+(LayerNorm, the attention's projections, the MLP) read the same memory as a (N, H, W, C) view
+without a copy. The banded attention scores only the 2·window+1 frames each query may see,
+instead of a masked T x T attention.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -20,14 +28,14 @@ def bicubic_upscale(frames: torch.Tensor, scale: int) -> torch.Tensor:
     return F.interpolate(frames, size=(h * scale, w * scale), mode="bicubic", align_corners=False)
 
 
-def band_mask(frames: int, window: int, device: torch.device) -> torch.Tensor:
-    """Boolean (T, T) mask, True where |i - j| <= window (True = may attend)."""
-    idx = torch.arange(frames, device=device)
-    return (idx[:, None] - idx[None, :]).abs() <= window
+def _frame_span(frames: int, offset: int) -> tuple[int, int]:
+    """Frames t of a clip for which t + offset is also in the clip: [lo, hi)."""
+    return max(0, -offset), min(frames, frames - offset)
 
 
 class TemporalAttention(nn.Module):
-    """Multi-head self-attention whose tokens are the frames at one spatial location."""
+    """Multi-head self-attention whose tokens are the frames at one spatial location; each frame
+    attends to the frames at most `window` away (the band), those outside the clip are absent."""
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -37,11 +45,31 @@ class TemporalAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        n, t, c = x.shape
-        q, k, v = self.qkv(x).view(n, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.proj(out.transpose(1, 2).reshape(n, t, c))
+    def forward(self, x: torch.Tensor, frames: int, window: int) -> torch.Tensor:
+        """x: (B*T, H, W, C) tokens of `frames` consecutive frames per clip -> same shape."""
+        bt, h, w, c = x.shape
+        head_dim = c // self.heads
+        # q, k and v from slices of the one qkv layer (the stored weights), each contiguous, the
+        # 1/sqrt(head_dim) folded into q's weights.
+        wq, wk, wv = self.qkv.weight.split(c)
+        bq, bk, bv = self.qkv.bias.split(c)
+        scale = 1.0 / math.sqrt(head_dim)
+        shape = (bt // frames, frames, h, w, self.heads, head_dim)
+        q = F.linear(x, wq * scale, bq * scale).view(shape)
+        k, v = F.linear(x, wk, bk).view(shape), F.linear(x, wv, bv).view(shape)
+        offsets = [d for d in range(-window, window + 1) if _frame_span(frames, d)[0] < _frame_span(frames, d)[1]]
+        # Scores (offset, B, T, H, W, heads), offset first: the softmax then runs across whole
+        # tensors instead of along a tiny last dimension.
+        scores = q.new_full((len(offsets), *shape[:-1]), -math.inf)
+        for i, d in enumerate(offsets):
+            lo, hi = _frame_span(frames, d)
+            scores[i, :, lo:hi] = (q[:, lo:hi] * k[:, lo + d : hi + d]).sum(-1)
+        weights = scores.softmax(0).unsqueeze(-1)  # 0 for the absent frames (-inf); every frame sees itself
+        out = torch.zeros_like(q)
+        for i, d in enumerate(offsets):
+            lo, hi = _frame_span(frames, d)
+            out[:, lo:hi] += weights[i, :, lo:hi] * v[:, lo + d : hi + d]
+        return self.proj(out.view(bt, h, w, c))
 
 
 class StrongBlock(nn.Module):
@@ -57,17 +85,22 @@ class StrongBlock(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, f: torch.Tensor, frames: int, mask: torch.Tensor) -> torch.Tensor:
-        """f: (B*T, C, H, W) features of `frames` consecutive frames per clip."""
+    def forward(self, f: torch.Tensor, frames: int, window: int) -> torch.Tensor:
+        """f: (B*T, C, H, W) features, channels-last, of `frames` consecutive frames per clip."""
         f = f + self.conv2(F.gelu(self.conv1(f)))
-        bt, c, h, w = f.shape
-        # Tokens: (B*H*W, T, C), one temporal sequence per spatial location.
-        tok = f.permute(0, 2, 3, 1).reshape(bt // frames, frames, h * w, c).transpose(1, 2).reshape(-1, frames, c)
-        tok = tok + self.attn(self.norm1(tok), mask)
+        tok = f.permute(0, 2, 3, 1)  # (B*T, H, W, C): a view of channels-last memory, no copy
+        tok = tok + self.attn(self.norm1(tok), frames, window)
         tok = tok + self.mlp(self.norm2(tok))
-        # Back to per-frame maps, laid out channels-last (what the next conv prefers on CPU and GPU).
-        tok = tok.view(bt // frames, h * w, frames, c).transpose(1, 2).reshape(bt, h, w, c)
         return tok.permute(0, 3, 1, 2)
+
+
+def _frames(f: torch.Tensor, clips: int, keep: slice) -> torch.Tensor:
+    """Frames `keep` of each clip of (B*T, C, H, W) features, the layout kept."""
+    t = f.shape[0] // clips
+    if keep.start == 0 and keep.stop == t:
+        return f
+    kept = f.unflatten(0, (clips, t))[:, keep]
+    return kept.flatten(0, 1).contiguous(memory_format=torch.channels_last)
 
 
 class StrongSR(nn.Module):
@@ -102,20 +135,36 @@ class StrongSR(nn.Module):
         """R: output frame t depends only on input frames t-R..t+R."""
         return self.n_blocks * self.window
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: slice | None = None) -> torch.Tensor:
+        """Upscale frames `keep` (default: all) of each clip; the others are context only.
+
+        Each block is computed only on the frames the blocks after it still need (`window` fewer
+        on each side per block), so context frames cost less than output frames; the kept frames
+        come out exactly as in a full forward pass.
+        """
         if x.dim() != 5 or x.shape[2] != 3:
             raise ValueError(f"StrongSR expects (B, T, 3, H, W), got {tuple(x.shape)}")
         b, t, _, h, w = x.shape
-        frames = x.reshape(b * t, 3, h, w)
-        base = bicubic_upscale(frames, self.scale)
-        # Spatial (never temporal) padding to a whole number of patches; cropped off below.
+        start, stop, _ = (keep or slice(0, t)).indices(t)
+        if start >= stop:
+            raise ValueError(f"keep {keep} selects no frame of a {t}-frame clip")
+
+        def needed(blocks_after: int) -> slice:
+            reach = blocks_after * self.window
+            return slice(max(0, start - reach), min(t, stop + reach))
+
+        first = needed(self.n_blocks)
+        frames = x[:, first].reshape(-1, 3, h, w)
         ph, pw = -h % self.patch, -w % self.patch
-        if ph or pw:
+        if ph or pw:  # spatial (never temporal) padding to whole patches; cropped off below
             frames = F.pad(frames, (0, pw, 0, ph), mode="replicate")
-        f = self.embed(frames)
-        mask = band_mask(t, self.window, x.device)
-        for block in self.blocks:
-            f = block(f, t, mask)
-        res = self.shuffle(self.recon(f))
-        res = res[..., : h * self.scale, : w * self.scale]
-        return (base + res).clamp_(0.0, 1.0).view(b, t, 3, h * self.scale, w * self.scale)
+        f = self.embed(frames).contiguous(memory_format=torch.channels_last)
+        span = first
+        for i, block in enumerate(self.blocks):
+            f = block(f, span.stop - span.start, self.window)
+            nxt = needed(self.n_blocks - 1 - i)
+            f = _frames(f, b, slice(nxt.start - span.start, nxt.stop - span.start))
+            span = nxt
+        res = self.shuffle(self.recon(f))[..., : h * self.scale, : w * self.scale]
+        base = bicubic_upscale(x[:, start:stop].reshape(-1, 3, h, w), self.scale)
+        return (base + res).clamp_(0.0, 1.0).view(b, stop - start, 3, h * self.scale, w * self.scale)

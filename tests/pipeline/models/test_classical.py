@@ -62,6 +62,7 @@ def test_bicubic_entry_is_clamped_bicubic_upscale(scale: int) -> None:
     x = torch.rand(2, 3, 3, 8, 10) * 1.2 - 0.1  # out of range on purpose: the entry clamps
     expected = bicubic_upscale(x.reshape(6, 3, 8, 10), scale).clamp(0, 1).view(2, 3, 3, 8 * scale, 10 * scale)
     assert torch.equal(BicubicSR(scale)(x), expected)
+    assert torch.equal(BicubicSR(scale)(x, slice(1, 3)), expected[:, 1:3])
     assert BicubicSR(scale).temporal_radius == LanczosSR(scale).temporal_radius == 0
 
 

@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.models.strong import StrongSR, band_mask, bicubic_upscale
+import torch.nn.functional as F
+
+from pipeline.models.strong import StrongSR, TemporalAttention, bicubic_upscale
 
 
 def _randomised(model: StrongSR, seed: int = 0) -> StrongSR:
@@ -39,10 +41,31 @@ def test_fresh_model_outputs_bicubic() -> None:
     assert torch.equal(y[0], expected)
 
 
-def test_band_mask() -> None:
-    mask = band_mask(5, 1, torch.device("cpu"))
-    assert mask.tolist()[0] == [True, True, False, False, False]
-    assert mask.sum().item() == 5 + 2 * 4
+@pytest.mark.parametrize(("frames", "window"), [(6, 1), (5, 2), (2, 3), (1, 1)])
+def test_banded_attention_equals_masked_dense_attention(frames: int, window: int) -> None:
+    torch.manual_seed(0)
+    attn = TemporalAttention(dim=8, heads=2).eval()
+    x = torch.randn(2 * frames, 3, 4, 8)  # two clips, (B*T, H, W, C)
+    # Reference: plain T x T attention per spatial location, frames further than `window` masked out.
+    tok = x.view(2, frames, 12, 8).transpose(1, 2).reshape(24, frames, 8)
+    q, k, v = attn.qkv(tok).view(24, frames, 3, 2, 4).permute(2, 0, 3, 1, 4)
+    idx = torch.arange(frames)
+    band = (idx[:, None] - idx[None, :]).abs() <= window
+    dense = F.scaled_dot_product_attention(q, k, v, attn_mask=band).transpose(1, 2).reshape(24, frames, 8)
+    expected = attn.proj(dense).view(2, 12, frames, 8).transpose(1, 2).reshape(2 * frames, 3, 4, 8)
+    with torch.no_grad():
+        assert torch.allclose(attn(x, frames, window), expected, atol=1e-5)
+
+
+def test_kept_frames_equal_the_same_frames_of_a_full_pass() -> None:
+    model = _randomised(StrongSR(scale=2, dim=16, n_blocks=3, heads=2, window=1))
+    clip = torch.rand(2, 12, 3, 10, 14)
+    with torch.no_grad():
+        whole = model(clip)
+        for keep in (slice(3, 9), slice(0, 2), slice(11, 12), slice(0, 12)):
+            assert torch.allclose(model(clip, keep), whole[:, keep], atol=1e-6)
+    with pytest.raises(ValueError, match="selects no frame"):
+        model(clip, slice(5, 5))
 
 
 @pytest.mark.parametrize("patch", [1, 2])
