@@ -107,14 +107,14 @@ def _files(kind: Kind, name: str, sha256: dict[int, str], bundled: bool) -> dict
 # base: a GPU size (~31M strong, ~1M light). large: the published split (~426M strong, ~8M light).
 _ARCH: dict[Kind, dict[str, dict[str, Any]]] = {
     "strong": {
-        "tiny": dict(dim=24, n_blocks=3, heads=2, window=1, patch=1),
-        "base": dict(dim=384, n_blocks=8, heads=6, window=1, patch=2),
-        "large": dict(dim=1024, n_blocks=15, heads=16, window=1, patch=2, mlp_ratio=2.5),
+        "tiny": {"dim": 24, "n_blocks": 3, "heads": 2, "window": 1, "patch": 1},
+        "base": {"dim": 384, "n_blocks": 8, "heads": 6, "window": 1, "patch": 2},
+        "large": {"dim": 1024, "n_blocks": 15, "heads": 16, "window": 1, "patch": 2, "mlp_ratio": 2.5},
     },
     "light": {
-        "tiny": dict(features=24, n_convs=3, unshuffle=2),
-        "base": dict(features=96, n_convs=12),
-        "large": dict(features=192, n_convs=24),
+        "tiny": {"features": 24, "n_convs": 3, "unshuffle": 2},
+        "base": {"features": 96, "n_convs": 12},
+        "large": {"features": 192, "n_convs": 24},
     },
 }
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 import torch.nn.functional as F
+from torch import nn
 
 from pipeline.models.strong import StrongSR, TemporalAttention, bicubic_upscale
 
