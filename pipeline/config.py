@@ -215,6 +215,16 @@ class RaySpec(StrictModel):
     )
 
 
+class SyncSpec(StrictModel):
+    lease_seconds: int = Field(
+        3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="`pssr sync`: lifetime of a per-video lease after its last renewal (a run renews its leases "
+        "every third of it): how long the videos of a run that died wait before another run takes them over.",
+    )
+
+
 class JobSpec(StrictModel):
     input: str = Field(..., min_length=1, description="Video file, local folder or s3://bucket/prefix/.")
     output: str = Field(..., min_length=1, description="Local folder or s3://bucket/prefix/.")
@@ -239,6 +249,7 @@ class JobSpec(StrictModel):
     light_pool: PoolSpec = PoolSpec()
     storage: StorageSpec = StorageSpec()
     ray: RaySpec = RaySpec()
+    sync: SyncSpec = SyncSpec()
 
     @field_validator("input", "output", "reference")
     @classmethod
