@@ -11,12 +11,15 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from jobs.bench_cli import bench
 from pipeline.config import ConfigError, JobSpec, load_job_spec
+
+if TYPE_CHECKING:
+    from jobs.run_job import JobSummary  # Ray's import is slow: the commands import it late
 
 # option name -> dotted JobSpec field, filled by _option as the options are declared
 RUN_FIELDS: dict[str, str] = {}
@@ -142,6 +145,11 @@ def run(input_uri: str, output_uri: str, config: str | None, **options: Any) -> 
 
     with _refusals():
         summary = run_job(spec, echo=click.echo)
+    _report(summary)
+
+
+def _report(summary: JobSummary) -> None:
+    """The job's closing lines, and its exit status: 1 when any video failed."""
     click.echo(
         f"job {summary.job_id}: {len(summary.videos_ok)} ok, {len(summary.videos_failed)} failed, "
         f"{len(summary.videos_skipped)} already done, {summary.segments_reused} segment(s) reused; "
@@ -151,6 +159,38 @@ def run(input_uri: str, output_uri: str, config: str | None, **options: Any) -> 
         click.echo(f"output   {uri}")
     click.echo(f"manifest {summary.output.rstrip('/')}/_pssr/manifest/")
     sys.exit(0 if summary.ok else 1)
+
+
+@cli.command()
+@click.argument("src_uri", metavar="SRC")
+@click.argument("dst_uri", metavar="DST")
+@job_options
+@_option("--reference", field="reference")
+@_option("--lease-seconds", field="sync.lease_seconds", type=int)
+def sync(src_uri: str, dst_uri: str, config: str | None, **options: Any) -> None:
+    """Upscale what is new or changed in SRC since the last successful run into DST; for a schedule.
+
+    Takes every option of `pssr run`. Unchanged videos (same ETag, or mtime and size, and same
+    settings) are skipped from the listing alone, never downloaded. Each video is leased under
+    DST/_pssr/leases/ while it is processed, so runs that overlap split the work: a video leased
+    by a live run is skipped, the lease of a run that died is taken over once it expires
+    (--lease-seconds after its last renewal). Exit status as `pssr run`.
+    """
+    if options.get("scale"):
+        options["scale"] = int(options["scale"])
+    spec = _spec(src_uri, dst_uri, config, options)
+    from jobs.sync import run_sync  # imported late, as run_job
+
+    with _refusals():
+        summary = run_sync(spec, echo=click.echo)
+    click.echo(
+        f"sync: {len(summary.videos_new)} new, {len(summary.videos_changed)} changed, "
+        f"{len(summary.videos_redone)} redone (settings changed or output gone), "
+        f"{len(summary.videos_skipped)} unchanged, {len(summary.videos_leased)} leased by another run, "
+        f"{len(summary.videos_done_elsewhere)} done by another run meanwhile, "
+        f"{len(summary.leases_taken_over)} expired lease(s) taken over"
+    )
+    _report(summary)
 
 
 @cli.command()

@@ -13,7 +13,7 @@ import posixpath
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -33,7 +33,7 @@ from pipeline.media import StitchStats, VideoProbe, encoded_size
 from pipeline.models import model_info
 from pipeline.naming import VIDEO_EXTENSIONS, chunk_uri, output_key, reference_uri, staging_prefix
 from pipeline.plan import VideoPlan, plan_stored_video
-from pipeline.resume import finished_videos, reusable_chunks
+from pipeline.resume import FinishedVideo, finished_videos, reusable_chunks
 from pipeline.stitcher import stitch_video
 from pipeline.storage import ObjectInfo, Storage, is_s3, join_uri, relative_key
 
@@ -48,6 +48,7 @@ class VideoState:
     key: str
     output_uri: str
     reference_uri: str | None = None  # its HR reference (benchmark mode)
+    last_success: FinishedVideo | None = None  # the latest run that finished it, if any
     plan: VideoPlan | None = None
     error: str = ""
     # segment index -> its finished row (a segment delivered twice counts once); None once finished
@@ -189,6 +190,8 @@ class Job:
         infos = self.storage.list_videos(self.spec.input, VIDEO_EXTENSIONS)[: self.spec.limit]
         container = self.spec.encode.container_format
         finished = finished_videos(self.storage, self.spec.output)
+        # One listing of OUTPUT rather than a HEAD per finished video: cheap on a big bucket.
+        outputs = {v.uri for v in self.storage.list_videos(self.spec.output, [container])} if finished else set()
         states, claimed = [], {}
         reference = self.spec.reference
         for info in infos:
@@ -202,12 +205,12 @@ class Job:
                 # The reference changes no output, only the figures: a video done without them
                 # (or against another reference) is redone when they are asked for.
                 and ref in (None, done.reference_uri)
-                and self.storage.exists(out)
+                and out in outputs
             ):
                 self.summary.videos_skipped.append(key)
                 self.echo(f"skip   {info.uri}: done by job {done.job_id}")
                 continue
-            state = VideoState(info=info, key=key, output_uri=out, reference_uri=ref)
+            state = VideoState(info=info, key=key, output_uri=out, reference_uri=ref, last_success=done)
             if not is_s3(self.spec.output) and {".", ".."} & set(key.split("/")):
                 # An S3 key like "in/../../x.mp4" must not write outside a local OUTPUT.
                 state.error = f"input key {key!r} has '.' or '..' parts: it cannot map to a local output path"
@@ -225,20 +228,29 @@ class Job:
         spec = self.spec
         self.echo(f"job {self.job_id}: {len(videos)} video(s) to process from {spec.input} -> {spec.output}")
         connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
-        size = self.spec.wave_videos
-        waves = [videos[i : i + size] for i in range(0, len(videos), size)]
-        plans = self._start_plans(waves[0]) if waves else []
-        for n, wave in enumerate(waves):
+        waves = self.waves(videos)
+        wave = next(waves, [])
+        plans = self._start_plans(wave)
+        while wave:
             self._collect_plans(plans)
-            plans = self._start_plans(waves[n + 1]) if n + 1 < len(waves) else []
+            upcoming = next(waves, [])
+            plans = self._start_plans(upcoming)
             for state in wave:
                 if state.error:
                     self._finish(state)
             planned = {s.video_id: s for s in wave if not s.error}
             if planned:
                 self._process(planned)
+            wave = upcoming
         self.summary.wall_s = time.monotonic() - started
         return self.summary
+
+    def waves(self, videos: list[VideoState]) -> Iterator[list[VideoState]]:
+        """The videos in waves of `wave_videos`, made as the job reaches them (a sync job leases
+        each wave's videos then: jobs/sync.py)."""
+        size = self.spec.wave_videos
+        for i in range(0, len(videos), size):
+            yield videos[i : i + size]
 
     def _start_plans(self, videos: list[VideoState]) -> list[tuple[VideoState, ray.ObjectRef]]:
         spec = self.spec
