@@ -13,12 +13,14 @@ BENCH_PHOTOS ?= .cache/bench-photos
 BENCH_OUT ?= bench-out
 BENCH_SCALE ?= 4
 BENCH_ARGS ?=
+# Memory benchmark (`make bench`): options of `pssr bench memory`, e.g. "--frames 32 --factor 10".
+BENCH_MEMORY_ARGS ?=
 TRAIN_PHOTOS ?= .cache/train-photos
 TRAIN_SCALE ?= 4
 TRAIN_OUT ?= train-out/tiny_x$(TRAIN_SCALE)
 TRAIN_ARGS ?=
 
-.PHONY: install run test plan clean bench-quality train
+.PHONY: install run test plan clean bench bench-memory bench-quality train
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +65,11 @@ train: install | $(TRAIN_PHOTOS)
 # Quality and speed of bicubic, Lanczos and the models through the real pipeline (README).
 bench-quality: install | $(BENCH_PHOTOS)
 	$(BIN)/pssr bench quality --photos "$(BENCH_PHOTOS)" --out "$(BENCH_OUT)" --scale $(BENCH_SCALE) $(BENCH_ARGS)
+
+# The benchmarks that need nothing fetched, one after another (timings and peaks must not overlap).
+.NOTPARALLEL: bench
+bench: bench-memory
+
+# Peak RSS of the driver and every Ray process, for a clip and one 10x longer (README, "Memory").
+bench-memory: install
+	$(BIN)/pssr bench memory --out "$(BENCH_OUT)" $(BENCH_MEMORY_ARGS)

@@ -97,3 +97,52 @@ def quality(
         raise click.UsageError(str(exc)) from None
     except (BenchError, WeightsError, StorageError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@bench.command()
+@click.option("--out", "out", default="bench-out", show_default=True, help="Folder for the clips, runs and results.")
+@click.option("--frames", type=click.IntRange(min=1), default=48, show_default=True, help="Frames of the short clip.")
+@click.option(
+    "--factor",
+    type=click.IntRange(min=2),
+    default=10,
+    show_default=True,
+    help="The long clip is this many times longer.",
+)
+@click.option("--width", type=click.IntRange(min=16), default=160, show_default=True, help="Input frame width.")
+@click.option("--height", type=click.IntRange(min=16), default=90, show_default=True, help="Input frame height.")
+@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="4", show_default=True, help="Upscaling factor.")
+@click.option(
+    "--segment-frames", type=click.IntRange(min=1), default=16, show_default=True, help="Most frames a segment writes."
+)
+@click.option(
+    "--num-cpus", type=click.IntRange(min=1), help="CPUs of each run's local Ray cluster  [default: all cores]"
+)
+@click.option(
+    "--object-store-mb",
+    type=click.IntRange(min=80),
+    default=300,
+    show_default=True,
+    help="Object store of each run's cluster.",
+)
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML job file for the other pipeline settings (models, pools, Ray Data budget).",
+)
+def memory(out: str, scale: str, **options: Any) -> None:
+    """Peak memory of the driver and of every Ray process, for a clip and one FACTOR times longer.
+
+    Each run is the real job in a fresh process with its own local Ray cluster. Prints a table
+    of peak RSS per role and the ratio long / short, writes OUT/memory.parquet (that table),
+    OUT/memory_processes.parquet (every process) and OUT/memory.md, and exits 1 unless every
+    ratio is at most 1.2.
+    """
+    from jobs.bench_memory import BenchError, bench_memory  # late: PyAV and pyarrow import slowly
+
+    try:
+        ok = bench_memory(out, scale=int(scale), echo=click.echo, **options)
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not ok:
+        raise SystemExit(1)
