@@ -102,19 +102,20 @@ def localize(argv: list[str], mounts: dict[str, Path]) -> list[str]:
 
 
 def simple_commands(script: str) -> Iterator[list[str]]:
-    """The simple commands of a shell line (`ulimit -n 65536; ray start ...` -> two argv lists)."""
-    lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    argv: list[str] = []
-    for token in lexer:
-        if token in SEPARATORS:
-            if argv:
-                yield argv
-            argv = []
-        else:
-            argv.append(token)
-    if argv:
-        yield argv
+    """The simple commands of shell lines (`ulimit -n 65536; ray start ...` -> two argv lists)."""
+    for line in script.replace("\\\n", " ").splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        argv: list[str] = []
+        for token in lexer:
+            if token in SEPARATORS:
+                if argv:
+                    yield argv
+                argv = []
+            else:
+                argv.append(token)
+        if argv:
+            yield argv
 
 
 def check_command(argv: list[str], programs: dict[str, click.Group], mounts: dict[str, Path]) -> list[Invocation]:
@@ -155,10 +156,11 @@ def test_the_checker_rejects_what_the_programs_reject(programs: dict[str, click.
             shlex.split("ray job submit --address http://h:8265 -- pssr run a b --strong-gpu 1"), programs, {}
         )
     assert parse_argv(["pssr", "--help"], programs).command == ()
-    assert list(simple_commands("ulimit -n 1; ray stop && ray start --head")) == [
+    assert list(simple_commands("ulimit -n 1; ray stop && ray \\\n start --head  # comment\nray status &")) == [
         ["ulimit", "-n", "1"],
         ["ray", "stop"],
         ["ray", "start", "--head"],
+        ["ray", "status"],
     ]
 
 
@@ -427,3 +429,22 @@ def test_dockerfile_default_command_is_a_pssr_command(programs: dict[str, click.
     assert cmd[0] == "pssr"
     check_command(cmd, programs, {})
     assert [arg for op, arg in instructions if op == "USER"] == ["ray"]
+
+
+# --- the README's cluster section ---------------------------------------------------------------------------------
+
+
+def test_readme_cluster_commands_are_valid(programs: dict[str, click.Group]) -> None:
+    section = (ROOT / "README.md").read_text().split("### Running on a cluster\n", 1)[1].split("\n#", 1)[0]
+    for path in re.findall(r"\binfra/[\w./-]+", section):
+        assert (ROOT / path).exists(), f"README names {path}, which is not in the checkout"
+    mounts = {
+        **config_mounts(load("kuberay/raycluster.yaml")["spec"]["headGroupSpec"]["template"]["spec"]),
+        **{remote: ROOT / local for remote, local in load("aws/cluster.yaml")["file_mounts"].items()},
+    }
+    found = []
+    for block in re.findall(r"```sh\n(.*?)```", section, re.DOTALL):
+        for argv in simple_commands(block):
+            found += [(i.program, *i.command) for i in check_command(argv, programs, mounts)]
+    assert found.count(("pssr", "run")) == 2  # on the KubeRay cluster and on the launcher's
+    assert {("ray", "up"), ("ray", "down"), ("ray", "job", "submit")} <= set(found)
