@@ -213,6 +213,14 @@ class RaySpec(StrictModel):
         description="Retries of each batch whose pool actor died while running it (or whose output was lost "
         "with its node); bounds a segment that kills its actor every time.",
     )
+    segments_in_flight: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="Backpressure: Ray Data's object-store budget, in segments' frames (decoded LR + HR core): "
+        "a stage stops taking work while the frames waiting between stages fill it, so a slow pool holds the "
+        "ones before it back; default: 4 x (strong_pool.size x batch_size + light_pool.size x batch_size).",
+    )
 
 
 class SyncSpec(StrictModel):
