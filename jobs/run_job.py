@@ -164,8 +164,7 @@ def _num_gpus(pool: PoolSpec) -> float:
 
 def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | None, storage: Storage) -> dict[str, Any]:
     # A lost pool actor is restarted and the batches it held are re-run (the stages are
-    # idempotent); the batch retries are bounded, so a segment that kills its worker every time
-    # cannot loop forever.
+    # idempotent); see RaySpec for why neither is bounded by default.
     return {
         "batch_size": pool.batch_size,
         "batch_format": "numpy",

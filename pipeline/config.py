@@ -189,8 +189,9 @@ class RaySpec(StrictModel):
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (only when starting one).")
     task_cpus: float = Field(0.5, gt=0, description="CPUs reserved by each decode, encode, plan and stitch task.")
-    # Ray re-runs work lost with a worker or a node (spot instances come and go); these bound how
-    # often. A task's retries also pay for re-creating its lost outputs (lineage reconstruction).
+    # Ray re-runs work lost with a worker or a node (spot instances come and go). A task's retries
+    # also pay for re-creating its lost outputs (lineage reconstruction). Tasks stay bounded: a
+    # decode or plan task that crashes its worker on a damaged file would otherwise loop forever.
     task_retries: int = Field(
         3,
         ge=0,
@@ -204,14 +205,16 @@ class RaySpec(StrictModel):
         le=10_000,
         description="Restarts of each pool actor whose worker or node died, over the whole job; -1: no limit "
         "(default: a long job on spot nodes can lose one actor's node many times, and a lost actor holds no "
-        "state); a segment that kills its actor every time is stopped by actor_task_retries.",
+        "state); a bound on actor_task_retries stops a segment that kills its actor every time.",
     )
     actor_task_retries: int = Field(
-        3,
-        ge=0,
-        le=100,
+        -1,
+        ge=-1,
+        le=10_000,
         description="Retries of each batch whose pool actor died while running it (or whose output was lost "
-        "with its node); bounds a segment that kills its actor every time.",
+        "with its node); -1: until the restarted actor runs it (default: until Ray notices that a node is gone, "
+        "it retries against the lost actor every few seconds and counts each try, so a small bound runs out "
+        "during a plain node loss); a bound (30 or more) stops a batch that kills its actor every time.",
     )
     segments_in_flight: int | None = Field(
         None,

@@ -43,6 +43,7 @@ def test_yaml_file_with_flags_winning(tmp_path):
         ({"strong_pool.resources": {"GPU": 1}}, "strong_pool.resources"),  # Ray's own: num_gpus sets it
         ({"light_pool.resources": {"light_node": 0}}, "light_pool.resources"),
         ({"light_pool.resources": {"light_node": 0.00001}}, "light_pool.resources"),  # finer than Ray counts
+        ({"ray.actor_task_retries": -2}, "ray.actor_task_retries"),  # -1 is "no limit", below is nothing
     ],
 )
 def test_invalid_values_name_the_field(overrides, field):
