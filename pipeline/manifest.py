@@ -287,10 +287,16 @@ def _read_dataset(storage: Storage, uri: str, schema: pa.Schema, sort_keys: list
     return table.sort_by([(key, "ascending") for key in sort_keys])
 
 
+def read_video_manifests(storage: Storage, output_root: str) -> pa.Table:
+    """The video rows of all manifests under `output_root`, every job included (half the reads
+    of `read_manifests`: what a re-run needs to know what is done)."""
+    return _read_dataset(storage, join_uri(manifest_root(output_root), "videos"), VIDEO_SCHEMA, ["job_id", "video_key"])
+
+
 def read_manifests(storage: Storage, output_root: str) -> tuple[pa.Table, pa.Table]:
     """All manifests under `output_root` as (videos, segments), every job included."""
     root = manifest_root(output_root)
-    videos = _read_dataset(storage, join_uri(root, "videos"), VIDEO_SCHEMA, ["job_id", "video_key"])
+    videos = read_video_manifests(storage, output_root)
     segments = _read_dataset(
         storage, join_uri(root, "segments"), SEGMENT_SCHEMA, ["job_id", "video_key", "segment_index"]
     )

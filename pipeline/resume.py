@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pyarrow.compute as pc
 
-from pipeline.manifest import read_manifests
+from pipeline.manifest import read_video_manifests
 from pipeline.storage import Storage
 
 # Written next to each chunk once the chunk itself is in place: a chunk with its record is whole.
@@ -29,7 +29,7 @@ class FinishedVideo:
 
 def finished_videos(storage: Storage, output_root: str) -> dict[str, FinishedVideo]:
     """The latest successful manifest row of each video key under `output_root`."""
-    videos, _ = read_manifests(storage, output_root)
+    videos = read_video_manifests(storage, output_root)
     videos = videos.filter(pc.equal(videos["status"], "ok")).sort_by("finished_at")
     return {
         row["video_key"]: FinishedVideo(

@@ -89,9 +89,10 @@ def test_sync_does_the_new_videos_then_nothing_then_only_the_changed_one(tmp_pat
 
     assert second.ok and second.videos_ok == [] and sorted(second.videos_skipped) == KEYS
     assert second.videos_new == second.videos_changed == second.videos_redone == []
-    # The listing's sizes and ETags sufficed: no input object was read, probed or HEADed,
-    # no output HEADed, no lease taken, no manifest written.
+    # The listing's sizes and ETags sufficed: no input object was read, probed or HEADed, no
+    # output HEADed, no segment manifest read, no lease taken, no manifest written.
     assert proxy.count(contains=f"/{bucket}/in/") == 0
+    assert proxy.count(contains="/_pssr/manifest/segments") == 0
     assert [s.target for s in proxy.seen() if s.target.endswith(".mp4")] == []
     assert [s.target for s in proxy.seen("PUT", "/_pssr/leases/") if "/probe-" not in s.target] == []
     assert proxy.count("PUT", contains="/_pssr/manifest/") == 0
