@@ -29,7 +29,6 @@ class SyncSummary(JobSummary):
     videos_leased: list[str] = field(default_factory=list)  # live lease of another run: skipped
     videos_done_elsewhere: list[str] = field(default_factory=list)  # finished by another run after our listing
     leases_taken_over: list[str] = field(default_factory=list)  # expired leases of runs that died
-    leases_lost: list[str] = field(default_factory=list)  # ours expired and were taken over while we worked
 
 
 class SyncJob(Job):
@@ -58,7 +57,6 @@ class SyncJob(Job):
         finally:
             # Normally empty; after an error, the videos left unfinished are free at once for the next run.
             self.leases.release_all()
-        self.summary.leases_lost = list(self.leases.lost)
         return self.summary
 
     def waves(self, videos: list[VideoState]) -> Iterator[list[VideoState]]:
