@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,19 +26,20 @@ import av
 import numpy as np
 import pytest
 
-from jobs.run_job import run_job
 from pipeline.attempts import MARKER_SUFFIX
-from pipeline.config import load_job_spec
 from pipeline.manifest import read_manifests
 from pipeline.resume import RECORD_SUFFIX
 from pipeline.storage import Storage
 from tests.clips import make_clip
 
-pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+# Above the suite's 600 s per test: the first test's setup starts the cluster and runs a job, each
+# with its own deadline and message below.
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(1200)]
 
 BIN = Path(sys.executable).parent  # this venv's `ray` and `pssr`
 OBJECT_STORE_BYTES = 200 * 1024**2
 START_TIMEOUT_S = 120
+START_ATTEMPTS = 2
 JOB_TIMEOUT_S = 420
 
 # Lossless output, so frames compare exactly; short segments, so a job has a dozen of them.
@@ -115,20 +117,27 @@ class Cluster:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     def _ray_start(self, args: list[str], resource: str) -> Node:
-        manager, objects, agent, agent_grpc, runtime_env, metrics = free_ports(6)
-        # Every port given: two nodes on one machine would both take Ray's fixed defaults.
-        command = [
-            str(BIN / "ray"), "start", *args, "--num-cpus", "2", "--resources", json.dumps({resource: 1}),
-            "--object-store-memory", str(OBJECT_STORE_BYTES), "--temp-dir", self.temp_dir,
-            "--node-ip-address", "127.0.0.1", "--node-manager-port", str(manager),
-            "--object-manager-port", str(objects), "--dashboard-agent-listen-port", str(agent),
-            "--dashboard-agent-grpc-port", str(agent_grpc), "--runtime-env-agent-port", str(runtime_env),
-            "--metrics-export-port", str(metrics), "--disable-usage-stats",
-        ]  # fmt: skip
-        done = subprocess.run(
-            command, env=self.env, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False
-        )
-        assert done.returncode == 0, f"ray start {args[0]} failed:\n{done.stdout}\n{done.stderr}"
+        for attempt in range(START_ATTEMPTS):
+            manager, objects, agent, agent_grpc, runtime_env, metrics = free_ports(6)
+            # Every port given: two nodes on one machine would both take Ray's fixed defaults.
+            command = [
+                str(BIN / "ray"), "start", *args, "--num-cpus", "2", "--resources", json.dumps({resource: 1}),
+                "--object-store-memory", str(OBJECT_STORE_BYTES), "--temp-dir", self.temp_dir,
+                "--node-ip-address", "127.0.0.1", "--node-manager-port", str(manager),
+                "--object-manager-port", str(objects), "--dashboard-agent-listen-port", str(agent),
+                "--dashboard-agent-grpc-port", str(agent_grpc), "--runtime-env-agent-port", str(runtime_env),
+                "--metrics-export-port", str(metrics), "--disable-usage-stats",
+            ]  # fmt: skip
+            done = subprocess.run(
+                command, env=self.env, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False
+            )
+            if done.returncode == 0:
+                break
+            # On a loaded machine a node's agents can miss the raylet's start-up deadline (it
+            # then exits): try once more, after the pieces of a failed head are gone.
+            if "--head" in args:
+                self.stop()
+            assert attempt + 1 < START_ATTEMPTS, f"ray start {args[0]} failed:\n{done.stdout}\n{done.stderr}"
         # `ray start` leaves the node's processes running on their own; its raylet is the one
         # listening on the node manager port chosen here.
         raylets = [
@@ -180,6 +189,9 @@ def cluster() -> Iterator[Cluster]:
     env.pop("RAY_ADDRESS", None)
     # Token authentication, as Ray sets up for local clusters, with this cluster's own token.
     env |= {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex + uuid.uuid4().hex}
+    # Health checks every second, not every few: a lost node is noticed in seconds (the same
+    # mechanism, minus most of the wait).
+    env |= {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "2000"}
     cluster = Cluster(temp_dir, gcs_port, dashboard_port, env)
     try:
         cluster.start_head()
@@ -187,13 +199,14 @@ def cluster() -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.stop()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = tmp_path_factory.mktemp("inputs")
-    make_clip(src / "a.mkv", frames=24, size=(48, 32))
-    make_clip(src / "b.mkv", frames=20, size=(48, 32), audio_streams=1)
+    make_clip(src / "a.mkv", frames=16, size=(48, 32))
+    make_clip(src / "b.mkv", frames=12, size=(48, 32), audio_streams=1)
     return src
 
 
@@ -264,9 +277,7 @@ def ray_list(cluster: Cluster, what: str) -> list[dict]:
     return json.loads(done.stdout)
 
 
-def test_a_submitted_job_runs_each_pool_on_the_nodes_it_is_pinned_to(
-    cluster: Cluster, fault_free: Path, inputs: Path, job_file: Path, tmp_path: Path, ray_cluster: None
-):
+def test_a_submitted_job_runs_each_pool_on_the_nodes_it_is_pinned_to(cluster: Cluster, fault_free: Path):
     videos, segments = manifests(fault_free)
     assert [v["segment_retries"] for v in videos] == [0, 0]
     assert {s["attempts"] for s in segments} == {1}
@@ -282,13 +293,6 @@ def test_a_submitted_job_runs_each_pool_on_the_nodes_it_is_pinned_to(
     assert {stage for stage, _ in placed} == set(pinned), f"pool actors seen: {placed}"
     for stage, resources in placed:
         assert pinned[stage] in resources, f"a {stage} actor ran on a node offering only {sorted(resources)}"
-
-    # The same job in this process on a one-node Ray, pools not pinned: not one pixel differs.
-    local = tmp_path / "local"
-    unpinned = {"input": str(inputs), "output": str(local), "strong_pool.resources": {}, "light_pool.resources": {}}
-    summary = run_job(load_job_spec(job_file, unpinned), echo=lambda _: None)
-    assert sorted(summary.videos_ok) == sorted(VIDEOS)
-    assert_same_frames(local, fault_free)
 
 
 def light_runs_unfinished(staging: Path) -> set[str]:
