@@ -42,7 +42,7 @@ START_TIMEOUT_S = 120
 START_ATTEMPTS = 2
 JOB_TIMEOUT_S = 420
 
-# Lossless output, so frames compare exactly; short segments, so a job has a dozen of them.
+# Lossless output, so frames compare exactly; short segments, so a job has seven of them.
 SETTINGS = "scale: 2\nsegment: {max_core_frames: 4}\nencode: {codec: ffv1}\n"
 # The strong pool on the head node, the light pool on the worker node.
 POOLS_ACROSS_NODES = "strong_pool: {resources: {strong_node: 1}}\nlight_pool: {resources: {light_node: 1}}\n"
@@ -313,8 +313,8 @@ def test_losing_the_light_node_mid_job_loses_no_segment_and_changes_no_frame(
     (light_node,) = [node for node in cluster.nodes if node.resource == "light_node"]
     job = cluster.submit(job_args(inputs, out, job_file), log)
 
-    # Caught while the light node holds a segment's work (the light model running, or its
-    # output waiting for the encode), so losing it must cost Ray a re-run.
+    # Caught while the light node holds a segment's work (the light model running, or its output
+    # waiting for the encode or being encoded), so that losing the node costs Ray a re-run.
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while not (in_flight := light_runs_unfinished(out / "_pssr" / "staging")):
         assert job.poll() is None, f"the job ended before the light node held any work:\n{log_tail(log)}"
