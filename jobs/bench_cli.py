@@ -101,7 +101,7 @@ def quality(
 
 @bench.command()
 @click.option("--out", "out", default="bench-out", show_default=True, help="Folder for the clips, runs and results.")
-@click.option("--frames", type=click.IntRange(min=1), default=48, show_default=True, help="Frames of the short clip.")
+@click.option("--frames", type=click.IntRange(min=1), default=64, show_default=True, help="Frames of the short clip.")
 @click.option(
     "--factor",
     type=click.IntRange(min=2),
@@ -109,11 +109,11 @@ def quality(
     show_default=True,
     help="The long clip is this many times longer.",
 )
-@click.option("--width", type=click.IntRange(min=16), default=160, show_default=True, help="Input frame width.")
-@click.option("--height", type=click.IntRange(min=16), default=90, show_default=True, help="Input frame height.")
+@click.option("--width", type=click.IntRange(min=16), default=96, show_default=True, help="Input frame width.")
+@click.option("--height", type=click.IntRange(min=16), default=54, show_default=True, help="Input frame height.")
 @click.option("--scale", type=click.Choice(["2", "3", "4"]), default="4", show_default=True, help="Upscaling factor.")
 @click.option(
-    "--segment-frames", type=click.IntRange(min=1), default=16, show_default=True, help="Most frames a segment writes."
+    "--segment-frames", type=click.IntRange(min=1), default=8, show_default=True, help="Most frames a segment writes."
 )
 @click.option(
     "--num-cpus", type=click.IntRange(min=1), help="CPUs of each run's local Ray cluster  [default: all cores]"

@@ -139,14 +139,14 @@ def _output_size(probe: VideoProbe, spec: JobSpec) -> tuple[int, int]:
     return encoded_size(probe.width * spec.scale, probe.height * spec.scale, spec.encode.codec, spec.encode.pix_fmt)
 
 
-def _segments_in_flight(spec: JobSpec) -> int:
-    """RaySpec.segments_in_flight, or enough for each pool actor to hold a batch, have the next one
-    queued and its output waiting, with one to spare."""
+def segments_in_flight(spec: JobSpec) -> int:
+    """The job's Ray Data budget in segments: RaySpec.segments_in_flight, or enough for each pool
+    actor to hold a batch, have the next one queued and its output waiting, with one to spare."""
     pools = spec.strong_pool.size * spec.strong_pool.batch_size + spec.light_pool.size * spec.light_pool.batch_size
     return spec.ray.segments_in_flight or 4 * pools
 
 
-def _segment_bytes(row: Row) -> int:
+def segment_bytes(row: Row) -> int:
     """The most object-store bytes one segment's frames take at a stage (RGB uint8): the decoded LR
     frames, context included, plus the HR core frames (the strong stage passes on both)."""
     lr = int(row["lr_width"]) * int(row["lr_height"]) * (int(row["context_end"]) - int(row["context_start"]))
@@ -298,7 +298,7 @@ class Job:
         # Backpressure with an explicit bound: Ray Data's default budget is half the object store,
         # so on a big node a slow light pool would let the strong pool run ahead by thousands of
         # segments' frames; this one is a few segments, whatever the video's length or the node.
-        budget = _segments_in_flight(spec) * max(_segment_bytes(row) for row in rows)
+        budget = segments_in_flight(spec) * max(segment_bytes(row) for row in rows)
         ctx.execution_options.resource_limits = ray.data.ExecutionResources(object_store_memory=budget)
         task = {"num_cpus": spec.ray.task_cpus, "max_retries": spec.ray.task_retries}
         models = spec.models

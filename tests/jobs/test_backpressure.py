@@ -18,7 +18,7 @@ import pyarrow.dataset as pads
 import pytest
 import ray
 
-from jobs.run_job import run_job
+from jobs.run_job import run_job, segment_bytes
 from pipeline.config import load_job_spec
 from tests.clips import make_clip
 
@@ -85,15 +85,8 @@ def test_a_slow_light_pool_holds_the_strong_pool_back(tmp_path: Path) -> None:
     # The premise: the light stage is the bottleneck, so an unbounded strong stage would run ahead.
     assert sum(s["light_s"] for s in segments) > 1.5 * sum(s["strong_s"] for s in segments)
     # One segment's frames as the job counts them: decoded LR (context included) + HR core, RGB uint8.
-    segment_bytes = max(
-        3
-        * (
-            s["lr_width"] * s["lr_height"] * (s["context_end"] - s["context_start"])
-            + s["hr_width"] * s["hr_height"] * s["frames"]
-        )
-        for s in segments
-    )
+    segment = max(map(segment_bytes, segments))
     # The budget, plus the block Ray Data lets through a full budget so that a stage with nothing
     # to do can go on (its liveness guard), once upstream and once downstream of the slow stage.
-    assert store.peak <= (IN_FLIGHT + 2) * segment_bytes, f"{store.peak / segment_bytes:.1f} segments waited"
+    assert store.peak <= (IN_FLIGHT + 2) * segment, f"{store.peak / segment:.1f} segments waited"
     assert store.peak > 0  # the sampler saw the frames go through

@@ -11,7 +11,7 @@ import time
 
 from click.testing import CliRunner
 
-from jobs.bench_memory import RATIO_LIMIT, compare, role_of
+from jobs.bench_memory import OBJECT_STORE, RATIO_LIMIT, compare, role_of
 from jobs.cli import cli
 from jobs.peak_rss import PeakRssSampler, ProcessPeak, command_line, descendants
 
@@ -81,11 +81,21 @@ def test_a_role_that_grew_past_the_limit_fails() -> None:
         "short": [row("short", "driver", 400), row("short", "light actor", 800), row("short", "light actor", 700)],
         "long": [row("long", "driver", 400 * RATIO_LIMIT), row("long", "light actor", 800 * RATIO_LIMIT + 1)],
     }
-    rows = {r["role"]: r for r in compare(runs)}
+    rows = {r["role"]: r for r in compare(runs, object_store_budget=0)}
     assert rows["driver"]["ok"] and rows["driver"]["ratio"] == RATIO_LIMIT
     light = rows["light actor"]
     assert not light["ok"] and (light["processes_short"], light["processes_long"]) == (2, 1)
     assert light["peak_short_mb"] == 800  # the largest process of the role, not the sum
+
+
+def test_the_object_store_is_held_to_the_budget_not_to_the_ratio() -> None:
+    def runs(short_mb: float, long_mb: float) -> dict:
+        return {run: [{"run": run, "role": OBJECT_STORE, "peak_rss_bytes": int(mb * MIB)}] for run, mb in
+                (("short", short_mb), ("long", long_mb))}  # fmt: skip
+
+    filling = compare(runs(7, 15), object_store_budget=17 * MIB)[0]
+    assert filling["ok"] and filling["ratio"] > RATIO_LIMIT and filling["budget_mb"] == 17
+    assert not compare(runs(7, 18), object_store_budget=17 * MIB)[0]["ok"]
 
 
 def test_cli_memory_command_options() -> None:
