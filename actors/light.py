@@ -3,11 +3,14 @@ where the LR input, the strong output and the final output are all at hand."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 from actors.model_stage import ModelStage
 from actors.rows import Row
 from pipeline.media import decode_frames
+from pipeline.review import WORST_METRICS, locate
 from pipeline.upscale import quality_metrics, reference_metrics, run_light, to_tensor, to_uint8
 
 
@@ -17,7 +20,8 @@ class LightStage(ModelStage):
     def process(self, row: Row) -> None:
         strong = to_tensor(row["hr"], self.device)
         out = run_light(self.model, strong, self.frames_per_pass)
-        row.update(quality_metrics(to_tensor(row["lr"], self.device), strong, out, self.scale))
+        row.update(quality_metrics(to_tensor(row["lr"], self.device), strong, out, self.scale, int(row["core_start"])))
+        row.update(segment_times(row))
         if row["reference_uri"]:
             row.update(reference_metrics(out, to_tensor(self.reference_frames(row), self.device)))
         row["hr"] = to_uint8(out)
@@ -34,3 +38,14 @@ class LightStage(ModelStage):
         seek = (int(row["ref_seek_first_pts"]), int(row["ref_seek_last_pts"])) if row["ref_seekable"] else None
         with self.storage.open_read(row["reference_uri"]) as source:
             return decode_frames(source, int(row["core_start"]), int(row["core_end"]), seek).frames
+
+
+def segment_times(row: Row) -> dict[str, float]:
+    """When the segment's first and last core frames and its worst frames are shown (s from the video's start)."""
+    return locate(
+        [int(p) for p in row["pts"]],
+        Fraction(int(row["time_base_num"]), int(row["time_base_den"])),
+        float(row["video_start_s"]),
+        int(row["core_start"]),
+        {f"{m}_worst_frame": int(row[f"{m}_worst_frame"]) for m in WORST_METRICS},
+    )

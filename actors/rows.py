@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.attempts import mark_run
+from pipeline.review import unlocated
 from pipeline.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def new_row_fields() -> Row:
         "pts": np.zeros(0, dtype=np.int64),
         **{name: 0.0 for name in TIMING_COLUMNS},
         **{name: math.nan for name in METRIC_COLUMNS},
+        **unlocated(),
     }
 
 

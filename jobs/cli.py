@@ -94,6 +94,9 @@ def job_options(func: Callable) -> Callable:
         _option("--max-width", field="limits.max_width", type=int),
         _option("--max-height", field="limits.max_height", type=int),
         _option("--max-duration", field="limits.max_duration_s", type=float),
+        _option("--min-lr-psnr", field="review.min_lr_psnr", type=float),
+        _option("--max-tfs", field="review.max_tfs", type=float),
+        _option("--max-light-delta", field="review.max_light_delta", type=float),
         _option("--strong-actors", field="strong_pool.size", type=int),
         _option("--strong-batch", field="strong_pool.batch_size", type=int),
         _option("--strong-gpus", field="strong_pool.num_gpus", type=float),
@@ -268,6 +271,73 @@ def train(data: tuple[str, ...], config: str | None, **options: Any) -> None:
         run_training(spec, echo=click.echo)
     except SourceError as exc:
         raise _Refused(str(exc)) from None
+
+
+def _storage_options(func: Callable) -> Callable:
+    """S3 settings of the commands that only read an OUTPUT (PSSR_<COMMAND>_S3_ENDPOINT_URL works too)."""
+    func = click.option("--region", help="S3 region; default: boto3's standard chain.")(func)
+    return click.option("--s3-endpoint-url", help="S3 endpoint (MinIO, moto, other regions); default: AWS.")(func)
+
+
+@cli.command()
+@click.argument("output_uri", metavar="OUTPUT")
+@click.option("--flagged", is_flag=True, help="Also list the flagged segments: time codes, frames, flags, values.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of the tables.")
+@_storage_options
+def status(output_uri: str, flagged: bool, as_json: bool, s3_endpoint_url: str | None, region: str | None) -> None:
+    """Where the videos under OUTPUT (a folder or s3:// prefix) stand, from its manifests.
+
+    One line per video, as its latest manifest row says: ok, flagged (ok, with segments past a
+    review threshold) or failed, with frames, duration and wall time; then the totals and the
+    errors of failed videos. Exits 0 when no video's latest row failed (flagged ones included),
+    1 when any did, 2 when OUTPUT holds no manifests or cannot be read.
+    """
+    from jobs.status import job_status, no_manifests_message, print_status, status_json
+    from pipeline.storage import Storage, StorageError
+
+    try:
+        result = job_status(Storage(s3_endpoint_url=s3_endpoint_url, region=region), output_uri)
+    except (StorageError, OSError) as exc:  # OSError: pyarrow's reading of the manifests
+        raise _Refused(str(exc)) from None
+    if not result.videos:
+        raise _Refused(no_manifests_message(output_uri))
+    if as_json:
+        click.echo(status_json(result, flagged))
+    else:
+        print_status(result, click.echo, flagged)
+    sys.exit(1 if result.any_failed else 0)
+
+
+@cli.command()
+@click.argument("output_uri", metavar="OUTPUT")
+@click.option(
+    "--out", "out_uri", default="report.html", show_default=True, help="Where to write the HTML (path or s3:// URI)."
+)
+@click.option(
+    "--max-crops", type=click.IntRange(min=0), default=12, show_default=True, help="Crop pairs per video, at most."
+)
+@_storage_options
+def report(output_uri: str, out_uri: str, max_crops: int, s3_endpoint_url: str | None, region: str | None) -> None:
+    """Write a self-contained HTML report of the videos under OUTPUT (opens offline, no script).
+
+    The job summary; per video, tfs, lr_psnr and detail_gain per segment over time with the review
+    thresholds; per flagged segment, the input upscaled bicubic next to the output at its worst
+    frame, around where they differ most. Exits 0 when written, 2 when OUTPUT holds no manifests
+    or cannot be read (`pssr status` gives the job's state as an exit status).
+    """
+    from jobs.report import build_report  # late: torch (bicubic crops) is slow to import
+    from jobs.status import no_manifests_message
+    from pipeline.storage import Storage, StorageError
+
+    storage = Storage(s3_endpoint_url=s3_endpoint_url, region=region)
+    try:
+        html, result = build_report(storage, output_uri, max_crops, echo=click.echo)
+        if not result.videos:
+            raise _Refused(no_manifests_message(output_uri))
+        storage.write_bytes(out_uri, html.encode())
+    except (StorageError, OSError) as exc:
+        raise _Refused(str(exc)) from None
+    click.echo(f"report {out_uri} ({len(html) // 1024} KiB)")
 
 
 cli.add_command(bench)

@@ -34,6 +34,7 @@ from pipeline.models import model_info
 from pipeline.naming import VIDEO_EXTENSIONS, chunk_uri, output_key, reference_uri, staging_prefix
 from pipeline.plan import VideoPlan, plan_stored_video
 from pipeline.resume import FinishedVideo, finished_videos, reusable_chunks
+from pipeline.review import flag_thresholds, segment_review
 from pipeline.stitcher import stitch_video
 from pipeline.storage import ObjectInfo, Storage, is_s3, join_uri, relative_key
 
@@ -116,6 +117,7 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
                 "ref_seekable": ref_seek is not None,
                 "ref_seek_first_pts": ref_seek[0] if ref_seek else 0,
                 "ref_seek_last_pts": ref_seek[1] if ref_seek else 0,
+                "video_start_s": probe.start_s,  # time codes count from the first frame
                 "time_base_num": probe.time_base.numerator,
                 "time_base_den": probe.time_base.denominator,
                 "rate_num": rate.numerator if rate else 0,
@@ -422,6 +424,7 @@ class Job:
                 # A segment always ran at least once, even if its marker could not be written.
                 "attempts": max(1, attempts.get(posixpath.basename(row["chunk_uri"]), 0)),
             }
+            values.update(segment_review(values, self.spec.review))
             rows.append({name: _plain(values.get(name)) for name in columns})
         return rows
 
@@ -452,6 +455,8 @@ class Job:
             "segments": len(state.plan.segments) if state.plan else 0,
             "segments_reused": state.segments_reused,
             "segment_retries": sum(r["attempts"] - 1 for r in segment_rows),
+            "segments_flagged": sum(r["flagged"] for r in segment_rows),
+            **flag_thresholds(spec.review),
             "scenes": len(probe.cuts) + 1 if probe else 0,
             "audio_streams_copied": stitch.audio_streams if stitch else 0,
             "subtitle_streams_copied": stitch.subtitle_streams if stitch else 0,

@@ -236,6 +236,37 @@ class SyncSpec(StrictModel):
     )
 
 
+class ReviewSpec(StrictModel):
+    """Thresholds of the review flags (`flag_*` segment columns; `pssr status --flagged`, `pssr report`).
+
+    Defaults sit well outside what the shipped models produce (on the sample and the quality benchmark,
+    README "Quality"): lr_psnr 44-52 dB (bicubic itself 42-51), tfs 0.1-0.5, light_delta under 0.001.
+    They change no output, so they are not in config_hash: a finished video is not redone for new ones.
+    """
+
+    min_lr_psnr: float | None = Field(
+        38.0,
+        ge=0,
+        le=100,
+        description="Flag segments whose lr_psnr (dB) is below this: the downscaled output departs from the input "
+        "by more than ~3 levels RMS (content the input does not support); the project's fidelity target. "
+        "null: no flag.",
+    )
+    max_tfs: float | None = Field(
+        1.0,
+        ge=0,
+        description="Flag segments whose tfs is above this: temporal change the input does not explain, as large "
+        "as the motion itself (flicker, boiling texture). null: no flag.",
+    )
+    max_light_delta: float | None = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Flag segments whose light_delta is above this: the light model moved the strong output by "
+        "more than ~5 levels on average (~25x what it does on the sample). null: no flag.",
+    )
+
+
 class JobSpec(StrictModel):
     input: str = Field(..., min_length=1, description="Video file, local folder or s3://bucket/prefix/.")
     output: str = Field(..., min_length=1, description="Local folder or s3://bucket/prefix/.")
@@ -261,6 +292,7 @@ class JobSpec(StrictModel):
     storage: StorageSpec = StorageSpec()
     ray: RaySpec = RaySpec()
     sync: SyncSpec = SyncSpec()
+    review: ReviewSpec = ReviewSpec()
 
     @field_validator("input", "output", "reference")
     @classmethod
@@ -273,7 +305,8 @@ class JobSpec(StrictModel):
         """The settings that change output bytes: two runs that agree on these write the same files.
 
         Not `reference`: it adds figures to the manifests, never changes an output (see
-        jobs/run_job.py for when a finished video is measured again)."""
+        jobs/run_job.py for when a finished video is measured again). Nor `review`: its thresholds
+        only decide the flags written beside the metrics."""
         return {
             "scale": self.scale,
             "models": {"strong": self.models.strong, "light": self.models.light},

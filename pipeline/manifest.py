@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -54,6 +55,72 @@ _REFERENCE_FIELDS = [
         "of consecutive frames inside the segment only; lower is better. Null without a reference, when the "
         "segment failed or has a single frame.",
         nullable=True,
+    ),
+]
+
+# Review (pipeline/review.py): flags from the job's `review` thresholds, and where the segment is in time.
+_REVIEW_SEGMENT_FIELDS = [
+    _field(
+        "flag_lr_psnr",
+        pa.bool_(),
+        "lr_psnr is below the job's review.min_lr_psnr (content the input does not support); false on a failed "
+        "segment, or when the threshold is off.",
+    ),
+    _field(
+        "flag_tfs",
+        pa.bool_(),
+        "tfs is above review.max_tfs (flicker: temporal change the input does not explain); false on a failed "
+        "segment, a one-frame segment, or when the threshold is off.",
+    ),
+    _field(
+        "flag_light_delta",
+        pa.bool_(),
+        "light_delta is above review.max_light_delta; false on a failed segment, or when the threshold is off.",
+    ),
+    _field("flagged", pa.bool_(), "Any flag_* is set: the segment needs a human look."),
+    _field(
+        "start_s",
+        pa.float64(),
+        "Presentation time of the first core frame, in seconds from the video's first frame; null when the "
+        "segment failed before its metrics.",
+        nullable=True,
+    ),
+    _field(
+        "end_s",
+        pa.float64(),
+        "Presentation time of the last core frame (its start), in seconds from the video's first frame; null "
+        "when the segment failed before its metrics.",
+        nullable=True,
+    ),
+    _field(
+        "tfs_worst_frame",
+        pa.int64(),
+        "Frame index t whose change from frame t-1 the input explains least (largest mean |dO_t - B(dI_t)|); "
+        "null with one frame, or when the segment failed.",
+        nullable=True,
+    ),
+    _field("tfs_worst_s", pa.float64(), "Time of tfs_worst_frame, as start_s.", nullable=True),
+    _field(
+        "lr_psnr_worst_frame",
+        pa.int64(),
+        "Frame index with the lowest PSNR(D(O_t), I_t): where the output departs most from the input; null "
+        "when the segment failed.",
+        nullable=True,
+    ),
+    _field("lr_psnr_worst_s", pa.float64(), "Time of lr_psnr_worst_frame, as start_s.", nullable=True),
+]
+
+_REVIEW_VIDEO_FIELDS = [
+    _field("segments_flagged", pa.int32(), "Segments with flagged set."),
+    _field(
+        "min_lr_psnr",
+        pa.float64(),
+        "review.min_lr_psnr the flags were taken with (dB); null: that flag was off.",
+        nullable=True,
+    ),
+    _field("max_tfs", pa.float64(), "review.max_tfs the flags were taken with; null: off.", nullable=True),
+    _field(
+        "max_light_delta", pa.float64(), "review.max_light_delta the flags were taken with; null: off.", nullable=True
     ),
 ]
 
@@ -123,6 +190,7 @@ SEGMENT_SCHEMA = pa.schema(
             nullable=True,
         ),
         *_REFERENCE_FIELDS,
+        *_REVIEW_SEGMENT_FIELDS,
         _field("chunk_uri", pa.string(), "Staging URI of the encoded chunk; null when none was written.", True),
         _field("status", pa.string(), "'ok' or 'failed'."),
         _field("error", pa.string(), "Error message when failed; null when ok.", nullable=True),
@@ -194,6 +262,7 @@ VIDEO_SCHEMA = pa.schema(
             "measured); null without a reference, or when failed.",
             nullable=True,
         ),
+        *_REVIEW_VIDEO_FIELDS,
         _field("config_hash", pa.string(), "Hash of the job configuration that produced the output."),
         _field("wall_s", pa.float64(), "Wall-clock seconds from the video's first segment to its manifest."),
         _field("finished_at", pa.timestamp("ms", tz="UTC"), "When the video finished (UTC)."),
@@ -301,3 +370,15 @@ def read_manifests(storage: Storage, output_root: str) -> tuple[pa.Table, pa.Tab
         storage, join_uri(root, "segments"), SEGMENT_SCHEMA, ["job_id", "video_key", "segment_index"]
     )
     return videos, segments
+
+
+def read_latest(storage: Storage, output_root: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Where each video stands: its latest video row (of the last job that finished or failed it;
+    a run that skipped it as done wrote none), and that job's segment rows of it; both in order of
+    video key (and segment index)."""
+    videos, segments = read_manifests(storage, output_root)
+    latest = {row["video_key"]: row for row in videos.sort_by("finished_at").to_pylist()}
+    wanted = {(row["job_id"], row["video_key"]) for row in latest.values()}
+    segments = segments.filter(pc.is_in(segments["job_id"], pa.array(sorted({job for job, _ in wanted}), pa.string())))
+    rows = [row for row in segments.to_pylist() if (row["job_id"], row["video_key"]) in wanted]
+    return [latest[key] for key in sorted(latest)], sorted(rows, key=lambda r: (r["video_key"], r["segment_index"]))

@@ -75,30 +75,46 @@ def _psnr_from_mse(mse: float) -> float:
 def tfs(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
     """Temporal Fidelity Score (lower is better): output change the input does not explain,
     mean|ΔO - B(ΔI)| / max(mean|B(ΔI)|, 1/255). NaN for fewer than two frames."""
+    return tfs_and_worst(out, lr, scale)[0]
+
+
+def tfs_and_worst(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[float, int | None]:
+    """`tfs`, and the frame t whose change from t-1 the input explains least (largest
+    mean|ΔO_t - B(ΔI_t)|): where to look for flicker. None for fewer than two frames."""
     _check_pair(out, lr, scale)
     frames = out.shape[0]
     if frames < 2:
-        return math.nan
-    unexplained = motion = 0.0
+        return math.nan, None
+    unexplained, motion = [], []  # per pair (t-1, t), summed over pixels
     for cur in _chunks(1, frames):
         prev = slice(cur.start - 1, cur.stop - 1)
         d_in = bicubic_upscale(lr[cur].float() - lr[prev].float(), scale)
         d_out = out[cur].float() - out[prev].float()
-        unexplained += (d_out - d_in).abs().sum().item()
-        motion += d_in.abs().sum().item()
+        unexplained.append((d_out - d_in).abs().sum((1, 2, 3)).double())
+        motion.append(d_in.abs().sum((1, 2, 3)).double())
+    per_pair = torch.cat(unexplained)
     count = (frames - 1) * out[0].numel()
-    return (unexplained / count) / max(motion / count, MIN_MOTION)
+    score = (per_pair.sum().item() / count) / max(torch.cat(motion).sum().item() / count, MIN_MOTION)
+    return score, 1 + int(per_pair.argmax().item())
 
 
 def lr_psnr(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
     """PSNR(D(O), I) in dB, peak 1.0, MSE pooled over the segment; capped at 100 dB."""
+    return lr_psnr_and_worst(out, lr, scale)[0]
+
+
+def lr_psnr_and_worst(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[float, int]:
+    """`lr_psnr`, and the frame whose own PSNR(D(O_t), I_t) is lowest: where the output departs
+    most from the input."""
     _check_pair(out, lr, scale)
     size = (lr.shape[2], lr.shape[3])
-    sse = sum(
-        (bicubic_downscale(out[c].float(), size) - lr[c].float()).square().sum().item()
-        for c in _chunks(0, out.shape[0])
+    per_frame = torch.cat(
+        [
+            (bicubic_downscale(out[c].float(), size) - lr[c].float()).square().sum((1, 2, 3)).double()
+            for c in _chunks(0, out.shape[0])
+        ]
     )
-    return _psnr_from_mse(sse / lr.numel())
+    return _psnr_from_mse(per_frame.sum().item() / lr.numel()), int(per_frame.argmax().item())
 
 
 def detail_gain(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:

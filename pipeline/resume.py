@@ -15,7 +15,9 @@ from pipeline.storage import Storage
 RECORD_SUFFIX = ".json"
 RECORD_FIELDS = ("segment_index", "core_start", "core_end", "decode_s", "strong_s", "light_s",
                  "tfs", "lr_psnr", "detail_gain", "light_delta",
-                 "reference_uri", "psnr", "ssim", "ewarp")  # fmt: skip
+                 "reference_uri", "psnr", "ssim", "ewarp",
+                 "start_s", "end_s", "tfs_worst_frame", "tfs_worst_s",
+                 "lr_psnr_worst_frame", "lr_psnr_worst_s")  # fmt: skip
 
 
 @dataclass(frozen=True)

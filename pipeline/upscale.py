@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from pipeline import metrics
+from pipeline.review import NO_FRAME
 
 
 def to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -58,13 +59,20 @@ def run_light(model: torch.nn.Module, hr: torch.Tensor, frames_per_pass: int) ->
 
 
 @torch.inference_mode()
-def quality_metrics(lr: torch.Tensor, strong: torch.Tensor, out: torch.Tensor, scale: int) -> dict[str, float]:
-    """The manifest's no-reference metrics of one segment's core frames (DESIGN.md)."""
+def quality_metrics(
+    lr: torch.Tensor, strong: torch.Tensor, out: torch.Tensor, scale: int, first_frame: int = 0
+) -> dict[str, float | int]:
+    """The manifest's no-reference metrics of one segment's core frames (DESIGN.md), and the frames
+    where tfs and lr_psnr are worst (video frame indices, the core starting at `first_frame`)."""
+    tfs, tfs_worst = metrics.tfs_and_worst(out, lr, scale)
+    lr_psnr, lr_psnr_worst = metrics.lr_psnr_and_worst(out, lr, scale)
     return {
-        "tfs": float(metrics.tfs(out, lr, scale)),
-        "lr_psnr": float(metrics.lr_psnr(out, lr, scale)),
+        "tfs": float(tfs),
+        "lr_psnr": float(lr_psnr),
         "detail_gain": float(metrics.detail_gain(out, lr, scale)),
         "light_delta": float(metrics.light_delta(out, strong)),
+        "tfs_worst_frame": NO_FRAME if tfs_worst is None else first_frame + tfs_worst,
+        "lr_psnr_worst_frame": first_frame + lr_psnr_worst,
     }
 
 

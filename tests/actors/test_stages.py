@@ -30,6 +30,7 @@ def segment_row(path: Path, context: tuple[int, int], core: tuple[int, int]) -> 
         "video_id": "v", "video_key": path.name, "input_uri": str(path), "segment_index": 0,
         "core_start": core[0], "core_end": core[1], "context_start": context[0], "context_end": context[1],
         "seekable": True, "seek_first_pts": probe.pts[context[0]], "seek_last_pts": probe.pts[context[1] - 1],
+        "video_start_s": probe.start_s,
         "time_base_num": probe.time_base.numerator, "time_base_den": probe.time_base.denominator,
         "rate_num": probe.avg_rate.numerator, "rate_den": probe.avg_rate.denominator, "sar_num": 0, "sar_den": 0,
         "reference_uri": "", "ref_seekable": False, "ref_seek_first_pts": 0, "ref_seek_last_pts": 0,
@@ -54,6 +55,13 @@ def test_a_segment_through_every_stage(clip: Path, tmp_path: Path):
     LightStage("tiny", 2, "cpu", pool, None, None).process(row)
     assert all(math.isfinite(row[m]) for m in ("tfs", "lr_psnr", "detail_gain", "light_delta"))
     assert row["lr_psnr"] > 30  # bicubic start weights: the output agrees with its input
+    # Located in time from the source's own pts (a VFR clip), counted from its first frame.
+    probe = probe_video(clip, detect_scenes=False)
+    times = [float((p - probe.pts[0]) * probe.time_base) for p in probe.pts]
+    assert (row["start_s"], row["end_s"]) == pytest.approx((times[7], times[10]))
+    assert 8 <= row["tfs_worst_frame"] <= 10 and 7 <= row["lr_psnr_worst_frame"] <= 10
+    assert row["tfs_worst_s"] == pytest.approx(times[row["tfs_worst_frame"]])
+    assert row["lr_psnr_worst_s"] == pytest.approx(times[row["lr_psnr_worst_frame"]])
 
     row["chunk_uri"] = str(tmp_path / "staging" / "chunk.mp4")
     pts = list(row["pts"])

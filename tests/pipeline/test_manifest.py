@@ -10,6 +10,7 @@ import pytest
 from pipeline.manifest import (
     SEGMENT_SCHEMA,
     VIDEO_SCHEMA,
+    read_latest,
     read_manifests,
     video_id,
     write_video_manifest,
@@ -51,6 +52,10 @@ def _video_row(job_id: str, key: str, status: str = "ok") -> dict[str, Any]:
         "ssim": None if failed else 0.91,
         "ewarp": None if failed else 0.0021,
         "config_hash": "c0ffee",
+        "segments_flagged": 0 if failed else 2,
+        "min_lr_psnr": 38.0,
+        "max_tfs": 0.5,
+        "max_light_delta": None,
         "wall_s": 12.5,
         "finished_at": FINISHED,
     }
@@ -89,6 +94,16 @@ def _segment_row(job_id: str, key: str, index: int, status: str = "ok") -> dict[
         "psnr": None if failed else 31.5,
         "ssim": None if failed else 0.91,
         "ewarp": None if failed else 0.0021,
+        "flag_lr_psnr": False,
+        "flag_tfs": not failed,  # tfs 0.8 against the video row's max_tfs 0.5
+        "flag_light_delta": False,
+        "flagged": not failed,
+        "start_s": None if failed else 2.0 * index,
+        "end_s": None if failed else 2.0 * index + 1.958,
+        "tfs_worst_frame": None if failed else 48 * index + 7,
+        "tfs_worst_s": None if failed else 2.0 * index + 0.292,
+        "lr_psnr_worst_frame": None if failed else 48 * index + 30,
+        "lr_psnr_worst_s": None if failed else 2.0 * index + 1.25,
         "chunk_uri": None if failed else f"s3://out/_pssr/staging/{index}.mp4",
         "status": status,
         "error": "CUDA out of memory" if failed else None,
@@ -132,6 +147,23 @@ def test_round_trip_through_pyarrow_dataset(storage_root: tuple[Storage, str]) -
         for kind in ("segments", "videos")
         for job, key in [("j1", "b/ok.mp4"), ("j1", "a.mkv"), ("j2", "b/ok.mp4")]
     )
+
+
+def test_the_latest_row_of_each_video_and_its_segments(storage_root: tuple[Storage, str]) -> None:
+    """Runs add rows: a video failed by job j1 and redone by j2 stands as j2 left it; one that j2
+    skipped (done) stands as j1 left it."""
+    storage, output = storage_root
+    later = FINISHED + dt.timedelta(hours=1)
+    write_video_manifest(storage, output, "j1", _video_row("j1", "a.mkv", "failed"), [_segment_row("j1", "a.mkv", 0)])
+    write_video_manifest(storage, output, "j1", _video_row("j1", "b.mp4"), [_segment_row("j1", "b.mp4", 0)])
+    redone = [_segment_row("j2", "a.mkv", i) for i in range(2)]
+    write_video_manifest(storage, output, "j2", _video_row("j2", "a.mkv") | {"finished_at": later}, redone)
+
+    videos, segments = read_latest(storage, output)
+
+    latest = [(v["job_id"], v["video_key"], v["status"]) for v in videos]
+    assert latest == [("j2", "a.mkv", "ok"), ("j1", "b.mp4", "ok")]
+    assert segments == redone + [_segment_row("j1", "b.mp4", 0)]
 
 
 def test_numpy_scalars_are_accepted(storage_root: tuple[Storage, str]) -> None:

@@ -54,6 +54,22 @@ def test_constant_offset_lowers_lr_psnr_as_expected() -> None:
         assert metrics.lr_psnr(out + offset, lr, 4) == pytest.approx(expected_db, abs=1e-3)
 
 
+def test_worst_frames_point_at_the_damage() -> None:
+    """A 12-frame segment (more than one chunk): a patch that jumps in at frame 9 and stays is an
+    unexplained change between frames 8 and 9 only; a patch on frame 4 alone departs from frame 4's input."""
+    lr = smooth_clip(12, shift=2.0)
+    out = bicubic_upscale(lr, 2)
+    jump, spot = out.clone(), out.clone()
+    jump[9:, :, :8, :8] += 0.3
+    spot[4, :, :8, :8] += 0.3
+    tfs, tfs_frame = metrics.tfs_and_worst(jump, lr, 2)
+    lr_psnr, psnr_frame = metrics.lr_psnr_and_worst(spot, lr, 2)
+    assert (tfs_frame, psnr_frame) == (9, 4)
+    assert (tfs, lr_psnr) == (metrics.tfs(jump, lr, 2), metrics.lr_psnr(spot, lr, 2))
+    assert tfs > metrics.tfs(out, lr, 2) and lr_psnr < metrics.lr_psnr(out, lr, 2)
+    assert metrics.tfs_and_worst(out[:1], lr[:1], 2)[1] is None  # one frame: no pair
+
+
 def test_single_frame_tfs_is_nan() -> None:
     lr = smooth_clip(1)
     assert math.isnan(metrics.tfs(bicubic_upscale(lr, 2), lr, 2))
