@@ -203,8 +203,8 @@ class Job:
     def list_videos(self) -> list[VideoState]:
         """The inputs to process; a video an earlier run finished (same input version, same
         settings, output still there) is reported and left out."""
-        infos = self.storage.list_videos(self.spec.input, VIDEO_EXTENSIONS)[: self.spec.limit]
         container = self.spec.encode.container_format
+        infos = self._inputs(container)[: self.spec.limit]
         finished = finished_videos(self.storage, self.spec.output)
         # One listing of OUTPUT rather than a HEAD per finished video: cheap on a big bucket.
         outputs = {v.uri for v in self.storage.list_videos(self.spec.output, [container])} if finished else set()
@@ -260,6 +260,21 @@ class Job:
             wave = upcoming
         self.summary.wall_s = time.monotonic() - started
         return self.summary
+
+    def _inputs(self, container: str) -> list[ObjectInfo]:
+        """The input videos, without this job's own outputs when OUTPUT lies in INPUT: a folder
+        below INPUT is all output; the same folder holds outputs beside their inputs."""
+        spec = self.spec
+        infos = self.storage.list_videos(spec.input, VIDEO_EXTENSIONS)
+        out_root, in_root = join_uri(spec.output) + "/", join_uri(spec.input) + "/"
+        if not out_root.startswith(in_root):
+            return infos
+        if out_root != in_root:
+            return [i for i in infos if not i.uri.startswith(out_root)]
+        made = {
+            join_uri(spec.output, output_key(relative_key(spec.input, i.uri), spec.scale, container)) for i in infos
+        }
+        return [i for i in infos if i.uri not in made]
 
     def waves(self, videos: list[VideoState]) -> Iterator[list[VideoState]]:
         """The videos in waves of `wave_videos`, made as the job reaches them (a sync job leases

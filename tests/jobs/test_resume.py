@@ -58,6 +58,18 @@ def decode_all(path: Path) -> np.ndarray:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
 
 
+@pytest.mark.parametrize("inside", ["up", "."])
+def test_outputs_written_into_the_input_folder_are_not_taken_for_inputs(tmp_path: Path, inside: str):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_clip(src / "a.mp4", frames=8, size=(32, 24))
+    out = src / inside  # a folder below INPUT, or INPUT itself
+    assert run_job(spec_for(src, out), echo=quiet).videos_ok == ["a.mp4"]
+    again = run_job(spec_for(src, out), echo=quiet)
+    assert (again.videos_ok, again.videos_failed, again.videos_skipped) == ([], {}, ["a.mp4"])
+    assert sorted(p.name for p in src.rglob("*.mp4")) == ["a.mp4", "a_x2.mp4"]
+
+
 @pytest.mark.allow_error_logs
 def test_killed_driver_resumes_from_finished_chunks(tmp_path: Path):
     src, out = tmp_path / "in", tmp_path / "out"
