@@ -32,7 +32,7 @@ class FlaggedSegment:
         return f"{timecode(self.start_s)}-{timecode(self.end_s)}"
 
     def describe(self) -> str:
-        """'tfs 1.52 > 1; lr_psnr 31.20 dB < 38': each flag with its value and threshold."""
+        """'tfs 1.52 > 1; lr_psnr 31.2 dB < 38': each flag with its value and threshold."""
         parts = []
         for metric, found in self.flags.items():
             below = THRESHOLDS[metric].startswith("min_")

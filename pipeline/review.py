@@ -17,7 +17,6 @@ from pipeline.config import ReviewSpec
 
 # metric -> the ReviewSpec threshold it is checked against; "min_" flags values below, "max_" above.
 THRESHOLDS = {"lr_psnr": "min_lr_psnr", "tfs": "max_tfs", "light_delta": "max_light_delta"}
-FLAG_COLUMNS = tuple(f"flag_{metric}" for metric in THRESHOLDS)
 # The frames the light stage locates in each segment: where each of these metrics is worst.
 WORST_METRICS = ("tfs", "lr_psnr")
 NO_FRAME = -1  # a worst frame that was not measured (failed segment; tfs of a one-frame segment)
