@@ -146,3 +146,88 @@ def memory(out: str, scale: str, **options: Any) -> None:
         raise click.ClickException(str(exc)) from None
     if not ok:
         raise SystemExit(1)
+
+
+def _int_list(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[int, ...] | None:
+    """Repeatable options that also take comma-separated lists: --scale 2 --scale 4, or --scale 2,4."""
+    if not value:
+        return None
+    try:
+        numbers = tuple(int(part) for item in value for part in item.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected whole numbers, got {', '.join(value)}") from None
+    if any(n < 1 for n in numbers):
+        raise click.BadParameter("every number must be at least 1")
+    return numbers
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected WxH, e.g. 160x90, got {value!r}") from None
+    if width < 16 or height < 16:
+        raise click.BadParameter(f"{value}: at least 16x16")
+    return width, height
+
+
+@bench.command()
+@click.option("--out", "out", default="bench-out", show_default=True, help="Folder for the clips, runs and results.")
+@click.option(
+    "--scale", "scales", multiple=True, callback=_int_list, help="Scales (repeatable or 2,4).  [default: 2,4]"
+)
+@click.option("--size", default="160x90", show_default=True, callback=_size, help="LR frame size WxH.")
+@click.option("--frames", type=click.IntRange(min=1), help="Frames of the clip.  [default: 240; --quick: 16]")
+@click.option("--strong", "strong", default="tiny", show_default=True, help="Strong model (registry name).")
+@click.option("--light", "light", default="tiny", show_default=True, help="Light model (registry name).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option(
+    "--actors", multiple=True, callback=_int_list, help="Actors per pool on the scaling curve.  [default: 1,2]"
+)
+@click.option(
+    "--lengths", multiple=True, callback=_int_list, help="Clip lengths of the length curve.  [default: 60,120]"
+)
+@click.option(
+    "--rrdb-frames", type=click.IntRange(min=1), help="Frames RRDBNet is timed on (it is slow).  [default: 2]"
+)
+@click.option("--num-cpus", type=click.IntRange(min=1), help="CPUs of each job's Ray cluster  [default: all cores]")
+@click.option("--object-store-mb", type=click.IntRange(min=80), default=300, show_default=True)
+@click.option(
+    "--config", type=click.Path(exists=True, dir_okay=False), help="YAML job file for the other pipeline settings."
+)
+@click.option("--quick", is_flag=True, help="Tiny settings for tests: 16 frames, x4 only, no curves, 1 RRDBNet frame.")
+def throughput(
+    out: str,
+    scales: tuple[int, ...] | None,
+    frames: int | None,
+    actors: tuple[int, ...] | None,
+    lengths: tuple[int, ...] | None,
+    rrdb_frames: int | None,
+    quick: bool,
+    **options: Any,
+) -> None:
+    """Frames/s of every stage alone (one CPU core or one GPU), of the whole pipeline (the real job,
+    with and without start-up) against its roofline, of baselines (PyAV + Lanczos, SRVGGNetCompact,
+    RRDBNet) and of fused vs separate models, with scaling curves over actors per pool and clip length.
+
+    Writes OUT/throughput.parquet (one row per measurement) and OUT/throughput.md.
+    """
+    from jobs.bench_throughput import BenchError, Settings, bench_throughput  # late: torch and Ray import slowly
+
+    if any(s not in (2, 3, 4) for s in scales or ()):
+        raise click.BadParameter("scales are 2, 3 or 4", param_hint="--scale")
+    defaults = Settings(scales=(4,), frames=16, actors=(), lengths=(), rrdb_frames=1) if quick else Settings()
+    settings = Settings(
+        scales=scales or defaults.scales,
+        frames=frames or defaults.frames,
+        actors=defaults.actors if actors is None else actors,
+        lengths=defaults.lengths if lengths is None else lengths,
+        rrdb_frames=rrdb_frames or defaults.rrdb_frames,
+        **options,
+    )
+    try:
+        bench_throughput(settings, out, echo=click.echo)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None

@@ -279,6 +279,10 @@ def _run_in_this_process(request: dict[str, Any]) -> None:
         "frames": summary.frames,
         "object_store_peak_bytes": int(store_peak[0]),
         "object_store_budget_bytes": segments_in_flight(spec) * max(map(segment_bytes, segments.to_pylist())),
+        # For `pssr bench throughput`: the job's own wall time (Ray already up), and when it ended on
+        # the system-wide monotonic clock, which the parent shares (start-up included from its side).
+        "job_wall_s": summary.wall_s,
+        "done_monotonic": time.monotonic(),
     }
     print(_DONE + json.dumps(report), flush=True)
     sys.stdin.read()  # the benchmark's last sample happens now; it closes our stdin when done
