@@ -1,0 +1,117 @@
+"""`pssr bench throughput`: the roofline and steady-rate arithmetic, the RRDBNet baseline, pools that
+fit the CPUs, and one --quick run of the command on a tiny clip (real stages, a real job on its
+own Ray cluster; no speed is asserted)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+from click.testing import CliRunner
+
+from jobs.bench_throughput import CPU, GPU, STAGES, pool_overrides, roofline, steady_fps
+from jobs.cli import cli
+from pipeline.config import load_job_spec
+from pipeline.models.baselines import RRDBNet
+
+
+def test_roofline_is_the_scarcer_resource() -> None:
+    busy = {"decode": (CPU, 0.01), "strong": (GPU, 0.02), "light": (GPU, 0.03), "encode": (CPU, 0.05)}
+    # CPU: 2 cores / 0.06 s = 33.3 frames/s; GPU: 1 / 0.05 s = 20 frames/s.
+    ideal, bound = roofline(busy, {CPU: 2, GPU: 1})
+    assert bound == GPU and ideal == pytest.approx(20.0)
+    # Four GPUs move the bound to the CPUs: 1 core / 0.06 s against 4 / 0.05 s.
+    ideal, bound = roofline(busy, {CPU: 1, GPU: 4})
+    assert bound == CPU and ideal == pytest.approx(1 / 0.06)
+
+
+def test_roofline_of_one_resource_sums_its_stages() -> None:
+    ideal, bound = roofline({"a": (CPU, 0.1), "b": (CPU, 0.15), "c": (CPU, 0.25)}, {CPU: 2, GPU: 0})
+    assert (bound, ideal) == (CPU, pytest.approx(4.0))  # 2 cores / 0.5 s per frame
+
+
+def test_roofline_needs_the_units_of_every_resource() -> None:
+    with pytest.raises(ValueError, match="gpu"):
+        roofline({"strong": (GPU, 0.1)}, {CPU: 2})
+
+
+def test_steady_rate_is_the_slope_without_fixed_costs() -> None:
+    # 12 s of start-up, then 5 frames/s: the marginal rate is 5 whatever the start-up.
+    points = [(60, 12 + 60 / 5), (120, 12 + 120 / 5), (240, 12 + 240 / 5)]
+    assert steady_fps(points) == pytest.approx(5.0)
+    assert steady_fps([(240, 60.0)]) is None  # one length: no slope
+    assert steady_fps([(60, 30.0), (120, 20.0)]) is None  # longer was faster: noise, not a rate
+
+
+def test_rrdbnet_is_esrgan_x4plus() -> None:
+    model = RRDBNet(scale=4)
+    # Real-ESRGAN's RealESRGAN_x4plus.pth (64 features, 23 blocks, growth 32) holds 16,697,987 parameters.
+    assert sum(p.numel() for p in model.parameters()) == 16_697_987
+    assert "body.22.rdb3.conv5.weight" in model.state_dict() and "body.23.rdb1.conv1.weight" not in model.state_dict()
+    with torch.no_grad():
+        for scale in (2, 3, 4):
+            out = RRDBNet(scale=scale, num_block=1)(torch.rand(2, 3, 10, 14))
+            assert out.shape == (2, 3, 10 * scale, 14 * scale)
+    with pytest.raises(ValueError, match="2, 3 or 4"):
+        RRDBNet(scale=8)
+
+
+def test_pools_leave_room_for_a_task_on_two_cores() -> None:
+    spec = load_job_spec(None, {"input": "-", "output": "-"})
+    assert pool_overrides(spec, 1, cpus=2) == {"strong_pool.size": 1, "light_pool.size": 1}  # 0.5 + 0.5 + task 0.5
+    two = pool_overrides(spec, 2, cpus=2)
+    reserved = 2 * (two["strong_pool.num_cpus"] + two["light_pool.num_cpus"])
+    assert reserved + spec.ray.task_cpus <= 2 and two["strong_pool.torch_threads"] == 1
+
+
+def test_quick_run_writes_every_figure(tmp_path) -> None:
+    out = tmp_path / "bench"
+    args = ["bench", "throughput", "--quick", "--size", "64x36", "--out", str(out), "--object-store-mb", "150"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out / "throughput.parquet").to_pylist()
+
+    def of(kind: str) -> dict[str, dict]:
+        return {r["stage"]: r for r in rows if r["kind"] == kind}
+
+    stages = of("stage")
+    assert sorted(stages) == sorted(STAGES)
+    assert all(r["fps"] > 0 and r["busy_s_per_frame"] == pytest.approx(1 / r["fps"]) for r in stages.values())
+    (ideal,) = of("ideal").values()
+    # On CPU every stage shares the cores: the roofline is the cores over the summed busy seconds.
+    assert ideal["fps"] == pytest.approx(os.cpu_count() / sum(r["busy_s_per_frame"] for r in stages.values()))
+    baselines = of("baseline")
+    assert {"PyAV decode -> Lanczos-3 -> encode", "tiny+tiny", "SRVGGNetCompact", "RRDBNet"} <= set(baselines)
+    assert baselines["RRDBNet"]["gmac_per_frame"] > baselines["SRVGGNetCompact"]["gmac_per_frame"] > 0
+    assert math.isnan(baselines["RRDBNet"]["mfu"])  # no peak FLOP/s for a CPU
+    e2e = of("e2e")
+    assert {"with start-up", "job"} <= set(e2e)
+    for run in e2e.values():
+        assert run["frames"] == 16 and 0 < run["efficiency"] <= 1.5
+    assert e2e["with start-up"]["seconds"] > e2e["job"]["seconds"]  # Ray's start and the imports come first
+    assert len(of("fused")) == 2
+    assert {"driver", "strong actor", "light actor"} <= set(of("rss"))
+    report = (out / "throughput.md").read_text()
+    assert "IDEAL" in report and "RRDBNet" in report and report in result.output
+
+
+def test_cli_throughput_options() -> None:
+    result = CliRunner().invoke(cli, ["bench", "throughput", "--help"])
+    assert result.exit_code == 0
+    for option in (
+        "--scale",
+        "--size",
+        "--frames",
+        "--strong",
+        "--light",
+        "--device",
+        "--actors",
+        "--lengths",
+        "--quick",
+    ):
+        assert option in result.output
+    bad = CliRunner().invoke(cli, ["bench", "throughput", "--scale", "5"])
+    assert bad.exit_code == 2 and "2, 3 or 4" in bad.output
