@@ -15,12 +15,14 @@ BENCH_SCALE ?= 4
 BENCH_ARGS ?=
 # Memory benchmark (`make bench`): options of `pssr bench memory`, e.g. "--frames 32 --factor 10".
 BENCH_MEMORY_ARGS ?=
+# Throughput benchmark (`make bench`): options of `pssr bench throughput`, e.g. "--scale 4 --frames 120".
+BENCH_THROUGHPUT_ARGS ?=
 TRAIN_PHOTOS ?= .cache/train-photos
 TRAIN_SCALE ?= 4
 TRAIN_OUT ?= train-out/tiny_x$(TRAIN_SCALE)
 TRAIN_ARGS ?=
 
-.PHONY: install run test plan clean bench bench-memory bench-quality train
+.PHONY: install run test plan clean bench bench-memory bench-throughput bench-quality train
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,8 +70,12 @@ bench-quality: install | $(BENCH_PHOTOS)
 
 # The benchmarks that need nothing fetched, one after another (timings and peaks must not overlap).
 .NOTPARALLEL: bench
-bench: bench-memory
+bench: bench-memory bench-throughput
 
 # Peak RSS of the driver and every Ray process, for a clip and one 10x longer (README, "Memory").
 bench-memory: install
 	$(BIN)/pssr bench memory --out "$(BENCH_OUT)" $(BENCH_MEMORY_ARGS)
+
+# Frames/s of each stage alone, of the whole job against its roofline, and of baselines (README, "Throughput").
+bench-throughput: install
+	$(BIN)/pssr bench throughput --out "$(BENCH_OUT)" $(BENCH_THROUGHPUT_ARGS)
