@@ -178,7 +178,10 @@ def clip_path(root: Path, frames: int, size: tuple[int, int]) -> Path:
     return path
 
 
-def _stage(model: type[ModelStage], spec: JobSpec, pool: PoolSpec, name: str, sha256: str | None, job: Job):
+def _stage(
+    model: type[ModelStage], spec: JobSpec, pool: PoolSpec, name: str, sha256: str | None, job: Job
+) -> ModelStage:
+    """The pool's stage callable on one unit: one torch thread on CPU (the job's own pool settings on a GPU)."""
     one_unit = pool if pick_device(spec.device).type == "cuda" else pool.model_copy(update={"torch_threads": 1})
     return model(name, spec.scale, spec.device, one_unit, spec.models.weights_dir, sha256, job.storage)
 
