@@ -10,6 +10,7 @@ import os
 import tempfile
 from fractions import Fraction
 
+from actors.decode import row_colour
 from actors.rows import FRAME_COLUMNS, Row, run_stage
 from pipeline.config import EncodeSpec
 from pipeline.media import encode_chunk
@@ -39,6 +40,7 @@ def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
                 gop=encode.gop,
                 rate=rate,
                 sample_aspect_ratio=_fraction(row["sar_num"], row["sar_den"]),
+                colour=row_colour(row),
             )
             storage.upload(path, row["chunk_uri"])
         # Last: a chunk with its record is whole, and a resumed run can take both as they are.

@@ -11,7 +11,7 @@ from actors.model_stage import ModelStage
 from actors.rows import Row
 from pipeline.media import decode_frames
 from pipeline.review import WORST_METRICS, locate
-from pipeline.upscale import quality_metrics, reference_metrics, run_light, to_tensor, to_uint8
+from pipeline.upscale import quality_metrics, reference_metrics, run_light, to_pixels, to_tensor
 
 
 class LightStage(ModelStage):
@@ -24,7 +24,7 @@ class LightStage(ModelStage):
         row.update(segment_times(row))
         if row["reference_uri"]:
             row.update(reference_metrics(out, to_tensor(self.reference_frames(row), self.device)))
-        row["hr"] = to_uint8(out)
+        row["hr"] = to_pixels(out, row["hr"].dtype)
         row["hr_height"], row["hr_width"] = int(out.shape[2]), int(out.shape[3])
 
     def reference_frames(self, row: Row) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actors.model_stage import ModelStage
 from actors.rows import Row
-from pipeline.upscale import run_strong, to_tensor, to_uint8
+from pipeline.upscale import run_strong, to_pixels, to_tensor
 
 
 class StrongStage(ModelStage):
@@ -17,4 +17,4 @@ class StrongStage(ModelStage):
         hr = run_strong(self.model, lr, core, self.model.temporal_radius, self.frames_per_pass)
         # Context frames end here: the light model is per frame, so only core frames go on.
         row["lr"] = row["lr"][core]
-        row["hr"] = to_uint8(hr)
+        row["hr"] = to_pixels(hr, row["lr"].dtype)  # as deep as decoded (uint16 for outputs above 8 bits)

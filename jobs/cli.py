@@ -76,6 +76,7 @@ def _option(*decls: str, field: str, **kwargs: Any) -> Callable:
 def job_options(func: Callable) -> Callable:
     options = [
         _option("--scale", field="scale", type=click.Choice(["2", "3", "4"])),
+        _option("--deinterlace", field="deinterlace", type=click.Choice(["auto", "always", "never"])),
         _option("--device", field="device", type=click.Choice(["auto", "cpu", "cuda"])),
         _option("--limit", field="limit", type=int),
         _option("--wave-videos", field="wave_videos", type=int),
@@ -271,6 +272,44 @@ def train(data: tuple[str, ...], config: str | None, **options: Any) -> None:
         run_training(spec, echo=click.echo)
     except SourceError as exc:
         raise _Refused(str(exc)) from None
+
+
+@cli.command()
+@click.argument("output_uri", metavar="OUTPUT_FILE")
+@click.option(
+    "--source", "source_uri", help="The original (path or s3:// URI): check that its sha256 is the recorded one."
+)
+@click.option("--s3-endpoint-url", help="S3 endpoint (MinIO, moto, other regions); default: AWS.")
+@click.option("--region", help="S3 region; default: boto3's standard chain.")
+def verify(output_uri: str, source_uri: str | None, s3_endpoint_url: str | None, region: str | None) -> None:
+    """Read the provenance PS-SR wrote into OUTPUT_FILE (a path or s3:// URI) and check it.
+
+    Prints the com.pssr.* tags; checks that the video stream holds the pictures PS-SR wrote
+    (com.pssr.video_sha256) and, with --source, that the source's sha256 is the recorded one.
+    Exits 0 when verified, 1 on a mismatch or a file without PS-SR provenance, 2 when a file
+    cannot be read.
+    """
+    from pipeline.media import MediaError  # late, like run_job: the other commands need none of it
+    from pipeline.provenance import NotProvenanced, verify_stored
+    from pipeline.storage import Storage, StorageError
+
+    storage = Storage(s3_endpoint_url=s3_endpoint_url, region=region)
+    try:
+        result = verify_stored(storage, output_uri, source_uri)
+    except NotProvenanced as exc:
+        click.echo(f"{output_uri}: {exc}", err=True)
+        sys.exit(1)
+    except (MediaError, StorageError, OSError) as exc:
+        click.echo(f"cannot read: {exc}", err=True)
+        sys.exit(2)
+    for key, value in result.tags.items():
+        click.echo(f"{key}: {value}")
+    for problem in result.problems:
+        click.echo(f"MISMATCH {problem}", err=True)
+    if result.ok:
+        checked = "video stream" + (" and source" if source_uri else "")
+        click.echo(f"verified: {output_uri} ({checked} match its provenance)")
+    sys.exit(0 if result.ok else 1)
 
 
 def _storage_options(func: Callable) -> Callable:

@@ -20,7 +20,7 @@ from typing import Any
 
 import ray
 
-from actors.decode import decode_segment
+from actors.decode import decode_segment, deinterlace_frames, deinterlace_mode, frame_fields
 from actors.encode import encode_segment
 from actors.light import LightStage
 from actors.rows import REFERENCE_METRICS, Row, new_row_fields
@@ -29,10 +29,12 @@ from jobs.ray_cluster import connect
 from pipeline import manifest
 from pipeline.attempts import segment_attempts
 from pipeline.config import JobSpec, PoolSpec
-from pipeline.media import StitchStats, VideoProbe, encoded_size
+from pipeline.media import DEFAULT_PIX_FMT, Colour, StitchStats, VideoProbe, bit_depth, encoded_size
+from pipeline.media.encode import written_colour
 from pipeline.models import model_info
 from pipeline.naming import VIDEO_EXTENSIONS, chunk_uri, output_key, reference_uri, staging_prefix
 from pipeline.plan import VideoPlan, plan_stored_video
+from pipeline.provenance import TOOL, Provenance, tool_version
 from pipeline.resume import FinishedVideo, finished_videos, reusable_chunks
 from pipeline.review import flag_thresholds, segment_review
 from pipeline.stitcher import stitch_video
@@ -130,6 +132,7 @@ def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Ro
                 "lr_height": probe.height,
                 "hr_width": out_width,
                 "hr_height": out_height,
+                **frame_fields(probe, spec.encode, spec.deinterlace),
                 **new_row_fields(),
             }
         )
@@ -149,11 +152,12 @@ def segments_in_flight(spec: JobSpec) -> int:
 
 
 def segment_bytes(row: Row) -> int:
-    """The most object-store bytes one segment's frames take at a stage (RGB uint8): the decoded LR
-    frames, context included, plus the HR core frames (the strong stage passes on both)."""
+    """The most object-store bytes one segment's frames take at a stage (RGB uint8, or uint16 for
+    outputs above 8 bits): the decoded LR frames, context included, plus the HR core frames (the
+    strong stage passes on both)."""
     lr = int(row["lr_width"]) * int(row["lr_height"]) * (int(row["context_end"]) - int(row["context_start"]))
     hr = int(row["hr_width"]) * int(row["hr_height"]) * (int(row["core_end"]) - int(row["core_start"]))
-    return 3 * (lr + hr)
+    return 3 * (2 if row["frames_16bit"] else 1) * (lr + hr)
 
 
 def _num_gpus(pool: PoolSpec) -> float:
@@ -385,8 +389,21 @@ class Job:
         ref = stitch.remote(
             self.storage, state.info.uri, [r["chunk_uri"] for r in rows], state.output_uri,
             self.spec.encode.container_format, state.plan.probe.n_frames,
+            state.plan.probe.sample_aspect_ratio, self._provenance(state),
         )  # fmt: skip
         pending[ref] = state
+
+    def _provenance(self, state: VideoState) -> Provenance:
+        """What the output's tags say made it (pipeline/provenance.py)."""
+        probe = state.plan.probe
+        return Provenance(
+            tool=TOOL, tool_version=tool_version(), scale=self.spec.scale,
+            strong_model=self.strong.name, strong_sha256=self.strong.sha256,
+            light_model=self.light.name, light_sha256=self.light.sha256,
+            source_key=state.key, source_uri=state.info.uri, source_sha256=probe.sha256,
+            config_hash=self.config_hash,
+            deinterlace=deinterlace_mode(deinterlace_frames(self.spec.deinterlace, probe)),
+        )  # fmt: skip
 
     def _collect(self, pending: dict[ray.ObjectRef, VideoState], timeout: float | None) -> None:
         if not pending:
@@ -478,8 +495,38 @@ class Job:
             "reference_uri": state.reference_uri,
             **{name: _video_metric(segments, name) for name in REFERENCE_METRICS},
             "config_hash": self.config_hash,
+            **self._format_columns(probe),
+            "source_sha256": probe.sha256 if probe else None,
+            "video_sha256": stitch.video_sha256 if stitch else None,
+            "tool_version": tool_version(),
+            "strong_model": self.strong.name,
+            "strong_sha256": self.strong.sha256,
+            "light_model": self.light.name,
+            "light_sha256": self.light.sha256,
             "wall_s": time.monotonic() - state.started,
             "finished_at": datetime.now(timezone.utc),
+        }
+
+    def _format_columns(self, probe: VideoProbe | None) -> Row:
+        """The video row's columns on the output's format: pixel format, colour, shape, deinterlacing."""
+        encode = self.spec.encode
+        pix_fmt = encode.pix_fmt or DEFAULT_PIX_FMT[encode.codec]
+        frames = deinterlace_frames(self.spec.deinterlace, probe) if probe else None
+        colour = (
+            written_colour(encode.codec, pix_fmt, _output_size(probe, self.spec)[1], probe.colour)
+            if probe
+            else Colour()
+        )
+        sar = probe.sample_aspect_ratio if probe else None
+        return {
+            "pix_fmt": pix_fmt,
+            "bit_depth": bit_depth(encode.codec, pix_fmt),
+            **colour.names(),
+            "sample_aspect_ratio": f"{sar.numerator}:{sar.denominator}" if sar else None,
+            "rotation": probe.rotation if probe else 0,
+            "field_order": probe.field_order if probe else None,
+            "deinterlaced": frames is not None,
+            "deinterlace_mode": deinterlace_mode(frames),
         }
 
 

@@ -81,7 +81,11 @@ class EncodeSpec(StrictModel):
     codec: Codec = Field("h264", description="Output video codec.")
     crf: int = Field(18, ge=0, le=63, description="Constant rate factor (h264/hevc 0-51, av1 0-63).")
     preset: str = Field("medium", description="Encoder preset (x264/x265 names; SVT-AV1 0-13).")
-    pix_fmt: str | None = Field(None, description="Output pixel format; default per codec.")
+    pix_fmt: str | None = Field(
+        None,
+        description="Output pixel format, e.g. yuv420p10le for 10-bit HEVC/AV1, gbrp10le for 10-bit FFV1; "
+        "default per codec (h264, hevc, av1: yuv420p; ffv1: bgr0; prores: yuv422p10le).",
+    )
     container: Literal["auto", "mp4", "mkv", "mov"] = Field(
         "auto", description="Output container; auto picks by codec."
     )
@@ -91,6 +95,19 @@ class EncodeSpec(StrictModel):
     def _crf_range(self) -> EncodeSpec:
         if self.codec in ("h264", "hevc") and self.crf > 51:
             raise ValueError(f"crf {self.crf} is above 51, the maximum for {self.codec}")
+        return self
+
+    @model_validator(mode="after")
+    def _pix_fmt_supported(self) -> EncodeSpec:
+        if self.pix_fmt is not None:
+            from pipeline.media import ENCODERS, encoder_pix_fmts  # late: config loads before any media work
+
+            supported = encoder_pix_fmts(self.codec)
+            if self.pix_fmt not in supported:
+                raise ValueError(
+                    f"pix_fmt {self.pix_fmt!r} cannot be encoded by {ENCODERS[self.codec]}; it takes "
+                    + ", ".join(supported)
+                )
         return self
 
     @property
@@ -278,6 +295,12 @@ class JobSpec(StrictModel):
         "each output against its reference; default: none.",
     )
     scale: Literal[2, 3, 4] = Field(4, description="Upscaling factor.")
+    deinterlace: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Deinterlace with FFmpeg's bwdif before the models, one frame per frame (rate and timing "
+        "kept): auto: sources whose frames are flagged interlaced (only those frames); always: every frame of "
+        "every source (interlaced material stored as progressive); never: fields are upscaled as one picture.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
     limit: int | None = Field(None, ge=1, description="Process at most this many videos.")
     wave_videos: int = Field(
@@ -309,6 +332,7 @@ class JobSpec(StrictModel):
         only decide the flags written beside the metrics."""
         return {
             "scale": self.scale,
+            "deinterlace": self.deinterlace,
             "models": {"strong": self.models.strong, "light": self.models.light},
             "segment": self.segment.model_dump(),
             "encode": self.encode.model_dump(),

@@ -58,6 +58,81 @@ _REFERENCE_FIELDS = [
     ),
 ]
 
+# The output's format, as written (the source's colour, shape and timing carried over).
+_FORMAT_FIELDS = [
+    _field("pix_fmt", pa.string(), "Output pixel format (e.g. yuv420p, yuv420p10le, yuv422p10le, bgr0)."),
+    _field("bit_depth", pa.int32(), "Bits per sample of the output pixel format."),
+    _field(
+        "color_primaries",
+        pa.string(),
+        "Colour primaries tagged on the output (FFmpeg's name), the source's; null when the source states none.",
+        nullable=True,
+    ),
+    _field(
+        "color_transfer",
+        pa.string(),
+        "Transfer characteristic tagged on the output (FFmpeg's name), the source's; null when the source states none.",
+        nullable=True,
+    ),
+    _field(
+        "color_matrix",
+        pa.string(),
+        "YUV matrix the output was converted with and is tagged with: the source's (an untagged source's as "
+        "players read it: bt709 from 720 lines up, else smpte170m); gbr for RGB outputs. Null when failed "
+        "before the probe.",
+        nullable=True,
+    ),
+    _field(
+        "color_range",
+        pa.string(),
+        "Output range: tv (limited) or pc (full), the source's; null when failed before the probe.",
+        nullable=True,
+    ),
+    _field(
+        "sample_aspect_ratio",
+        pa.string(),
+        "Sample (pixel) aspect ratio carried from the source, e.g. 16:15; null when the source states none.",
+        nullable=True,
+    ),
+    _field("rotation", pa.int32(), "Display rotation in degrees carried from the source (frames are not rotated)."),
+    _field(
+        "field_order",
+        pa.string(),
+        "The source's scan: progressive, tff, bff, or interlaced (flagged without an order); null when failed "
+        "before the probe.",
+        nullable=True,
+    ),
+    _field("deinterlaced", pa.bool_(), "Frames went through bwdif before the models (JobSpec deinterlace)."),
+    _field(
+        "deinterlace_mode",
+        pa.string(),
+        "The bwdif filter as it ran (send_frame: one frame per frame, rate kept; deint=interlaced: only frames "
+        "flagged interlaced, all: every frame); null when not deinterlaced.",
+        nullable=True,
+    ),
+]
+
+# Provenance (pipeline/provenance.py): the same values the output's container tags carry.
+_PROVENANCE_FIELDS = [
+    _field(
+        "source_sha256",
+        pa.string(),
+        "sha256 of the whole input file (com.pssr.source_sha256); null when it could not be read.",
+        nullable=True,
+    ),
+    _field(
+        "video_sha256",
+        pa.string(),
+        "sha256 of the output's coded pictures (com.pssr.video_sha256; `pssr verify` checks it); null when failed.",
+        nullable=True,
+    ),
+    _field("tool_version", pa.string(), "Version of pssr that wrote the output (com.pssr.tool_version)."),
+    _field("strong_model", pa.string(), "Registry name of the strong model (com.pssr.strong_model)."),
+    _field("strong_sha256", pa.string(), "sha256 of its weights (com.pssr.strong_sha256); null: classical.", True),
+    _field("light_model", pa.string(), "Registry name of the light model (com.pssr.light_model)."),
+    _field("light_sha256", pa.string(), "sha256 of its weights (com.pssr.light_sha256); null: classical.", True),
+]
+
 # Review (pipeline/review.py): flags from the job's `review` thresholds, and where the segment is in time.
 _REVIEW_SEGMENT_FIELDS = [
     _field(
@@ -264,6 +339,8 @@ VIDEO_SCHEMA = pa.schema(
         ),
         *_REVIEW_VIDEO_FIELDS,
         _field("config_hash", pa.string(), "Hash of the job configuration that produced the output."),
+        *_FORMAT_FIELDS,
+        *_PROVENANCE_FIELDS,
         _field("wall_s", pa.float64(), "Wall-clock seconds from the video's first segment to its manifest."),
         _field("finished_at", pa.timestamp("ms", tz="UTC"), "When the video finished (UTC)."),
     ]

@@ -1,12 +1,17 @@
 """Stitch one video: fetch its chunks from staging, remux them with the source's audio and
-subtitles, and put the result at its final key in one atomic upload."""
+subtitles and the output's provenance tags, and put the result at its final key in one atomic
+upload."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
+from fractions import Fraction
 
 from pipeline.media import MediaError, StitchStats, stitch_chunks
+from pipeline.media.fixity import video_digest
+from pipeline.provenance import Provenance
 from pipeline.storage import Storage
 
 
@@ -17,19 +22,33 @@ def stitch_video(
     output_uri: str,
     container_format: str,
     expected_frames: int,
+    sample_aspect_ratio: Fraction | None = None,
+    provenance: Provenance | None = None,
 ) -> StitchStats:
-    """MediaError (and no upload) when the stitched video does not hold `expected_frames`."""
+    """MediaError (and no upload) when the stitched video does not hold `expected_frames`.
+
+    With `provenance`, the output carries its tags, the digest of its coded pictures included
+    (taken from the chunks: stream copy keeps every picture's bytes)."""
     with tempfile.TemporaryDirectory(prefix="pssr-stitch-") as tmp:
         paths = []
         for i, uri in enumerate(chunk_uris):
             path = os.path.join(tmp, f"chunk_{i:06d}.{container_format}")
             storage.download(uri, path)
             paths.append(path)
+        digest = video_digest(*paths) if provenance is not None else None
+        metadata = dataclasses.replace(provenance, video_sha256=digest).tags() if provenance is not None else None
         out_path = os.path.join(tmp, f"out.{container_format}")
         with storage.open_read(source_uri) as source:
-            stats = stitch_chunks(paths, source, out_path, container_format=container_format)
+            stats = stitch_chunks(
+                paths,
+                source,
+                out_path,
+                container_format=container_format,
+                sample_aspect_ratio=sample_aspect_ratio,
+                metadata=metadata,
+            )
         if stats.frames != expected_frames:
             raise MediaError(f"stitched {stats.frames} frames but the source has {expected_frames}")
         # The final key only ever sees a complete file: the upload is atomic (see Storage.upload).
         storage.upload(out_path, output_uri)
-    return stats
+    return dataclasses.replace(stats, video_sha256=digest)

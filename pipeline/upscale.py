@@ -1,7 +1,8 @@
 """Running the two models over a segment's frames (Ray-free; the actors call these).
 
-Frames travel as uint8 RGB arrays (T, H, W, 3); the float conversion happens on the model's
-device so only uint8 crosses the host-device boundary and the object store.
+Frames travel as RGB arrays (T, H, W, 3), uint8, or uint16 for outputs above 8 bits; the float
+conversion happens on the model's device so only integers cross the host-device boundary and the
+object store.
 """
 
 from __future__ import annotations
@@ -14,20 +15,31 @@ import torch
 from pipeline import metrics
 from pipeline.review import NO_FRAME
 
+_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
 
 def to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(T, H, W, 3) uint8 -> (T, 3, H, W) float in [0, 1] on `device`."""
+    """(T, H, W, 3) uint8 or uint16 -> (T, 3, H, W) float in [0, 1] on `device`."""
     with warnings.catch_warnings():
         # Ray hands out read-only views of object-store memory; the tensor is only read
         # (the float conversion below makes a new one), so no copy is needed.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         t = torch.from_numpy(np.ascontiguousarray(frames))
-    return t.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+    return t.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(_MAX[frames.dtype])
+
+
+def to_pixels(frames: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """(T, 3, H, W) float in [0, 1] -> (T, H, W, 3) uint8 or uint16 on the host, rounded."""
+    peak = _MAX[np.dtype(dtype)]
+    ints = frames.clamp(0, 1).mul(peak).round_()
+    # torch has no uint16 arithmetic on every device: go through int32 there.
+    ints = ints.to(torch.uint8) if peak == 255.0 else ints.to(torch.int32)
+    return ints.permute(0, 2, 3, 1).contiguous().cpu().numpy().astype(dtype, copy=False)
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
     """(T, 3, H, W) float in [0, 1] -> (T, H, W, 3) uint8 on the host, rounded."""
-    return frames.clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return to_pixels(frames, np.uint8)
 
 
 @torch.inference_mode()

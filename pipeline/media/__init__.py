@@ -4,8 +4,9 @@ Every reader takes a local path or a seekable binary file object (an S3 body); w
 take local paths. Failures raise MediaError with a cause but not the file name.
 """
 
+from .colour import Colour
 from .decode import Decoded, Source, decode_frames, open_source
-from .encode import DEFAULT_PIX_FMT, ENCODERS, encode_chunk, encoded_size
+from .encode import DEFAULT_PIX_FMT, ENCODERS, bit_depth, deep_frames, encode_chunk, encoded_size, encoder_pix_fmts
 from .errors import MediaError
 from .probe import VideoProbe, probe_video
 from .scenes import ContentDetector, detect_cuts
@@ -14,16 +15,20 @@ from .stitch import StitchStats, stitch_chunks
 __all__ = [
     "DEFAULT_PIX_FMT",
     "ENCODERS",
+    "Colour",
     "ContentDetector",
     "Decoded",
     "MediaError",
     "Source",
     "StitchStats",
     "VideoProbe",
+    "bit_depth",
     "decode_frames",
+    "deep_frames",
     "detect_cuts",
     "encode_chunk",
     "encoded_size",
+    "encoder_pix_fmts",
     "open_source",
     "probe_video",
     "stitch_chunks",

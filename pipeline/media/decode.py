@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from itertools import chain
 from typing import BinaryIO, NamedTuple
 
 import av
+import av.filter
 import numpy as np
 from av.container import InputContainer
 from av.stream import Disposition
-from av.video.reformatter import Colorspace, VideoReformatter
+from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 
+from .colour import Colour, frame_colour, resolved
 from .errors import MediaError, ffmpeg_reason
 
 Source = str | os.PathLike[str] | BinaryIO
-_UNSPECIFIED = 2  # AVCOL_SPC_UNSPECIFIED: the stream does not say which YUV matrix it uses
 
 
 @contextmanager
@@ -67,61 +70,162 @@ def video_stream(container: InputContainer, frame_threads: bool = True) -> Video
 
 
 class Decoded(NamedTuple):
-    frames: np.ndarray  # uint8 RGB (T, H, W, 3)
+    frames: np.ndarray  # RGB (T, H, W, 3): uint8, or uint16 (0..65535) when decoded deep
     pts: list[int | None]  # as the decoder gave them (None where the container has none)
 
 
-def decode_frames(src: Source, start: int, stop: int, pts_range: tuple[int, int] | None = None) -> Decoded:
-    """RGB24 frames start..stop-1 (presentation order) at the stored size, and their pts.
+# bwdif, as the pipeline runs it: one output frame per input frame (frame rate and timing kept),
+# field order from each frame's flags (top field first when a frame has none).
+BWDIF = "bwdif=mode=send_frame:parity=auto:deint={deint}"
+DEINTERLACE = {"interlaced": "interlaced", "all": "all"}  # which frames: those flagged, or every one
+
+
+class _SeekMiss(Exception):
+    """Seeking did not land where it can be trusted: decode from the start instead."""
+
+
+def decode_frames(
+    src: Source,
+    start: int,
+    stop: int,
+    pts_range: tuple[int, int] | None = None,
+    *,
+    deep: bool = False,
+    colour: Colour | None = None,
+    deinterlace: str | None = None,
+) -> Decoded:
+    """RGB frames start..stop-1 (presentation order) at the stored size, and their pts.
 
     With `pts_range` (the pts of frames `start` and `stop - 1` from `probe_video`, only when
     not synthetic: two numbers, whatever the video's length) it seeks to a keyframe before
     `start`; otherwise, or if seeking does not land exactly there, it decodes from the
     beginning. Both give the same frames as one sequential decode.
+
+    `deep` gives uint16 RGB (for outputs above 8 bits: a 10-bit source keeps its precision).
+    `colour` is the source's resolved description (`colour.resolved`, from the probe): every frame
+    is converted with it; None reads each frame's own tags. `deinterlace` ("interlaced": the
+    frames flagged so; "all") runs FFmpeg's bwdif over the frames before conversion; it reads one
+    frame each side of the range, so a range gives the same frames as a whole-video pass.
     """
     if not 0 <= start < stop:
         raise ValueError(f"bad frame range [{start}, {stop})")
+    if deinterlace is not None and deinterlace not in DEINTERLACE:
+        raise ValueError(f"deinterlace must be one of {sorted(DEINTERLACE)}, got {deinterlace!r}")
+    pad = 1 if deinterlace else 0  # bwdif builds frame t from frames t-1, t and t+1
     if pts_range is not None and start > 0:
         with open_source(src) as container:
+            stream = video_stream(container)
             try:
-                decoded = _decode_after_seek(container, video_stream(container), stop - start, pts_range)
-            except MediaError:
-                decoded = None  # the sequential pass below reports the exact failing frame
-        if decoded is not None:
-            return decoded
+                frames = _frames_after_seek(container, stream, stop - start, pts_range, pad)
+                return _collect(frames, stream, stop - start, deep, colour, deinterlace)
+            except (_SeekMiss, MediaError):
+                pass  # the sequential pass below reports the exact failing frame
     with open_source(src) as container:
-        return _decode_sequential(container, video_stream(container), start, stop)
+        stream = video_stream(container)
+        return _collect(
+            _frames_sequential(container, stream, start, stop, pad), stream, stop - start, deep, colour, deinterlace
+        )
 
 
-def _decode_sequential(container: InputContainer, stream: VideoStream, start: int, stop: int) -> Decoded:
-    out = np.empty((stop - start, stream.height, stream.width, 3), np.uint8)
+# A decoded frame, and whether it is one of the range's (False: a neighbour read for bwdif).
+_Tagged = tuple[av.VideoFrame, bool]
+
+
+def _collect(
+    frames: Iterator[_Tagged],
+    stream: VideoStream,
+    count: int,
+    deep: bool,
+    colour: Colour | None,
+    deinterlace: str | None,
+) -> Decoded:
+    """Convert the range's frames into one array, through bwdif first when asked."""
+    out = np.empty((count, stream.height, stream.width, 3), np.uint16 if deep else np.uint8)
     pts: list[int | None] = []
     reformatter = VideoReformatter()
+    rgb = "rgb48le" if deep else "rgb24"
+    keep: deque[bool] = deque()  # bwdif gives one frame per frame, in order, a frame late
+    images = _Bwdif(DEINTERLACE[deinterlace], keep, frames) if deinterlace else ((f, k) for f, k in frames)
+    for frame, wanted in images:
+        if not wanted:
+            continue
+        if (frame.height, frame.width) != out.shape[1:3]:
+            raise MediaError(f"frame size changes mid-stream ({frame.width}x{frame.height})")
+        out[len(pts)] = reformat(reformatter, frame, colour, format=rgb).to_ndarray()
+        pts.append(frame.pts)
+    return Decoded(out, pts)
+
+
+class _Bwdif:
+    """(frame, wanted) pairs through FFmpeg's bwdif filter, as an iterator of the same pairs."""
+
+    def __init__(self, deint: str, keep: deque[bool], frames: Iterator[_Tagged]) -> None:
+        self.deint, self.keep, self.frames = deint, keep, frames
+
+    def __iter__(self) -> Iterator[_Tagged]:
+        graph = None
+        for frame, wanted in self.frames:
+            if graph is None:
+                graph = self._graph(frame)
+            self.keep.append(wanted)
+            graph.push(frame)
+            yield from self._drain(graph)
+        if graph is not None:
+            graph.push(None)
+            yield from self._drain(graph)
+
+    def _graph(self, frame: av.VideoFrame) -> av.filter.Graph:
+        graph = av.filter.Graph()
+        source = graph.add_buffer(
+            width=frame.width, height=frame.height, format=frame.format.name, time_base=frame.time_base or Fraction(1)
+        )
+        name, args = BWDIF.format(deint=self.deint).split("=", 1)
+        bwdif, sink = graph.add(name, args), graph.add("buffersink")
+        source.link_to(bwdif)
+        bwdif.link_to(sink)
+        graph.configure()
+        return graph
+
+    def _drain(self, graph: av.filter.Graph) -> Iterator[_Tagged]:
+        while True:
+            try:
+                frame = graph.pull()
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return
+            yield frame, self.keep.popleft()
+
+
+def _frames_sequential(
+    container: InputContainer, stream: VideoStream, start: int, stop: int, pad: int
+) -> Iterator[_Tagged]:
+    """Frames start..stop-1 from the beginning, with `pad` neighbours each side where they exist."""
     count = 0
     for count, frame in enumerate(decoded_frames(container, stream), start=1):
-        if count > start:
-            out[count - 1 - start] = _rgb(frame, out.shape, reformatter)
-            pts.append(frame.pts)
-            if count == stop:
-                return Decoded(out, pts)
-    raise MediaError(f"frames [{start}, {stop}) requested but the video has {count}")
+        index = count - 1
+        if index >= start - pad:
+            yield frame, start <= index < stop
+        if index == stop - 1 + pad:
+            return
+    if count < stop:
+        raise MediaError(f"frames [{start}, {stop}) requested but the video has {count}")
 
 
 # Seeks back at most 2**_MAX_BACKOFF frame durations before the target before giving up.
 _MAX_BACKOFF = 12
 
 
-def _decode_after_seek(
-    container: InputContainer, stream: VideoStream, count: int, pts_range: tuple[int, int]
-) -> Decoded | None:
-    """Seek, then decode `count` frames from the one with pts `pts_range[0]`; None when that
-    cannot be trusted.
+def _frames_after_seek(
+    container: InputContainer, stream: VideoStream, count: int, pts_range: tuple[int, int], pad: int
+) -> Iterator[_Tagged]:
+    """Seek, then `count` frames from the one with pts `pts_range[0]` (and `pad` neighbours each
+    side); _SeekMiss when that cannot be trusted.
 
-    The first frame out of the decoder must be a keyframe at or before the target: an index
-    that points past the target, or an open GOP whose leading pictures reference the previous
-    GOP, shows up as a first frame that is late or not a keyframe, and we seek further back
-    (by doubling multiples of the mean frame duration). The last frame must carry the
-    expected last pts, and pts must increase on the way: a dropped or duplicated frame fails.
+    The first frame out of the decoder must be a keyframe at or before the target (before it,
+    with a neighbour to read): an index that points past the target, or an open GOP whose
+    leading pictures reference the previous GOP, shows up as a first frame that is late or not
+    a keyframe, and we seek further back (by doubling multiples of the mean frame duration).
+    The last frame must carry the expected last pts, and pts must increase on the way: a
+    dropped or duplicated frame fails.
     """
     first_pts, last_pts = pts_range
     step = max(1, (last_pts - first_pts) // max(1, count - 1))
@@ -132,29 +236,41 @@ def _decode_after_seek(
         frames = decoded_frames(container, stream)
         first = next(frames, None)
         if first is None or first.pts is None:
-            return None
-        if first.pts <= first_pts and first.key_frame:
+            raise _SeekMiss
+        if (first.pts < first_pts or (first.pts == first_pts and not pad)) and first.key_frame:
             break
         if first.pts == previous:  # seeking further back lands on the same frame: the start
-            return None
+            raise _SeekMiss
         previous = first.pts
     else:
-        return None
-    out = np.empty((count, stream.height, stream.width, 3), np.uint8)
-    pts: list[int | None] = []
-    reformatter = VideoReformatter()
+        raise _SeekMiss
+    before: av.VideoFrame | None = None
+    taken = 0
+    last = None
     for frame in chain([first], frames):
-        if frame.pts is None or (pts and frame.pts <= pts[-1]):
-            return None
+        if frame.pts is None or (last is not None and frame.pts <= last):
+            raise _SeekMiss
+        last = frame.pts
         if frame.pts < first_pts:
+            before = frame
             continue
-        if not pts and frame.pts != first_pts:
-            return None
-        out[len(pts)] = _rgb(frame, out.shape, reformatter)
-        pts.append(frame.pts)
-        if len(pts) == count:
-            return Decoded(out, pts) if frame.pts == last_pts else None
-    return None
+        if taken == 0:
+            if frame.pts != first_pts:
+                raise _SeekMiss
+            if pad:
+                yield before, False  # type: ignore[misc]  # the loop above stopped before first_pts
+        if taken == count:
+            yield frame, False  # the neighbour after the range
+            return
+        yield frame, True
+        taken += 1
+        if taken == count:
+            if frame.pts != last_pts:
+                raise _SeekMiss
+            if not pad:
+                return
+    if taken < count:
+        raise _SeekMiss
 
 
 def decoded_frames(container: InputContainer, stream: VideoStream) -> Iterator[av.VideoFrame]:
@@ -177,18 +293,15 @@ def decoded_frames(container: InputContainer, stream: VideoStream) -> Iterator[a
         raise MediaError(f"decoding failed at frame {index}: {ffmpeg_reason(exc)}") from exc
 
 
-def _rgb(frame: av.VideoFrame, shape: tuple[int, ...], reformatter: VideoReformatter) -> np.ndarray:
-    if (frame.height, frame.width) != shape[1:3]:
-        raise MediaError(f"frame size changes mid-stream ({frame.width}x{frame.height})")
-    return reformat(reformatter, frame, format="rgb24").to_ndarray()
-
-
-def reformat(reformatter: VideoReformatter, frame: av.VideoFrame, **kwargs) -> av.VideoFrame:
-    """`frame.reformat` through a reused reformatter: PyAV's per-frame one rebuilds its scaler each time.
-
-    Tagged video converts with its own matrix; untagged YUV follows players (BT.709 from 720
-    lines up, BT.601 below) rather than swscale's BT.601 for everything.
+def reformat(
+    reformatter: VideoReformatter, frame: av.VideoFrame, colour: Colour | None = None, **kwargs
+) -> av.VideoFrame:
+    """`frame.reformat` through a reused reformatter (PyAV's per-frame one rebuilds its scaler each
+    time), reading YUV with `colour`'s matrix and range, or with the frame's own tags resolved as
+    players resolve them (`colour.resolved`: untagged is BT.709 from 720 lines up, else BT.601;
+    limited range) rather than swscale's BT.601 for everything.
     """
-    if frame.colorspace == _UNSPECIFIED and not frame.format.is_rgb:
-        kwargs["src_colorspace"] = Colorspace.ITU709 if frame.height >= 720 else Colorspace.ITU601
+    if not frame.format.is_rgb:
+        colour = colour or resolved(frame_colour(frame), frame.height, is_rgb=False)
+        kwargs["src_colorspace"], kwargs["src_color_range"] = colour.matrix, colour.range
     return reformatter.reformat(frame, **kwargs)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from fractions import Fraction
-from itertools import chain, islice
+from itertools import chain, islice, pairwise
 
 import av
 import numpy as np
 from av.packet import Packet
-from av.video.reformatter import Colorspace
+from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 
+from .colour import MATRIX_BT709, RANGE_LIMITED, Colour, output_colour, tag
 from .errors import MediaError, no_partial_file
 
 ENCODERS = {"h264": "libx264", "hevc": "libx265", "av1": "libsvtav1", "ffv1": "ffv1", "prores": "prores_ks"}
@@ -29,7 +31,9 @@ _SVT_PRESETS = {
 # dts between consecutive pts, and that MP4 keeps its own timescale (it doubles any below 10000).
 _MIN_TICKS_PER_S = 10_000
 _FALLBACK_RATE = Fraction(25)
-_BT709 = 1  # AVCOL_SPC_BT709, the matrix tag written into YUV chunks
+_DEFAULT_COLOUR = Colour(matrix=MATRIX_BT709, range=RANGE_LIMITED)
+_LIMITED_RANGE_ONLY = {"prores"}
+_SVT_MIN_HEIGHT = 32
 # Encoders that refuse a frame size its chroma subsampling does not divide (x264/x265: 99x75
 # in 4:2:0). SVT-AV1, FFV1 and ProRes take any size and keep it.
 _WHOLE_CHROMA_ONLY = {"h264", "hevc"}
@@ -52,6 +56,28 @@ def encoded_size(width: int, height: int, codec: str, pix_fmt: str | None) -> tu
     fmt = av.VideoFormat(pix_fmt or DEFAULT_PIX_FMT[codec])
     step_x, step_y = 64 // fmt.chroma_width(64), 64 // fmt.chroma_height(64)  # 2, 2 for 4:2:0
     return -(-width // step_x) * step_x, -(-height // step_y) * step_y
+
+
+def encoder_pix_fmts(codec: str) -> list[str]:
+    """The pixel formats the codec's encoder takes, in this FFmpeg build."""
+    return [f.name for f in av.codec.Codec(ENCODERS[codec], "w").video_formats or []]
+
+
+def written_colour(codec: str, pix_fmt: str | None, height: int, source: Colour | None) -> Colour:
+    """The colour a chunk is converted to and tagged with (`colour.output_colour`; None: BT.709,
+    limited). ProRes has no full range: a full-range source's ProRes is limited range."""
+    colour = output_colour(source or _DEFAULT_COLOUR, pix_fmt or DEFAULT_PIX_FMT[codec], height)
+    return replace(colour, range=RANGE_LIMITED) if codec in _LIMITED_RANGE_ONLY and colour.matrix else colour
+
+
+def bit_depth(codec: str, pix_fmt: str | None) -> int:
+    """Bits per sample of the output pixel format (8 for yuv420p, 10 for yuv420p10le)."""
+    return max(c.bits for c in av.VideoFormat(pix_fmt or DEFAULT_PIX_FMT[codec]).components)
+
+
+def deep_frames(codec: str, pix_fmt: str | None) -> bool:
+    """Whether frames for this output travel as uint16 RGB: above 8 bits, 8-bit RGB would waste them."""
+    return bit_depth(codec, pix_fmt) > 8
 
 
 def fine_time_base(time_base: Fraction) -> tuple[Fraction, int]:
@@ -88,21 +114,25 @@ def encode_chunk(
     gop: int,
     rate: Fraction | None,
     sample_aspect_ratio: Fraction | None = None,
+    colour: Colour | None = None,
 ) -> None:
-    """Write RGB uint8 frames (T, H, W, 3) with the given source pts (in `time_base`) to `path`.
+    """Write RGB frames (T, H, W, 3), uint8 or uint16 (0..65535), with the given source pts (in
+    `time_base`) to `path`.
 
     The chunk starts with a keyframe and holds only closed GOPs, so chunks can be concatenated
     by stream copy. crf, preset and gop steer h264/hevc/av1; ffv1 and prores are intra-only.
     Pass the same `rate` (the source's average rate) for every chunk of a video: it goes into
     the codec headers, which must match across chunks (None: a fixed 25). YUV chunks are
-    converted with BT.709 and tagged so. Frames are written at `encoded_size` (odd sizes padded
-    for h264/hevc by repeating the last column/row). A failed encode leaves no file.
+    converted with the source's matrix and range (`colour`, the source's resolved description;
+    None: BT.709, limited) and tagged with it, primaries and transfer included (see
+    `colour.output_colour`). Frames are written at `encoded_size` (odd sizes padded for h264/hevc
+    by repeating the last column/row). A failed encode leaves no file.
     """
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"frames must be uint8 or uint16 (T, H, W, 3), got {frames.dtype} {frames.shape}")
     if len(pts) != len(frames) or not frames.size:
         raise ValueError(f"{len(frames)} frames but {len(pts)} pts")
-    if any(a >= b for a, b in zip(pts, pts[1:])):
+    if any(a >= b for a, b in pairwise(pts)):
         raise ValueError("pts must be strictly increasing")
     if codec not in ENCODERS or container_format not in FORMATS:
         raise ValueError(f"unknown codec {codec!r} or container {container_format!r}")
@@ -111,26 +141,31 @@ def encode_chunk(
     height, width = frames.shape[1:3]
     pix_fmt = pix_fmt or DEFAULT_PIX_FMT[codec]
     out_width, out_height = encoded_size(width, height, codec, pix_fmt)
+    if codec == "av1" and out_height < _SVT_MIN_HEIGHT:
+        # Seen with SVT-AV1 4.1: below this it never returns a packet, and the task would hang.
+        raise MediaError(f"av1 (SVT-AV1) cannot encode frames under {_SVT_MIN_HEIGHT} lines ({out_height})")
+    out_colour = written_colour(codec, pix_fmt, out_height, colour)
+    rgb = "rgb48le" if frames.dtype == np.uint16 else "rgb24"
     pad = ((0, out_height - height), (0, out_width - width), (0, 0))
-    with no_partial_file(path, f"encoding {codec}"):
-        with av.open(path, "w", format=FORMATS[container_format], options=options) as out:
-            if ENCODERS[codec] not in out.supported_codecs:
-                raise MediaError(f"{codec} cannot be stored in {container_format}")
-            stream = out.add_stream(ENCODERS[codec], options=_codec_options(codec, crf, preset, gop))
-            _configure(stream, out_width, out_height, pix_fmt, fine, rate, sample_aspect_ratio)
-            yuv = not stream.codec_context.format.is_rgb
-            packets: list[Packet] = []  # compressed: small next to the frames we were handed
-            for array, p in zip(frames, pts):
-                if out_width != width or out_height != height:  # one frame at a time: no copy of the segment
-                    array = np.pad(array, pad, mode="edge")
-                frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-                if yuv:
-                    frame = frame.reformat(format=stream.pix_fmt, dst_colorspace=Colorspace.ITU709)
-                frame.pts, frame.time_base = p * factor, fine
-                packets += stream.encode(frame)
-            packets += stream.encode()
-            # libx265 emits garbage dts for chunks shorter than its B-frame delay: derive our own.
-            out.mux(list(with_dts(iter(packets), reorder_depth([p.pts for p in packets]))))
+    with (
+        no_partial_file(path, f"encoding {codec}"),
+        av.open(path, "w", format=FORMATS[container_format], options=options) as out,
+    ):
+        if ENCODERS[codec] not in out.supported_codecs:
+            raise MediaError(f"{codec} cannot be stored in {container_format}")
+        stream = out.add_stream(ENCODERS[codec], options=_codec_options(codec, crf, preset, gop))
+        _configure(stream, out_width, out_height, pix_fmt, fine, rate, sample_aspect_ratio, out_colour)
+        convert = _converter(out_colour, pix_fmt)
+        packets: list[Packet] = []  # compressed: small next to the frames we were handed
+        for array, p in zip(frames, pts):
+            if out_width != width or out_height != height:  # one frame at a time: no copy of the segment
+                array = np.pad(array, pad, mode="edge")
+            frame = tag(convert(av.VideoFrame.from_ndarray(array, format=rgb)), out_colour)
+            frame.pts, frame.time_base = p * factor, fine
+            packets += stream.encode(frame)
+        packets += stream.encode()
+        # libx265 emits garbage dts for chunks shorter than its B-frame delay: derive our own.
+        out.mux(list(with_dts(iter(packets), reorder_depth([p.pts for p in packets]))))
 
 
 def reorder_depth(pts: list[int]) -> int:
@@ -157,6 +192,17 @@ def with_dts(packets: Iterator[Packet], depth: int) -> Iterator[Packet]:
         yield packet
 
 
+def _converter(colour: Colour, pix_fmt: str):
+    """RGB frame -> a frame in `pix_fmt`, through one reused scaler, with `colour`'s matrix and range
+    (PyAV's implicit conversion would use BT.601, limited, whatever the tags say)."""
+    reformatter = VideoReformatter()
+    if av.VideoFormat(pix_fmt).is_rgb:
+        return lambda frame: reformatter.reformat(frame, format=pix_fmt)
+    return lambda frame: reformatter.reformat(
+        frame, format=pix_fmt, dst_colorspace=colour.matrix, dst_color_range=colour.range
+    )
+
+
 def _configure(
     stream: VideoStream,
     width: int,
@@ -165,17 +211,19 @@ def _configure(
     time_base: Fraction,
     rate: Fraction | None,
     sample_aspect_ratio: Fraction | None,
+    colour: Colour,
 ) -> None:
     stream.width, stream.height = width, height
     stream.pix_fmt = pix_fmt
     stream.time_base = stream.codec_context.time_base = time_base
+    ctx = stream.codec_context
     # The rate lands in the codec headers (H.264 VUI), which must be equal in every chunk.
-    stream.codec_context.framerate = Fraction(rate) if rate else _FALLBACK_RATE
+    ctx.framerate = Fraction(rate) if rate else _FALLBACK_RATE
     if sample_aspect_ratio:
-        stream.codec_context.sample_aspect_ratio = Fraction(sample_aspect_ratio)
-    if not stream.codec_context.format.is_rgb:
-        # We convert RGB with BT.709 ourselves and say so; PyAV's implicit conversion uses BT.601 untagged.
-        stream.codec_context.colorspace = _BT709
+        ctx.sample_aspect_ratio = Fraction(sample_aspect_ratio)
+    # Into the codec headers (VUI, sequence header) and the container (MP4/MOV colr, Matroska Colour).
+    ctx.color_primaries, ctx.color_trc = colour.primaries, colour.transfer
+    ctx.colorspace, ctx.color_range = colour.matrix, colour.range
 
 
 def _codec_options(codec: str, crf: int, preset: str, gop: int) -> dict[str, str]:

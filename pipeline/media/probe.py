@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from typing import BinaryIO
 
 import av
 from av.container import InputContainer
 from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 
+from .colour import Colour, frame_colour, resolved
 from .decode import Source, decoded_frames, open_source, reformat, video_stream
 from .errors import MediaError
+from .fixity import HashingReader
 from .scenes import DETECT_SIZE, ContentDetector
 
 # A video whose decoded frames end this much before the duration its header states is truncated.
@@ -37,10 +44,18 @@ class VideoProbe:
     codec: str
     rotation: int  # display rotation in degrees (metadata; frames are decoded unrotated)
     interlaced: bool  # at least half the frames are flagged interlaced
+    field_order: str  # "progressive", "tff", "bff" (or "interlaced" when flagged without an order)
     sample_aspect_ratio: Fraction | None
     audio_streams: int
     subtitle_streams: int
     cuts: list[int]  # frame indices that start a new scene; never 0
+    tagged_colour: Colour  # as the first frame states it (unspecified included)
+    sha256: str | None = None  # of the whole source file
+
+    @property
+    def colour(self) -> Colour:
+        """The colour every frame is read with (untagged matrix and range resolved; see colour.py)."""
+        return resolved(self.tagged_colour, self.height, av.VideoFormat(self.pix_fmt).is_rgb if self.pix_fmt else False)
 
     @property
     def decode_pts(self) -> list[int] | None:
@@ -66,7 +81,36 @@ def probe_video(
     Size and duration limits (None: none) are checked first on what the container headers
     state, before any frame is decoded, so an oversized file costs only its header; and again
     on the decoded figures, for streams whose headers state no duration (raw H.264, some TS).
+    The file's sha256 is taken from the bytes the decode reads (see HashingReader).
     """
+    with _readable(src) as raw:
+        reader = HashingReader(raw)
+        probe = _probe(reader, detect_scenes, scene_threshold, min_scene_frames, max_width, max_height, max_duration_s)
+        return replace(probe, sha256=reader.sha256())
+
+
+@contextmanager
+def _readable(src: Source) -> Iterator[BinaryIO]:
+    """A binary file object for `src` (a path is opened, a caller's file object stays open)."""
+    if hasattr(src, "read"):
+        src.seek(0)
+        yield src  # type: ignore[misc]
+        return
+    if not os.path.exists(src):
+        raise MediaError(f"cannot open: no such file {os.fspath(src)!r}")
+    with open(src, "rb") as f:
+        yield f
+
+
+def _probe(
+    src: BinaryIO,
+    detect_scenes: bool,
+    scene_threshold: float,
+    min_scene_frames: int,
+    max_width: int | None,
+    max_height: int | None,
+    max_duration_s: float | None,
+) -> VideoProbe:
     with open_source(src) as container:
         stream = video_stream(container, frame_threads=False)
         ctx = stream.codec_context
@@ -103,11 +147,26 @@ def probe_video(
             codec=ctx.name,
             rotation=scan.rotation,
             interlaced=2 * scan.interlaced >= len(pts),
+            field_order=_field_order(ctx.field_order, 2 * scan.interlaced >= len(pts)),
             sample_aspect_ratio=Fraction(stream.sample_aspect_ratio) if stream.sample_aspect_ratio else None,
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
             cuts=scan.cuts,
+            tagged_colour=scan.colour,
         )
+
+
+# AVFieldOrder: 1 progressive; 2 and 4 code the top field first, 3 and 5 the bottom one.
+_FIELD_ORDERS = {1: "progressive", 2: "tff", 3: "bff", 4: "tff", 5: "bff"}
+
+
+def _field_order(order: int, interlaced: bool) -> str:
+    """The stream's field order; the frames' flags decide when the stream states none (or progressive
+    while most frames say interlaced, as some MP4s do)."""
+    name = _FIELD_ORDERS.get(int(order or 0), "")
+    if interlaced:
+        return name if name in ("tff", "bff") else "interlaced"
+    return "progressive"
 
 
 def _check_limits(
@@ -145,6 +204,7 @@ class _Scan:
     interlaced: int = 0  # frames flagged interlaced
     rotation: int = 0
     last_duration: int = 0
+    colour: Colour = field(default_factory=Colour)
 
 
 def _scan(container: InputContainer, stream: VideoStream, detector: ContentDetector | None) -> _Scan:
@@ -153,6 +213,7 @@ def _scan(container: InputContainer, stream: VideoStream, detector: ContentDetec
     for index, frame in enumerate(decoded_frames(container, stream)):
         if index == 0:
             scan.rotation = int(frame.rotation)
+            scan.colour = frame_colour(frame)
         scan.pts.append(frame.pts)
         scan.last_duration = frame.duration or 0
         scan.interlaced += frame.interlaced_frame
@@ -178,7 +239,7 @@ def _average_rate(pts: list[int], time_base: Fraction, stated: Fraction | None) 
 
 
 def _strictly_increasing(pts: list[int | None]) -> bool:
-    return all(p is not None for p in pts) and all(a < b for a, b in zip(pts, pts[1:]))  # type: ignore[operator]
+    return all(p is not None for p in pts) and all(a < b for a, b in itertools.pairwise(pts))  # type: ignore[operator]
 
 
 def _check_complete(stream: VideoStream, end_s: float) -> None:

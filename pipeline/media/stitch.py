@@ -6,6 +6,7 @@ time, and only the reorder window of pts (a handful of ints) is held for dts.
 
 from __future__ import annotations
 
+import ctypes
 import heapq
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -25,6 +26,9 @@ from .errors import MediaError, no_partial_file
 
 # Container tags that describe the source file itself, not its content.
 _FILE_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
+# MP4/MOV keep only the tags they have an atom for, unless every tag is written as a QuickTime
+# metadata key (mdta): the provenance keys need that.
+_MOV_TAGS = {"movflags": "+use_metadata_tags"}
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,22 @@ class StitchStats:
     duration_s: float  # as the output container states it (all streams)
     audio_streams: int
     subtitle_streams: int
+    video_sha256: str | None = None  # of the coded pictures (fixity.video_digest), when taken
 
 
-def stitch_chunks(chunk_paths: list[str], source: Source, out_path: str, *, container_format: str) -> StitchStats:
+def stitch_chunks(
+    chunk_paths: list[str],
+    source: Source,
+    out_path: str,
+    *,
+    container_format: str,
+    sample_aspect_ratio: Fraction | None = None,
+    metadata: dict[str, str] | None = None,
+) -> StitchStats:
     """Write `out_path`: the chunks' video (in order, no re-encode) plus every audio and subtitle
-    stream of `source` unchanged, with the source's display rotation and container tags.
+    stream of `source` unchanged, with the source's display rotation and container tags, the
+    video's `sample_aspect_ratio` and the container tags in `metadata` (which replace source tags
+    of the same name, whatever their case: Matroska upper-cases them).
 
     Video pts are kept; dts are rebuilt from pts so they increase strictly across chunk
     boundaries (B-frames start a chunk's dts before its first pts) and never exceed pts.
@@ -54,10 +69,16 @@ def stitch_chunks(chunk_paths: list[str], source: Source, out_path: str, *, cont
         chunk0 = stack.enter_context(open_source(chunk_paths[0]))
         template = video_stream(chunk0)
         options = container_options(container_format, template.time_base)
+        if container_format in ("mp4", "mov"):
+            options |= _MOV_TAGS
         out = stack.enter_context(av.open(out_path, "w", format=FORMATS[container_format], options=options))
-        out_video, copied = _add_streams(out, template, src, container_format)
+        out_video, copied = _add_streams(out, template, src, container_format, metadata or {})
         if rotation:
             out_video.set_display_rotation(rotation)
+        if sample_aspect_ratio:
+            out_video.codec_context.sample_aspect_ratio = sample_aspect_ratio  # MP4/MOV pasp
+            if container_format == "mkv":
+                _set_stream_sample_aspect_ratio(out_video, sample_aspect_ratio)
         out.start_encoding()  # the muxer fixes each stream's time base here
         depth = _reorder_depth(chunk_paths, template.codec_context.extradata, out_video.time_base)
         video = with_dts(_chunk_packets(chunk_paths, out_video), depth)
@@ -76,12 +97,14 @@ def stitch_chunks(chunk_paths: list[str], source: Source, out_path: str, *, cont
 
 
 def _add_streams(
-    out: OutputContainer, template: Stream, src: InputContainer, container_format: str
+    out: OutputContainer, template: Stream, src: InputContainer, container_format: str, metadata: dict[str, str]
 ) -> tuple[Stream, dict[int, Stream]]:
     """The output video stream and {source stream index: output stream} for audio and subtitles."""
     out_video = out.add_stream_from_template(template, opaque=True)  # stream copy: no encoder needed
     out_video.time_base = template.time_base
-    out.metadata.update({k: v for k, v in src.metadata.items() if k not in _FILE_TAGS})
+    replaced = {k.lower() for k in metadata}
+    out.metadata.update({k: v for k, v in src.metadata.items() if k not in _FILE_TAGS and k.lower() not in replaced})
+    out.metadata.update(metadata)
     copied = {}
     supported = out.supported_codecs  # names of every coder (decoders too) of the codecs it can hold
     for stream in chain(src.streams.audio, src.streams.subtitles):
@@ -95,6 +118,33 @@ def _add_streams(
         copied[stream.index].metadata.update(stream.metadata)
         copied[stream.index].disposition = stream.disposition
     return out_video, copied
+
+
+# Where PyAV keeps the AVStream pointer in its Stream object (after the object header and Cython's
+# vtable pointer), and where AVStream keeps index, time_base and sample_aspect_ratio (FFmpeg 7-8).
+_STREAM_PTR_OFFSET = 24
+_AVSTREAM_INDEX, _AVSTREAM_TIME_BASE, _AVSTREAM_SAR = 8, 32, 72
+
+
+def _set_stream_sample_aspect_ratio(stream: Stream, sar: Fraction) -> None:
+    """Set AVStream.sample_aspect_ratio, which PyAV does not expose: the Matroska muxer writes the
+    display size from it alone (MP4/MOV take the codec's, and only H.264/HEVC carry one in their
+    bitstream), so without it an anamorphic FFV1 or AV1 master would play at the wrong shape.
+
+    The layout is checked on fields whose values we know (index, time base) before anything is
+    written; a PyAV or FFmpeg whose layout differs fails the stitch instead of writing blind.
+    """
+    address = ctypes.c_void_p.from_address(id(stream) + _STREAM_PTR_OFFSET).value
+    time_base = Fraction(stream.time_base)
+    if (
+        not address
+        or ctypes.c_int.from_address(address + _AVSTREAM_INDEX).value != stream.index
+        or tuple((ctypes.c_int * 2).from_address(address + _AVSTREAM_TIME_BASE))
+        != (time_base.numerator, time_base.denominator)
+    ):
+        raise MediaError("cannot store the sample aspect ratio in Matroska with this PyAV/FFmpeg build")
+    field = (ctypes.c_int * 2).from_address(address + _AVSTREAM_SAR)
+    field[0], field[1] = sar.numerator, sar.denominator
 
 
 def _source_rotation(source: Source) -> int:

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from actors.decode import decode_segment
+from actors.decode import decode_segment, frame_fields
 from actors.encode import encode_segment
 from actors.light import LightStage
 from actors.rows import EMPTY_FRAMES, batch_to_rows, new_row_fields, rows_to_batch
@@ -35,6 +35,7 @@ def segment_row(path: Path, context: tuple[int, int], core: tuple[int, int]) -> 
         "rate_num": probe.avg_rate.numerator, "rate_den": probe.avg_rate.denominator, "sar_num": 0, "sar_den": 0,
         "reference_uri": "", "ref_seekable": False, "ref_seek_first_pts": 0, "ref_seek_last_pts": 0,
         "chunk_uri": str(path.parent / "staging" / "chunk_000000.mp4"),
+        **frame_fields(probe, EncodeSpec(), "auto"),
         **new_row_fields(),
     }  # fmt: skip
 

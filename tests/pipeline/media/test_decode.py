@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from pipeline.media import MediaError, decode_frames, probe_video
-from pipeline.media.decode import _decode_after_seek, video_stream
+from pipeline.media.decode import _frames_after_seek, video_stream
 from tests.clips import make_clip
 
 
@@ -31,11 +31,16 @@ def test_range_equals_sequential_decode(clip, start, stop):
 
 
 @pytest.mark.parametrize("start", [13, 47])
-def test_with_pts_it_seeks_instead_of_decoding_from_the_start(clip, start):
+@pytest.mark.parametrize("pad", [0, 1])
+def test_with_pts_it_seeks_instead_of_decoding_from_the_start(clip, start, pad):
     path, probe, reference = clip
     with av.open(str(path)) as container:
-        decoded = _decode_after_seek(container, video_stream(container), 5, (probe.pts[start], probe.pts[start + 4]))
-    assert decoded is not None and np.array_equal(decoded.frames, reference[start : start + 5])
+        seek = (probe.pts[start], probe.pts[start + 4])
+        tagged = list(_frames_after_seek(container, video_stream(container), 5, seek, pad))
+    # With pad, the neighbour each side comes too, marked as not part of the range.
+    assert [wanted for _, wanted in tagged] == [False] * pad + [True] * 5 + [False] * pad
+    frames = np.stack([f.to_ndarray(format="rgb24") for f, _ in tagged])
+    assert np.array_equal(frames, reference[start - pad : start + 5 + pad])
 
 
 def test_without_pts_decodes_from_the_start(clip):
@@ -66,3 +71,50 @@ def test_range_past_the_end(clip):
         decode_frames(path, 55, 61, (probe.pts[55], probe.pts[59] + 1))
     with pytest.raises(ValueError):
         decode_frames(path, 5, 5)
+
+
+@pytest.fixture(scope="module")
+def interlaced(tmp_path_factory):
+    path = make_clip(tmp_path_factory.mktemp("interlaced") / "i.mp4", frames=30, size=(48, 32), gop=10, interlaced=True)
+    probe = probe_video(path, detect_scenes=False)
+    return path, probe, decode_frames(path, 0, 30, deinterlace="all").frames
+
+
+@pytest.mark.parametrize("start, stop", [(0, 4), (9, 17), (10, 11), (25, 30)])
+def test_deinterlaced_range_equals_a_whole_video_pass(interlaced, start, stop):
+    """bwdif reads each frame's neighbours: a segment's frames are those of one pass over the video,
+    whether the range was reached by seeking or by decoding from the start."""
+    path, probe, whole = interlaced
+    assert probe.interlaced and probe.field_order == "tff"
+    seek = (probe.pts[start], probe.pts[stop - 1])
+    for pts_range in (seek, None):
+        frames = decode_frames(path, start, stop, pts_range, deinterlace="interlaced").frames
+        assert np.array_equal(frames, whole[start:stop])
+
+
+def test_deinterlacing_changes_the_woven_frames(interlaced):
+    path, _, whole = interlaced
+    woven = decode_frames(path, 0, 30).frames
+    assert woven.shape == whole.shape and not np.array_equal(woven, whole)
+    with pytest.raises(ValueError, match="deinterlace"):
+        decode_frames(path, 0, 2, deinterlace="yes")
+
+
+def test_deep_frames_keep_ten_bits(tmp_path):
+    """A 10-bit source decoded deep keeps the steps that 8-bit RGB merges (4 ten-bit codes to one)."""
+    path = tmp_path / "ten.mkv"
+    width, height = 256, 16
+    luma = (400 + np.arange(width, dtype=np.uint16) // 4)[None, :].repeat(height, axis=0)  # 64 codes
+    chroma = np.full((height // 2, width), 512, np.uint16)  # the U and V planes, one after the other
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
+        frame = av.VideoFrame.from_ndarray(np.concatenate([luma, chroma]), format="yuv420p10le")
+        frame.pts = 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    deep = decode_frames(path, 0, 1, deep=True).frames
+    shallow = decode_frames(path, 0, 1).frames
+    assert deep.dtype == np.uint16 and shallow.dtype == np.uint8
+    assert len(np.unique(deep[0, 0, :, 1])) == 64
+    assert len(np.unique(shallow[0, 0, :, 1])) <= 20

@@ -115,3 +115,25 @@ def test_chunks_with_different_codec_headers(tmp_path):
 def test_no_chunks(tmp_path):
     with pytest.raises(MediaError, match="no chunks"):
         stitch_chunks([], "unused.mp4", str(tmp_path / "o.mp4"), container_format="mp4")
+
+
+@pytest.mark.parametrize(
+    "codec, container_format",
+    [("h264", "mp4"), ("av1", "mkv"), ("ffv1", "mkv"), ("prores", "mov"), ("hevc", "mkv")],
+)
+def test_aspect_ratio_colour_and_tags_reach_the_stitched_file(tmp_path, codec, container_format):
+    """Matroska's display size comes from the stream's aspect ratio alone (FFV1 and AV1 have none in
+    their bitstream): it must be set on the output stream, not only on the codec."""
+    src = make_clip(tmp_path / "anamorphic.mp4", frames=8, size=(48, 32), rotation=90)
+    _, paths = encode_chunks(src, tmp_path, codec, container_format, bounds=[(0, 4), (4, 8)])
+    out = tmp_path / f"out.{container_format}"
+    metadata = {"com.example.key": "value", "title": "ours"}
+    stitch_chunks(paths, src, str(out), container_format=container_format, sample_aspect_ratio=Fraction(16, 15),
+                  metadata=metadata)  # fmt: skip
+    stitched = probe_video(out, detect_scenes=False)
+    assert stitched.sample_aspect_ratio == Fraction(16, 15)
+    assert stitched.rotation == 90
+    assert stitched.tagged_colour == probe_video(paths[0], detect_scenes=False).tagged_colour  # as encoded
+    with av.open(str(out)) as container:
+        tags = {k.lower(): v for k, v in container.metadata.items()}
+    assert tags["com.example.key"] == "value" and tags["title"] == "ours"
