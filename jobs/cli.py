@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from jobs.bench_cli import bench
+from jobs.logs import configure_logging
+from jobs.progress import JsonReporter, QuietReporter, Reporter, console_reporter, reserved_stdout
 from pipeline.config import ConfigError, JobSpec, load_job_spec
 
 if TYPE_CHECKING:
@@ -118,14 +120,49 @@ def job_options(func: Callable) -> Callable:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "PSSR"})
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
-def cli(verbose: bool) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log records on stderr as text or as JSON objects; each carries the running job's id.",
+)
+def cli(verbose: bool, log_format: str) -> None:
     """PS-SR: upscale long videos with a two-tier super-resolution model on Ray.
 
     Inputs and outputs are local paths or s3://bucket/prefix/ addresses.
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(verbose, log_format)
+
+
+def output_options(func: Callable) -> Callable:
+    """What `pssr run` and `pssr sync` print while the job runs."""
+    func = click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="JSON Lines on stdout, one object per event (video_ok, video_failed, ...), a progress object every "
+        "30 s and a closing summary; nothing else goes to stdout.",
+    )(func)
+    return click.option(
+        "-q", "--quiet", is_flag=True, help="Print nothing but errors (on stderr); the exit status tells the rest."
+    )(func)
+
+
+@contextmanager
+def _reporting(quiet: bool, as_json: bool) -> Iterator[Reporter]:
+    """The reporter the options ask for; on a terminal (stderr), with a live status line."""
+    if quiet and as_json:
+        raise click.UsageError("--quiet and --json exclude each other")
+    if as_json:
+        with reserved_stdout() as stdout:
+            yield JsonReporter(stdout)
+        return
+    if quiet:
+        logging.getLogger().setLevel(logging.ERROR)
+        yield QuietReporter()
+    else:
+        yield console_reporter(click.echo, sys.stderr)
 
 
 @cli.command()
@@ -133,7 +170,8 @@ def cli(verbose: bool) -> None:
 @click.argument("output_uri", metavar="OUTPUT")
 @job_options
 @_option("--reference", field="reference")
-def run(input_uri: str, output_uri: str, config: str | None, **options: Any) -> None:
+@output_options
+def run(input_uri: str, output_uri: str, config: str | None, quiet: bool, as_json: bool, **options: Any) -> None:
     """Upscale INPUT (a video file, a folder, or s3://bucket/prefix/) into OUTPUT.
 
     Each video is written to OUTPUT under its relative path with a scale suffix
@@ -147,22 +185,24 @@ def run(input_uri: str, output_uri: str, config: str | None, **options: Any) -> 
     spec = _spec(input_uri, output_uri, config, options)
     from jobs.run_job import run_job  # imported late: Ray's import is slow and --help needs none of it
 
-    with _refusals():
-        summary = run_job(spec, echo=click.echo)
-    _report(summary)
+    with _reporting(quiet, as_json) as reporter:
+        with _refusals(), reporter:
+            summary = run_job(spec, report=reporter)
+        _report(summary, reporter)
 
 
-def _report(summary: JobSummary) -> None:
-    """The job's closing lines, and its exit status: 1 when any video failed."""
-    click.echo(
+def _report(summary: JobSummary, reporter: Reporter, *first: str) -> None:
+    """The job's closing lines (after the `first` ones), and its exit status: 1 when any video failed."""
+    status = 0 if summary.ok else 1
+    totals = (
         f"job {summary.job_id}: {len(summary.videos_ok)} ok, {len(summary.videos_failed)} failed, "
         f"{len(summary.videos_skipped)} already done, {summary.segments_reused} segment(s) reused; "
         f"{summary.frames} frames in {summary.wall_s:.1f} s"
     )
-    for uri in summary.outputs.values():
-        click.echo(f"output   {uri}")
-    click.echo(f"manifest {summary.output.rstrip('/')}/_pssr/manifest/")
-    sys.exit(0 if summary.ok else 1)
+    outputs = [f"output   {uri}" for uri in summary.outputs.values()]
+    lines = [*first, totals, *outputs, f"manifest {summary.output.rstrip('/')}/_pssr/manifest/"]
+    reporter.finished(summary, status, lines)
+    sys.exit(status)
 
 
 @cli.command()
@@ -171,7 +211,8 @@ def _report(summary: JobSummary) -> None:
 @job_options
 @_option("--reference", field="reference")
 @_option("--lease-seconds", field="sync.lease_seconds", type=int)
-def sync(src_uri: str, dst_uri: str, config: str | None, **options: Any) -> None:
+@output_options
+def sync(src_uri: str, dst_uri: str, config: str | None, quiet: bool, as_json: bool, **options: Any) -> None:
     """Upscale what is new or changed in SRC since the last successful run into DST; for a schedule.
 
     Takes every option of `pssr run`. Unchanged videos (same ETag, or mtime and size, and same
@@ -185,16 +226,18 @@ def sync(src_uri: str, dst_uri: str, config: str | None, **options: Any) -> None
     spec = _spec(src_uri, dst_uri, config, options)
     from jobs.sync import run_sync  # imported late, as run_job
 
-    with _refusals():
-        summary = run_sync(spec, echo=click.echo)
-    click.echo(
-        f"sync: {len(summary.videos_new)} new, {len(summary.videos_changed)} changed, "
-        f"{len(summary.videos_redone)} redone (settings changed or output gone), "
-        f"{len(summary.videos_skipped)} unchanged, {len(summary.videos_leased)} leased by another run, "
-        f"{len(summary.videos_done_elsewhere)} done by another run meanwhile, "
-        f"{len(summary.leases_taken_over)} expired lease(s) taken over"
-    )
-    _report(summary)
+    with _reporting(quiet, as_json) as reporter:
+        with _refusals(), reporter:
+            summary = run_sync(spec, report=reporter)
+        _report(
+            summary,
+            reporter,
+            f"sync: {len(summary.videos_new)} new, {len(summary.videos_changed)} changed, "
+            f"{len(summary.videos_redone)} redone (settings changed or output gone), "
+            f"{len(summary.videos_skipped)} unchanged, {len(summary.videos_leased)} leased by another run, "
+            f"{len(summary.videos_done_elsewhere)} done by another run meanwhile, "
+            f"{len(summary.leases_taken_over)} expired lease(s) taken over",
+        )
 
 
 @cli.command()

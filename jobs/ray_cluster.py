@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 
 import ray
@@ -28,6 +27,5 @@ def connect(spec: RaySpec, verbose: bool = False) -> None:
     if not verbose:
         # Read by Ray Data each time a Dataset starts (its documented logging hook).
         os.environ.setdefault("RAY_DATA_LOGGING_CONFIG", str(Path(__file__).with_name("ray_data_quiet_logging.yaml")))
-    ctx = ray.data.DataContext.get_current()
-    # Ray Data's progress bars are for people at a terminal; scheduled runs log plain lines.
-    ctx.enable_progress_bars = sys.stderr.isatty()
+    # The job shows its own progress (jobs/progress.py); Ray Data's bars would fight its status line.
+    ray.data.DataContext.get_current().enable_progress_bars = False

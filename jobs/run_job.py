@@ -25,6 +25,7 @@ from actors.encode import encode_segment
 from actors.light import LightStage
 from actors.rows import REFERENCE_METRICS, Row, new_row_fields
 from actors.strong import StrongStage
+from jobs.progress import Reporter
 from jobs.ray_cluster import connect
 from pipeline import manifest
 from pipeline.attempts import segment_attempts
@@ -193,9 +194,9 @@ def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | Non
 
 
 class Job:
-    def __init__(self, spec: JobSpec, echo: Callable[[str], None] = print) -> None:
+    def __init__(self, spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> None:
         self.spec = spec
-        self.echo = echo
+        self.report = report or Reporter(echo)  # what users see: lines, a status line or JSON (jobs/progress.py)
         self.storage = Storage(**spec.storage.model_dump())
         self.job_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
         models = spec.models
@@ -228,7 +229,7 @@ class Job:
                 and out in outputs
             ):
                 self.summary.videos_skipped.append(key)
-                self.echo(f"skip   {info.uri}: done by job {done.job_id}")
+                self.report.video_skipped(info.uri, f"done by job {done.job_id}")
                 continue
             state = VideoState(info=info, key=key, output_uri=out, reference_uri=ref, last_success=done)
             if not is_s3(self.spec.output) and {".", ".."} & set(key.split("/")):
@@ -244,9 +245,9 @@ class Job:
         """Process the videos in waves: the next wave is planned (probed) while one is upscaled,
         so first results come early and the driver's state stays bounded on large backlogs."""
         started = time.monotonic()
+        self.report.job_started(self.job_id, self.spec.input, self.spec.output)
         videos = self.list_videos()
-        spec = self.spec
-        self.echo(f"job {self.job_id}: {len(videos)} video(s) to process from {spec.input} -> {spec.output}")
+        self.report.listed(len(videos))
         connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
         waves = self.waves(videos)
         wave = next(waves, [])
@@ -301,6 +302,9 @@ class Job:
         for state, ref in plans:
             state.plan, state.error = ray.get(ref)
             state.started = time.monotonic()
+            if state.plan is not None:
+                frames = sum(segment.frames for segment in state.plan.segments)
+                self.report.video_planned(state.info.uri, frames, len(state.plan.segments))
             if state.plan is not None and state.plan.context_frames < self.strong.temporal_radius:
                 log.warning(
                     "%s: context %d < the strong model's radius %d: segment seams may show",
@@ -377,6 +381,9 @@ class Job:
 
     def _add_row(self, state: VideoState, row: Row, stitch: Any, pending: dict[ray.ObjectRef, VideoState]) -> None:
         """Take one finished segment; once a video has all of them, stitch it (or fail it)."""
+        if int(row["segment_index"]) not in state.rows:  # a segment delivered twice counts once
+            frames = int(row["core_end"]) - int(row["core_start"])
+            self.report.segment_done(state.info.uri, frames, reused=bool(row["reused"]))
         state.rows[int(row["segment_index"])] = row
         if len(state.rows) < row["segment_count"]:
             return
@@ -433,12 +440,12 @@ class Job:
         if state.error:
             self.summary.videos_failed[state.key] = state.error
             log.error("%s: failed: %s", state.info.uri, state.error)
-            self.echo(f"FAILED {state.info.uri}: {state.error}")
+            self.report.video_failed(state.info.uri, state.error)
         else:
             self.summary.videos_ok.append(state.key)
             self.summary.outputs[state.key] = state.output_uri
             self.summary.frames += state.stitch.frames
-            self.echo(f"ok     {state.info.uri} -> {state.output_uri}")
+            self.report.video_ok(state.info.uri, state.output_uri, state.stitch.frames)
 
     def _manifest_segments(self, state: VideoState, attempts: dict[str, int]) -> list[Row]:
         columns = [f.name for f in manifest.SEGMENT_SCHEMA]
@@ -560,5 +567,5 @@ def _plain(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def run_job(spec: JobSpec, echo: Callable[[str], None] = print) -> JobSummary:
-    return Job(spec, echo).run()
+def run_job(spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> JobSummary:
+    return Job(spec, echo, report).run()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from jobs.progress import Reporter
 from jobs.run_job import Job, JobSummary, VideoState
 from pipeline.config import JobSpec
 from pipeline.lease import Claim, Leases
@@ -32,8 +33,8 @@ class SyncSummary(JobSummary):
 
 
 class SyncJob(Job):
-    def __init__(self, spec: JobSpec, echo: Callable[[str], None] = print) -> None:
-        super().__init__(spec, echo)
+    def __init__(self, spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> None:
+        super().__init__(spec, echo, report)
         self.summary = SyncSummary(job_id=self.job_id, output=spec.output)
         self.leases = Leases(self.storage, spec.output, owner=self.job_id, seconds=spec.sync.lease_seconds)
 
@@ -77,16 +78,17 @@ class SyncJob(Job):
         if not claim.acquired:
             self.summary.videos_leased.append(state.key)
             by = f"job {holder.owner} on {holder.host}, {holder.left_s:.0f} s left" if holder else "another run"
-            self.echo(f"skip   {state.info.uri}: leased by {by}")
+            self.report.video_skipped(state.info.uri, f"leased by {by}")
             return False
         if self._done_elsewhere(state, claim):
             self.leases.release(state.key, holder.outcome)  # as that run left it
             self.summary.videos_done_elsewhere.append(state.key)
-            self.echo(f"skip   {state.info.uri}: done by job {holder.owner} since this run's listing")
+            self.report.video_skipped(state.info.uri, f"done by job {holder.owner} since this run's listing")
             return False
         if holder is not None and not holder.released:
             self.summary.leases_taken_over.append(state.key)
-            self.echo(f"take   {state.info.uri}: the lease of job {holder.owner} expired (that run stopped)")
+            line = f"take   {state.info.uri}: the lease of job {holder.owner} expired (that run stopped)"
+            self.report.event("lease_taken_over", line, video=state.info.uri, previous_job=holder.owner)
         return True
 
     def _done_elsewhere(self, state: VideoState, claim: Claim) -> bool:
@@ -108,5 +110,5 @@ class SyncJob(Job):
         self.leases.release(state.key, self._outcome(state, ok=not state.error))
 
 
-def run_sync(spec: JobSpec, echo: Callable[[str], None] = print) -> SyncSummary:
-    return SyncJob(spec, echo).run()
+def run_sync(spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> SyncSummary:
+    return SyncJob(spec, echo, report).run()
