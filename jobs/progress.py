@@ -291,7 +291,7 @@ class TerminalReporter(Reporter):
     def __init__(self, echo: Callable[[str], None], err: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(echo, clock, every_s=REDRAW_EVERY_S)
         self.err = err
-        self._drawn = False
+        self._drawn: str | None = None  # the status line on the terminal now
         self._clearing = _ClearBeforeLog(self)
 
     def __enter__(self) -> Self:
@@ -306,18 +306,19 @@ class TerminalReporter(Reporter):
             handler.removeFilter(self._clearing)
 
     def _show_progress(self, snapshot: Snapshot) -> None:
-        width = shutil.get_terminal_size().columns
         # One terminal row, never wrapped: `\r` only goes back to the start of the row it is on.
-        self.err.write("\r\x1b[K" + snapshot.line()[: max(width - 1, 1)])
-        self.err.flush()
-        self._drawn = True
+        line = snapshot.line()[: max(shutil.get_terminal_size().columns - 1, 1)]
+        if line != self._drawn:
+            self.err.write("\r\x1b[K" + line)
+            self.err.flush()
+            self._drawn = line
 
     def clear(self) -> None:
         with self._lock:
-            if self._drawn:
+            if self._drawn is not None:
                 self.err.write("\r\x1b[K")
                 self.err.flush()
-                self._drawn = False
+                self._drawn = None
 
     def _close(self) -> None:
         self.clear()

@@ -164,11 +164,15 @@ def test_a_terminal_gets_one_status_line_redrawn_below_the_event_lines(monkeypat
     reporter.job_started("J1", "in/", "out/")
     reporter.listed(2)
     reporter.video_planned("in/a.mp4", frames=48, segments=2)
+    planned_at = clock.now
     clock.now += reporter.every_s
     reporter.tick()
     drawn = err.getvalue()
     assert drawn.startswith("\r\x1b[K") and drawn.endswith("frames 0/96, 0.0 frames/s, ETA -")
     assert "\n" not in drawn  # redrawn in place
+    clock.now += reporter.every_s
+    reporter.tick()  # due, but the line is the same: not written again
+    assert err.getvalue() == drawn
 
     reporter.segment_done("in/a.mp4", 24, reused=False)
     reporter.tick()  # a quarter second has not passed: not redrawn
@@ -176,7 +180,7 @@ def test_a_terminal_gets_one_status_line_redrawn_below_the_event_lines(monkeypat
     reporter.video_failed("in/b.mp4", "MediaError: cannot open")
     # The status line is cleared before the event line is printed above where it was.
     assert err.getvalue() == drawn + "\r\x1b[K" and lines[-1] == "FAILED in/b.mp4: MediaError: cannot open"
-    clock.now += 4 - reporter.every_s  # 4 s after the plan
+    clock.now = planned_at + 4
     reporter.tick()
     assert err.getvalue().endswith("frames 24/48, 6.0 frames/s, ETA 0m04s")  # b's frames are gone from the total
 
