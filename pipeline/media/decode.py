@@ -144,8 +144,7 @@ def _collect(
     pts: list[int | None] = []
     reformatter = VideoReformatter()
     rgb = "rgb48le" if deep else "rgb24"
-    keep: deque[bool] = deque()  # bwdif gives one frame per frame, in order, a frame late
-    images = _Bwdif(DEINTERLACE[deinterlace], keep, frames) if deinterlace else ((f, k) for f, k in frames)
+    images = _Bwdif(DEINTERLACE[deinterlace], frames) if deinterlace else frames
     for frame, wanted in images:
         if not wanted:
             continue
@@ -157,17 +156,21 @@ def _collect(
 
 
 class _Bwdif:
-    """(frame, wanted) pairs through FFmpeg's bwdif filter, as an iterator of the same pairs."""
+    """(frame, wanted) pairs through FFmpeg's bwdif filter, as an iterator of the same pairs.
 
-    def __init__(self, deint: str, keep: deque[bool], frames: Iterator[_Tagged]) -> None:
-        self.deint, self.keep, self.frames = deint, keep, frames
+    In send_frame mode it gives one frame per frame, in order, a frame late; it counts time in
+    half its input's time base (for field-rate output), so each frame gets back its own pts."""
+
+    def __init__(self, deint: str, frames: Iterator[_Tagged]) -> None:
+        self.deint, self.frames = deint, frames
+        self.waiting: deque[tuple[bool, int | None]] = deque()  # (wanted, pts) of frames in the filter
 
     def __iter__(self) -> Iterator[_Tagged]:
         graph = None
         for frame, wanted in self.frames:
             if graph is None:
                 graph = self._graph(frame)
-            self.keep.append(wanted)
+            self.waiting.append((wanted, frame.pts))
             graph.push(frame)
             yield from self._drain(graph)
         if graph is not None:
@@ -192,7 +195,8 @@ class _Bwdif:
                 frame = graph.pull()
             except (av.error.BlockingIOError, av.error.EOFError):
                 return
-            yield frame, self.keep.popleft()
+            wanted, frame.pts = self.waiting.popleft()
+            yield frame, wanted
 
 
 def _frames_sequential(

@@ -51,16 +51,18 @@ def job_file(tmp_path: Path) -> str:
     return str(path)
 
 
-def assert_bicubic_upscale(source: Path, output: Path, scale: int) -> None:
+def assert_bicubic_upscale(source: Path, output: Path, scale: int, deinterlaced: bool = False) -> None:
     """The output is the source upscaled (the bundled tiny weights are exactly bicubic), up to
-    the output codec's loss: frame count, timing, and content, in the output's top-left corner
-    when the encoder padded it; the padding repeats the last column and row."""
+    the output codec's loss: frame count, timing, and content (deinterlaced by bwdif first, when the
+    job did), in the output's top-left corner when the encoder padded it; the padding repeats the last
+    column and row."""
     src_times, width, height = video_timeline(source)
     out_times, out_width, out_height = video_timeline(output)
     assert (out_width, out_height) == encoded_size(width * scale, height * scale, "h264", None)
     assert len(out_times) == len(src_times)
     assert max(abs(a - b) for a, b in zip(src_times, out_times)) <= 1e-3
-    lr = torch.from_numpy(decode_frames(str(source), 0, len(src_times)).frames).permute(0, 3, 1, 2) / 255
+    lr = decode_frames(str(source), 0, len(src_times), deinterlace="interlaced" if deinterlaced else None).frames
+    lr = torch.from_numpy(lr).permute(0, 3, 1, 2) / 255
     want = (bicubic_upscale(lr, scale).clamp(0, 1) * 255).round().permute(0, 2, 3, 1).numpy()
     got = decode_frames(str(output), 0, len(out_times)).frames.astype(np.float64)
     hr_h, hr_w = height * scale, width * scale
@@ -125,7 +127,7 @@ def test_a_folder_of_broken_and_unusual_files(tmp_path: Path, job_file: str):
     (src / "damaged mid.mkv").write_bytes(damaged)
     damage_packet(make_clip(src / "damaged packet.mp4", frames=24, size=(96, 64), codec="hevc"), 14)
     damage_packet(make_clip(src / "partly decoded.mp4", frames=24, size=(96, 64), codec="mpeg4"), 10, seed=1)
-    assert probe_video(good["interlaced.mp4"]).interlaced  # the flag is seen; the job handles it as frames
+    assert probe_video(good["interlaced.mp4"]).interlaced  # the flag is seen: bwdif deinterlaces it
     assert probe_video(good["ten bit.mp4"]).pix_fmt == "yuv420p10le"  # decoded to 8-bit RGB
 
     result = pssr("run", str(src), str(out), "--config", job_file, "--scale", "3")
@@ -138,7 +140,8 @@ def test_a_folder_of_broken_and_unusual_files(tmp_path: Path, job_file: str):
         output = out / f"{stem}_x3.mp4"
         assert rows[key]["status"] == "ok" and rows[key]["output_uri"] == str(output), rows[key]["error"]
         assert f"ok     {source} -> {output}" in result.output
-        assert_bicubic_upscale(source, output, 3)
+        assert_bicubic_upscale(source, output, 3, deinterlaced=rows[key]["deinterlaced"])
+    assert [key for key, row in rows.items() if row["deinterlaced"]] == ["interlaced.mp4"]
     assert probe_video(out / "rotated ü..x_x3.mp4").rotation == 90
     assert video_timeline(out / "odd 33x25_x3.mp4")[1:] == (100, 76)
     assert (rows["odd 33x25.mkv"]["out_width"], rows["odd 33x25.mkv"]["out_height"]) == (100, 76)

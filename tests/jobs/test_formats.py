@@ -19,6 +19,7 @@ from pipeline.config import load_job_spec
 from pipeline.media import Colour, encode_chunk, probe_video
 from pipeline.provenance import read_provenance
 from tests.clips import make_clip
+from tests.jobs.conftest import video_timeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
 
@@ -162,6 +163,8 @@ def test_output_format_family(sources: Path, tmp_path: Path, codec, pix_fmt, con
     assert "bwdif=mode=send_frame" in interlaced["deinterlace_mode"]
     assert read_provenance(outputs["interlaced.mp4"]).deinterlace == interlaced["deinterlace_mode"]
     assert not any(rows[k]["deinterlaced"] for k in ("pal.mp4", "hd.mkv", "ramp10.mkv"))
+    src_times, out_times = video_timeline(sources / "interlaced.mp4")[0], video_timeline(outputs["interlaced.mp4"])[0]
+    assert max(abs(a - b) for a, b in zip(src_times, out_times)) <= 1e-3  # timing kept: one frame per frame
 
     # Precision: 10-bit outputs keep the 10-bit source's steps (8-bit frames would merge them 4 to 1).
     if depth > 8:

@@ -88,8 +88,9 @@ def test_deinterlaced_range_equals_a_whole_video_pass(interlaced, start, stop):
     assert probe.interlaced and probe.field_order == "tff"
     seek = (probe.pts[start], probe.pts[stop - 1])
     for pts_range in (seek, None):
-        frames = decode_frames(path, start, stop, pts_range, deinterlace="interlaced").frames
+        frames, pts = decode_frames(path, start, stop, pts_range, deinterlace="interlaced")
         assert np.array_equal(frames, whole[start:stop])
+        assert pts == probe.pts[start:stop]  # one frame per frame, at its own time
 
 
 def test_deinterlacing_changes_the_woven_frames(interlaced):
