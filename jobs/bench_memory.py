@@ -255,7 +255,6 @@ def _run_in_this_process(request: dict[str, Any]) -> None:
     from jobs.run_job import run_job, segment_bytes, segments_in_flight
     from pipeline.config import load_job_spec
     from pipeline.manifest import read_manifests
-    from pipeline.media import deep_frames
     from pipeline.storage import Storage
 
     spec = load_job_spec(request["config"], request["overrides"])
@@ -274,15 +273,13 @@ def _run_in_this_process(request: dict[str, Any]) -> None:
     done.set()
     sampler.join()
     _, segments = read_manifests(Storage(), spec.output)
-    # The manifest does not keep the rows' frame depth: it follows from the codec, as in the job.
-    deep = deep_frames(spec.encode.codec, spec.encode.pix_fmt)
-    rows = [{**row, "frames_16bit": deep} for row in segments.to_pylist()]
+    segment = max(segment_bytes(row, spec) for row in segments.to_pylist())
     report = {
         "ok": summary.ok,
         "failed": summary.videos_failed,
         "frames": summary.frames,
         "object_store_peak_bytes": int(store_peak[0]),
-        "object_store_budget_bytes": segments_in_flight(spec) * max(segment_bytes(row) for row in rows),
+        "object_store_budget_bytes": segments_in_flight(spec) * segment,
         # For `pssr bench throughput`: the job's own wall time (Ray already up), and when it ended on
         # the system-wide monotonic clock, which the parent shares (start-up included from its side).
         "job_wall_s": summary.wall_s,

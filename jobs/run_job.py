@@ -31,7 +31,7 @@ from pipeline import manifest
 from pipeline.attempts import segment_attempts
 from pipeline.config import JobSpec, PoolSpec
 from pipeline.media import DEFAULT_PIX_FMT, Colour, StitchStats, VideoProbe, bit_depth, encoded_size
-from pipeline.media.encode import written_colour
+from pipeline.media.encode import deep_frames, written_colour
 from pipeline.models import model_info
 from pipeline.naming import VIDEO_EXTENSIONS, chunk_uri, output_key, reference_uri, staging_prefix
 from pipeline.plan import VideoPlan, plan_stored_video
@@ -152,13 +152,14 @@ def segments_in_flight(spec: JobSpec) -> int:
     return spec.ray.segments_in_flight or 4 * pools
 
 
-def segment_bytes(row: Row) -> int:
+def segment_bytes(row: Row, spec: JobSpec) -> int:
     """The most object-store bytes one segment's frames take at a stage (RGB uint8, or uint16 for
     outputs above 8 bits): the decoded LR frames, context included, plus the HR core frames (the
-    strong stage passes on both)."""
+    strong stage passes on both). `row`: a segment row of the job or of its manifest."""
     lr = int(row["lr_width"]) * int(row["lr_height"]) * (int(row["context_end"]) - int(row["context_start"]))
     hr = int(row["hr_width"]) * int(row["hr_height"]) * (int(row["core_end"]) - int(row["core_start"]))
-    return 3 * (2 if row["frames_16bit"] else 1) * (lr + hr)
+    sample_bytes = 2 if deep_frames(spec.encode.codec, spec.encode.pix_fmt) else 1
+    return 3 * sample_bytes * (lr + hr)
 
 
 def _num_gpus(pool: PoolSpec) -> float:
@@ -323,7 +324,7 @@ class Job:
         # Backpressure with an explicit bound: Ray Data's default budget is half the object store,
         # so on a big node a slow light pool would let the strong pool run ahead by thousands of
         # segments' frames; this one is a few segments, whatever the video's length or the node.
-        budget = segments_in_flight(spec) * max(segment_bytes(row) for row in rows)
+        budget = segments_in_flight(spec) * max(segment_bytes(row, spec) for row in rows)
         ctx.execution_options.resource_limits = ray.data.ExecutionResources(object_store_memory=budget)
         task = {"num_cpus": spec.ray.task_cpus, "max_retries": spec.ray.task_retries}
         models = spec.models
