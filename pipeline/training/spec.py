@@ -55,7 +55,7 @@ class StrongStage(StrictModel):
     lr: float = Field(2e-3, gt=0, description="Peak learning rate (AdamW, linear warm-up, cosine decay).")
     warmup_steps: int = Field(100, ge=0)
     pixel_loss: PixelLoss = "charbonnier"
-    temporal_weight: float = Field(0.5, ge=0, description="λ of the temporal-consistency term.")
+    temporal_weight: float = Field(0.3, ge=0, description="λ of the temporal-consistency term.")
     realistic_fraction: float = Field(0.3, ge=0, le=1, description="Share of clips on the realistic track.")
 
 
