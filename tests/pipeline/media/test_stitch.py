@@ -124,7 +124,7 @@ def test_no_chunks(tmp_path):
 def test_aspect_ratio_colour_and_tags_reach_the_stitched_file(tmp_path, codec, container_format):
     """Matroska's display size comes from the stream's aspect ratio alone (FFV1 and AV1 have none in
     their bitstream): it must be set on the output stream, not only on the codec."""
-    src = make_clip(tmp_path / "anamorphic.mp4", frames=8, size=(48, 32), rotation=90)
+    src = make_clip(tmp_path / "anamorphic.mp4", frames=8, size=(96, 64), rotation=90)  # x265 needs >= 64 px
     _, paths = encode_chunks(src, tmp_path, codec, container_format, bounds=[(0, 4), (4, 8)])
     out = tmp_path / f"out.{container_format}"
     metadata = {"com.example.key": "value", "title": "ours"}
