@@ -257,7 +257,7 @@ class ReviewSpec(StrictModel):
     """Thresholds of the review flags (`flag_*` segment columns; `pssr status --flagged`, `pssr report`).
 
     Defaults sit well outside what the shipped models produce (on the sample and the quality benchmark,
-    README "Quality"): lr_psnr 44-52 dB (bicubic itself 42-51), tfs 0.1-0.5, light_delta under 0.001.
+    docs/benchmarks.md): lr_psnr 44-52 dB (bicubic itself 42-51), tfs 0.1-0.5, light_delta under 0.001.
     They change no output, so they are not in config_hash: a finished video is not redone for new ones.
     """
 
@@ -306,16 +306,32 @@ class JobSpec(StrictModel):
     wave_videos: int = Field(
         16, ge=1, le=100_000, description="Videos planned and upscaled together; the next wave is planned meanwhile."
     )
-    models: ModelsSpec = ModelsSpec()
-    segment: SegmentSpec = SegmentSpec()
-    encode: EncodeSpec = EncodeSpec()
-    limits: LimitsSpec = LimitsSpec()
-    strong_pool: PoolSpec = PoolSpec()
-    light_pool: PoolSpec = PoolSpec()
-    storage: StorageSpec = StorageSpec()
-    ray: RaySpec = RaySpec()
-    sync: SyncSpec = SyncSpec()
-    review: ReviewSpec = ReviewSpec()
+    models: ModelsSpec = Field(
+        ModelsSpec(), description="The strong and the light model (registry names) and where their weights are."
+    )
+    segment: SegmentSpec = Field(
+        SegmentSpec(), description="How videos are cut into segments: scene detection, length, context frames."
+    )
+    encode: EncodeSpec = Field(EncodeSpec(), description="The output's codec, pixel format, container and GOP.")
+    limits: LimitsSpec = Field(
+        LimitsSpec(), description="Videos refused from their headers, before any frame is decoded."
+    )
+    strong_pool: PoolSpec = Field(
+        PoolSpec(), description="The strong model's actor pool: actors, batch, CPUs and GPUs per actor, placement."
+    )
+    light_pool: PoolSpec = Field(
+        PoolSpec(), description="The light model's actor pool: actors, batch, CPUs and GPUs per actor, placement."
+    )
+    storage: StorageSpec = Field(
+        StorageSpec(), description="S3 access (endpoint, region) and how every object is written (encryption, class)."
+    )
+    ray: RaySpec = Field(
+        RaySpec(), description="The Ray cluster, CPUs per task, retries after lost workers or nodes, backpressure."
+    )
+    sync: SyncSpec = Field(SyncSpec(), description="`pssr sync` only: the per-video leases of overlapping runs.")
+    review: ReviewSpec = Field(
+        ReviewSpec(), description="Review-flag thresholds of the segment metrics; they change no output."
+    )
 
     @field_validator("input", "output", "reference")
     @classmethod
