@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -99,8 +100,38 @@ def quality(
         raise click.ClickException(str(exc)) from None
 
 
+def _job_options(func: Callable) -> Callable:
+    """Where the benchmarks that run the real job write, and the local Ray cluster each run starts."""
+    for option in reversed(
+        (
+            click.option(
+                "--out", "out", default="bench-out", show_default=True, help="Folder for the clips, runs and results."
+            ),
+            click.option(
+                "--num-cpus",
+                type=click.IntRange(min=1),
+                help="CPUs of each run's local Ray cluster  [default: all cores]",
+            ),
+            click.option(
+                "--object-store-mb",
+                type=click.IntRange(min=80),
+                default=300,
+                show_default=True,
+                help="Object store of each run's cluster.",
+            ),
+            click.option(
+                "--config",
+                type=click.Path(exists=True, dir_okay=False),
+                help="YAML job file for the other pipeline settings (models, pools, Ray Data budget).",
+            ),
+        )
+    ):
+        func = option(func)
+    return func
+
+
 @bench.command()
-@click.option("--out", "out", default="bench-out", show_default=True, help="Folder for the clips, runs and results.")
+@_job_options
 @click.option("--frames", type=click.IntRange(min=1), default=64, show_default=True, help="Frames of the short clip.")
 @click.option(
     "--factor",
@@ -114,21 +145,6 @@ def quality(
 @click.option("--scale", type=click.Choice(["2", "3", "4"]), default="4", show_default=True, help="Upscaling factor.")
 @click.option(
     "--segment-frames", type=click.IntRange(min=1), default=8, show_default=True, help="Most frames a segment writes."
-)
-@click.option(
-    "--num-cpus", type=click.IntRange(min=1), help="CPUs of each run's local Ray cluster  [default: all cores]"
-)
-@click.option(
-    "--object-store-mb",
-    type=click.IntRange(min=80),
-    default=300,
-    show_default=True,
-    help="Object store of each run's cluster.",
-)
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False),
-    help="YAML job file for the other pipeline settings (models, pools, Ray Data budget).",
 )
 def memory(out: str, scale: str, **options: Any) -> None:
     """Peak memory of the driver and of every Ray process, for a clip and one FACTOR times longer.
@@ -172,7 +188,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, 
 
 
 @bench.command()
-@click.option("--out", "out", default="bench-out", show_default=True, help="Folder for the clips, runs and results.")
+@_job_options
 @click.option(
     "--scale", "scales", multiple=True, callback=_int_list, help="Scales (repeatable or 2,4).  [default: 2,4]"
 )
@@ -189,11 +205,6 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, 
 )
 @click.option(
     "--rrdb-frames", type=click.IntRange(min=1), help="Frames RRDBNet is timed on (it is slow).  [default: 2]"
-)
-@click.option("--num-cpus", type=click.IntRange(min=1), help="CPUs of each job's Ray cluster  [default: all cores]")
-@click.option("--object-store-mb", type=click.IntRange(min=80), default=300, show_default=True)
-@click.option(
-    "--config", type=click.Path(exists=True, dir_okay=False), help="YAML job file for the other pipeline settings."
 )
 @click.option("--quick", is_flag=True, help="Tiny settings for tests: 16 frames, x4 only, no curves, 1 RRDBNet frame.")
 def throughput(

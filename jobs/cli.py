@@ -28,7 +28,9 @@ RUN_FIELDS: dict[str, str] = {}
 
 
 def _spec(input_uri: str, output_uri: str, config: str | None, options: dict[str, Any]) -> JobSpec:
-    overrides = {"input": input_uri, "output": output_uri}
+    overrides: dict[str, Any] = {"input": input_uri, "output": output_uri}
+    if options.get("scale"):
+        options = {**options, "scale": int(options["scale"])}  # a click.Choice of strings
     overrides.update({RUN_FIELDS[name]: value for name, value in options.items() if name in RUN_FIELDS})
     try:
         return load_job_spec(config, overrides)
@@ -180,19 +182,28 @@ def run(input_uri: str, output_uri: str, config: str | None, quiet: bool, as_jso
     Exits 1 when any video failed (the manifest says why), 2 on bad usage or when the input
     or the weights cannot be found.
     """
-    if options.get("scale"):
-        options["scale"] = int(options["scale"])
     spec = _spec(input_uri, output_uri, config, options)
     from jobs.run_job import run_job  # imported late: Ray's import is slow and --help needs none of it
 
+    _execute(run_job, spec, quiet, as_json)
+
+
+def _execute(
+    runner: Callable[..., JobSummary],
+    spec: JobSpec,
+    quiet: bool,
+    as_json: bool,
+    first: Callable[..., str] | None = None,
+) -> None:
+    """Run the job with the reporter the options ask for; print its closing lines (`first(summary)`
+    leading them) and exit with its status: 1 when any video failed."""
     with _reporting(quiet, as_json) as reporter:
         with _refusals(), reporter:
-            summary = run_job(spec, report=reporter)
-        _report(summary, reporter)
+            summary = runner(spec, report=reporter)
+        _report(summary, reporter, *([first(summary)] if first else []))
 
 
 def _report(summary: JobSummary, reporter: Reporter, *first: str) -> None:
-    """The job's closing lines (after the `first` ones), and its exit status: 1 when any video failed."""
     status = 0 if summary.ok else 1
     totals = (
         f"job {summary.job_id}: {len(summary.videos_ok)} ok, {len(summary.videos_failed)} failed, "
@@ -221,23 +232,19 @@ def sync(src_uri: str, dst_uri: str, config: str | None, quiet: bool, as_json: b
     by a live run is skipped, the lease of a run that died is taken over once it expires
     (--lease-seconds after its last renewal). Exit status as `pssr run`.
     """
-    if options.get("scale"):
-        options["scale"] = int(options["scale"])
     spec = _spec(src_uri, dst_uri, config, options)
-    from jobs.sync import run_sync  # imported late, as run_job
+    from jobs.sync import SyncSummary, run_sync  # imported late, as run_job
 
-    with _reporting(quiet, as_json) as reporter:
-        with _refusals(), reporter:
-            summary = run_sync(spec, report=reporter)
-        _report(
-            summary,
-            reporter,
+    def counts(summary: SyncSummary) -> str:
+        return (
             f"sync: {len(summary.videos_new)} new, {len(summary.videos_changed)} changed, "
             f"{len(summary.videos_redone)} redone (settings changed or output gone), "
             f"{len(summary.videos_skipped)} unchanged, {len(summary.videos_leased)} leased by another run, "
             f"{len(summary.videos_done_elsewhere)} done by another run meanwhile, "
-            f"{len(summary.leases_taken_over)} expired lease(s) taken over",
+            f"{len(summary.leases_taken_over)} expired lease(s) taken over"
         )
+
+    _execute(run_sync, spec, quiet, as_json, counts)
 
 
 @cli.command()
@@ -245,8 +252,6 @@ def sync(src_uri: str, dst_uri: str, config: str | None, quiet: bool, as_json: b
 @job_options
 def plan(input_uri: str, config: str | None, **options: Any) -> None:
     """Print the segment plan of INPUT (probe and scene cuts; no models run)."""
-    if options.get("scale"):
-        options["scale"] = int(options["scale"])
     spec = _spec(input_uri, "plan-only", config, options)
     from jobs.plan_report import print_plan
 
@@ -317,13 +322,18 @@ def train(data: tuple[str, ...], config: str | None, **options: Any) -> None:
         raise _Refused(str(exc)) from None
 
 
+def _storage_options(func: Callable) -> Callable:
+    """S3 settings of the commands that only read outputs (PSSR_<COMMAND>_S3_ENDPOINT_URL works too)."""
+    func = click.option("--region", help="S3 region; default: boto3's standard chain.")(func)
+    return click.option("--s3-endpoint-url", help="S3 endpoint (MinIO, moto, other regions); default: AWS.")(func)
+
+
 @cli.command()
 @click.argument("output_uri", metavar="OUTPUT_FILE")
 @click.option(
     "--source", "source_uri", help="The original (path or s3:// URI): check that its sha256 is the recorded one."
 )
-@click.option("--s3-endpoint-url", help="S3 endpoint (MinIO, moto, other regions); default: AWS.")
-@click.option("--region", help="S3 region; default: boto3's standard chain.")
+@_storage_options
 def verify(output_uri: str, source_uri: str | None, s3_endpoint_url: str | None, region: str | None) -> None:
     """Read the provenance PS-SR wrote into OUTPUT_FILE (a path or s3:// URI) and check it.
 
@@ -353,12 +363,6 @@ def verify(output_uri: str, source_uri: str | None, s3_endpoint_url: str | None,
         checked = "video stream" + (" and source" if source_uri else "")
         click.echo(f"verified: {output_uri} ({checked} match its provenance)")
     sys.exit(0 if result.ok else 1)
-
-
-def _storage_options(func: Callable) -> Callable:
-    """S3 settings of the commands that only read an OUTPUT (PSSR_<COMMAND>_S3_ENDPOINT_URL works too)."""
-    func = click.option("--region", help="S3 region; default: boto3's standard chain.")(func)
-    return click.option("--s3-endpoint-url", help="S3 endpoint (MinIO, moto, other regions); default: AWS.")(func)
 
 
 @cli.command()
