@@ -34,6 +34,11 @@ _FALLBACK_RATE = Fraction(25)
 _DEFAULT_COLOUR = Colour(matrix=MATRIX_BT709, range=RANGE_LIMITED)
 _LIMITED_RANGE_ONLY = {"prores"}
 _SVT_MIN_HEIGHT = 32
+# libx265 (as PyAV's wheels carry it) corrupts its heap on frames narrower than one 64-px CTU: a
+# process that encodes a few 48x32, 48x64 or 40x32 chunks aborts ("corrupted size vs. prev_size"),
+# taking a Ray worker and its other tasks with it (seen at every preset; 64x16 and 96x40 were
+# fine). Such outputs come only from inputs under 32 px wide.
+_X265_MIN_WIDTH = 64
 # Encoders that refuse a frame size its chroma subsampling does not divide (x264/x265: 99x75
 # in 4:2:0). SVT-AV1, FFV1 and ProRes take any size and keep it.
 _WHOLE_CHROMA_ONLY = {"h264", "hevc"}
@@ -144,6 +149,11 @@ def encode_chunk(
     if codec == "av1" and out_height < _SVT_MIN_HEIGHT:
         # Seen with SVT-AV1 4.1: below this it never returns a packet, and the task would hang.
         raise MediaError(f"av1 (SVT-AV1) cannot encode frames under {_SVT_MIN_HEIGHT} lines ({out_height})")
+    if codec == "hevc" and out_width < _X265_MIN_WIDTH:
+        raise MediaError(
+            f"hevc (libx265) cannot safely encode frames under {_X265_MIN_WIDTH} px wide ({out_width}x{out_height}); "
+            "use h264, av1 or ffv1"
+        )
     out_colour = written_colour(codec, pix_fmt, out_height, colour)
     rgb = "rgb48le" if frames.dtype == np.uint16 else "rgb24"
     pad = ((0, out_height - height), (0, out_width - width), (0, 0))

@@ -170,3 +170,10 @@ def test_dts_from_pts(pts):
     dts = [p.dts for p in with_dts(iter(packets), reorder_depth([p.pts for p in packets]))]
     assert all(a < b for a, b in zip(dts, dts[1:]))
     assert all(d <= p.pts for d, p in zip(dts, packets))
+
+
+def test_hevc_refuses_frames_x265_cannot_encode_safely(tmp_path):
+    """libx265 corrupts its heap on frames under 64 px wide (an abort, not an error): refuse them before."""
+    with pytest.raises(MediaError, match="under 64 px wide"):
+        encode(tmp_path / "a.mkv", "hevc", "mkv", list(range(16)), frames=FRAMES[:, :, :48])
+    assert not (tmp_path / "a.mkv").exists()
