@@ -22,7 +22,7 @@ TRAIN_SCALE ?= 4
 TRAIN_OUT ?= train-out/tiny_x$(TRAIN_SCALE)
 TRAIN_ARGS ?=
 
-.PHONY: install run test plan clean bench bench-memory bench-throughput bench-quality train
+.PHONY: install run test plan clean bench bench-memory bench-throughput bench-quality train docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ plan: install $(if $(filter samples/sample.mp4,$(INPUT)),samples/sample.mp4)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# docs/reference/cli.md and config.md, generated from the click commands and JobSpec (tests/test_docs.py checks them).
+docs: install
+	$(BIN)/python -m jobs.reference
 
 clean:
 	rm -rf $(OUTPUT) samples .pytest_cache

@@ -428,20 +428,59 @@ def test_dockerfile_default_command_is_a_pssr_command(programs: dict[str, click.
     assert [arg for op, arg in instructions if op == "USER"] == ["ray"]
 
 
-# --- the README's cluster section ---------------------------------------------------------------------------------
+# --- the command lines of the docs ---------------------------------------------------------------------------------
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "examples").glob("*.yaml"))]
 
 
-def test_readme_cluster_commands_are_valid(programs: dict[str, click.Group]) -> None:
-    section = re.split(r"\n#+ ", (ROOT / "README.md").read_text().split("\n### Running on a cluster\n", 1)[1])[0]
-    for path in re.findall(r"\binfra/[\w./-]+", section):
-        assert (ROOT / path).exists(), f"README names {path}, which is not in the checkout"
-    mounts = {
+def doc_command_lines(text: str, comments: bool = False) -> Iterator[list[str]]:
+    """The simple commands of the ```sh blocks of a Markdown page (synopses with [OPTIONS] go in ```text blocks), or
+    with `comments` (a YAML file) of its commented command lines; shell redirections (`> out.jsonl`, `2> log`) left out."""
+    if comments:  # its comment lines that run a program, and their continuation lines
+        lines: list[str] = []
+        for line in text.splitlines():
+            words = line.lstrip("# ")
+            if line.startswith("#") and (words.startswith(("pssr ", "ray ")) or lines and lines[-1].endswith("\\")):
+                lines.append(words)
+        blocks = ["\n".join(lines)]
+    else:
+        blocks = re.findall(r"```sh\n(.*?)```", text, re.DOTALL)
+    for block in blocks:
+        yield from simple_commands(re.sub(r"\s\d?>>?\s*\S+", "", block))
+
+
+@pytest.fixture(scope="module")
+def doc_mounts() -> dict[str, Path]:
+    """Where the cluster docs' paths are: the KubeRay head's ConfigMap mount and the cluster launcher's copies."""
+    return {
         **config_mounts(load("kuberay/raycluster.yaml")["spec"]["headGroupSpec"]["template"]["spec"]),
         **{remote: ROOT / local for remote, local in load("aws/cluster.yaml")["file_mounts"].items()},
     }
-    found = []
-    for block in re.findall(r"```sh\n(.*?)```", section, re.DOTALL):
-        for argv in simple_commands(block):
-            found += [(i.program, *i.command) for i in check_command(argv, programs, mounts)]
-    assert found.count(("pssr", "run")) == 2  # on the KubeRay cluster and on the launcher's
-    assert {("ray", "up"), ("ray", "down"), ("ray", "job", "submit")} <= set(found)
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_doc_command_lines_are_valid(page: Path, programs: dict[str, click.Group], doc_mounts: dict[str, Path]) -> None:
+    """Every `pssr` and `ray` command line of the README, docs/ and examples/ is one the program accepts, and the job
+    settings a `pssr run`/`sync` line names load."""
+    text = page.read_text()
+    for path in re.findall(r"\binfra/[\w./-]+\w", text):
+        assert (ROOT / path).exists(), f"{page.relative_to(ROOT)} names {path}, which is not in the checkout"
+    for argv in doc_command_lines(text, comments=page.suffix == ".yaml"):
+        for invocation in check_command(argv, programs, doc_mounts):
+            if invocation.command in (("run",), ("sync",)):
+                spec_of(invocation)
+
+
+def test_doc_command_lines_cover_the_docs(programs: dict[str, click.Group], doc_mounts: dict[str, Path]) -> None:
+    found: dict[str, list[tuple[str, ...]]] = {}
+    for page in DOCS:
+        for argv in doc_command_lines(page.read_text(), comments=page.suffix == ".yaml"):
+            found.setdefault(page.name, []).extend(
+                (i.program, *i.command) for i in check_command(argv, programs, doc_mounts)
+            )
+    assert found["cluster.md"].count(("pssr", "run")) == 2  # on the KubeRay cluster and on the launcher's
+    assert {("ray", "up"), ("ray", "down"), ("ray", "job", "submit")} <= set(found["cluster.md"])
+    assert {("pssr", "run"), ("pssr", "sync"), ("pssr", "status"), ("ray", "job", "submit")} <= set(found["README.md"])
+    assert ("pssr", "run") in found["status-and-report.md"]  # after the redirections are left out
+    assert ("pssr", "sync") in found["job.yaml"]
+    assert ["pssr", "run", "a", "b"] in list(doc_command_lines("```sh\npssr run a b > x.jsonl 2> log\n```\n"))
