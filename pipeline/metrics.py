@@ -81,21 +81,35 @@ def tfs(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
 def tfs_and_worst(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[float, int | None]:
     """`tfs`, and the frame t whose change from t-1 the input explains least (largest
     mean|ΔO_t - B(ΔI_t)|): where to look for flicker. None for fewer than two frames."""
+    score, worst, _ = bicubic_metrics(out, lr, scale)
+    return score, worst
+
+
+def bicubic_metrics(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[float, int | None, float]:
+    """`tfs` and its worst frame (as `tfs_and_worst`) and `detail_gain`, from one bicubic
+    upscaling of the input: B is linear, so B(ΔI_t) = B(I_t) - B(I_{t-1}). Upscaling is most of
+    these metrics' cost, and the light stage takes them on every segment."""
     _check_pair(out, lr, scale)
     frames = out.shape[0]
-    if frames < 2:
-        return math.nan, None
     unexplained, motion = [], []  # per pair (t-1, t), summed over pixels
-    for cur in _chunks(1, frames):
-        prev = slice(cur.start - 1, cur.stop - 1)
-        d_in = bicubic_upscale(lr[cur].float() - lr[prev].float(), scale)
-        d_out = out[cur].float() - out[prev].float()
-        unexplained.append((d_out - d_in).abs().sum((1, 2, 3)).double())
+    detail = 0.0
+    last: tuple[torch.Tensor, torch.Tensor] | None = None  # the previous chunk's last B(I) and O
+    for chunk in _chunks(0, frames):
+        b, o = bicubic_upscale(lr[chunk].float(), scale), out[chunk].float()
+        detail += (o - b).abs().sum().item()
+        if last is not None:  # the pair straddling two chunks
+            b, o = torch.cat([last[0], b]), torch.cat([last[1], o])
+        last = b[-1:], o[-1:]
+        d_in = b[1:] - b[:-1]
+        unexplained.append((o[1:] - o[:-1] - d_in).abs().sum((1, 2, 3)).double())
         motion.append(d_in.abs().sum((1, 2, 3)).double())
+    gain = detail / out.numel()
+    if frames < 2:
+        return math.nan, None, gain
     per_pair = torch.cat(unexplained)
     count = (frames - 1) * out[0].numel()
     score = (per_pair.sum().item() / count) / max(torch.cat(motion).sum().item() / count, MIN_MOTION)
-    return score, 1 + int(per_pair.argmax().item())
+    return score, 1 + int(per_pair.argmax().item()), gain
 
 
 def lr_psnr(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
@@ -119,11 +133,7 @@ def lr_psnr_and_worst(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[
 
 def detail_gain(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
     """mean |O - B(I)|: how far the result moved from plain bicubic."""
-    _check_pair(out, lr, scale)
-    total = sum(
-        (out[c].float() - bicubic_upscale(lr[c].float(), scale)).abs().sum().item() for c in _chunks(0, out.shape[0])
-    )
-    return total / out.numel()
+    return bicubic_metrics(out, lr, scale)[2]
 
 
 def light_delta(light: torch.Tensor, strong: torch.Tensor) -> float:

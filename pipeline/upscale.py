@@ -76,12 +76,12 @@ def quality_metrics(
 ) -> dict[str, float | int]:
     """The manifest's no-reference metrics of one segment's core frames (DESIGN.md), and the frames
     where tfs and lr_psnr are worst (video frame indices, the core starting at `first_frame`)."""
-    tfs, tfs_worst = metrics.tfs_and_worst(out, lr, scale)
+    tfs, tfs_worst, detail_gain = metrics.bicubic_metrics(out, lr, scale)
     lr_psnr, lr_psnr_worst = metrics.lr_psnr_and_worst(out, lr, scale)
     return {
         "tfs": float(tfs),
         "lr_psnr": float(lr_psnr),
-        "detail_gain": float(metrics.detail_gain(out, lr, scale)),
+        "detail_gain": float(detail_gain),
         "light_delta": float(metrics.light_delta(out, strong)),
         "tfs_worst_frame": NO_FRAME if tfs_worst is None else first_frame + tfs_worst,
         "lr_psnr_worst_frame": first_frame + lr_psnr_worst,
