@@ -68,7 +68,7 @@ $(TRAIN_PHOTOS): | $(BIN)/.installed
 train: install | $(TRAIN_PHOTOS)
 	$(BIN)/pssr train "$(TRAIN_PHOTOS)" --config jobs/configs/train-tiny-x$(TRAIN_SCALE).yaml --out "$(TRAIN_OUT)" $(TRAIN_ARGS)
 
-# Quality and speed of bicubic, Lanczos and the models through the real pipeline (README).
+# Quality and speed of bicubic, Lanczos and the models through the real pipeline (docs/benchmarks.md).
 bench-quality: install | $(BENCH_PHOTOS)
 	$(BIN)/pssr bench quality --photos "$(BENCH_PHOTOS)" --out "$(BENCH_OUT)" --scale $(BENCH_SCALE) $(BENCH_ARGS)
 
@@ -76,10 +76,10 @@ bench-quality: install | $(BENCH_PHOTOS)
 .NOTPARALLEL: bench
 bench: bench-memory bench-throughput
 
-# Peak RSS of the driver and every Ray process, for a clip and one 10x longer (README, "Memory").
+# Peak RSS of the driver and every Ray process, for a clip and one 10x longer (docs/benchmarks.md, "Memory").
 bench-memory: install
 	$(BIN)/pssr bench memory --out "$(BENCH_OUT)" $(BENCH_MEMORY_ARGS)
 
-# Frames/s of each stage alone, of the whole job against its roofline, and of baselines (README, "Throughput").
+# Frames/s of each stage alone, of the whole job against its roofline, and of baselines (docs/benchmarks.md, "Throughput").
 bench-throughput: install
 	$(BIN)/pssr bench throughput --out "$(BENCH_OUT)" $(BENCH_THROUGHPUT_ARGS)

@@ -1,7 +1,7 @@
 """`pssr bench throughput`: frames/s of every stage alone, of the whole pipeline, and of baselines,
 on the same clip, in one run.
 
-Definitions (also in README, "Throughput"):
+Definitions (also in docs/benchmarks.md, "Throughput"):
 
 * Stage alone: the pipeline's own stage code (plan task, `decode_segment`, `StrongStage`,
   `LightStage`, `encode_segment`, `stitch_video`) run over every segment of the clip in this

@@ -257,7 +257,7 @@ class ReviewSpec(StrictModel):
     """Thresholds of the review flags (`flag_*` segment columns; `pssr status --flagged`, `pssr report`).
 
     Defaults sit well outside what the shipped models produce (on the sample and the quality benchmark,
-    docs/benchmarks.md): lr_psnr 44-52 dB (bicubic itself 42-51), tfs 0.1-0.5, light_delta under 0.001.
+    docs/benchmarks.md): lr_psnr 42-52 dB (bicubic itself 42-51), tfs 0.1-0.5, light_delta under 0.001.
     They change no output, so they are not in config_hash: a finished video is not redone for new ones.
     """
 
