@@ -41,6 +41,7 @@ def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
                 rate=rate,
                 sample_aspect_ratio=_fraction(row["sar_num"], row["sar_den"]),
                 colour=row_colour(row),
+                hardware=encode.hardware,
             )
             storage.upload(path, row["chunk_uri"])
         # Last: a chunk with its record is whole, and a resumed run can take both as they are.

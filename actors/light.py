@@ -19,7 +19,7 @@ class LightStage(ModelStage):
 
     def process(self, row: Row) -> None:
         strong = to_tensor(row["hr"], self.device)
-        out = run_light(self.model, strong, self.frames_per_pass)
+        out = self.forward(lambda tile: run_light(self.model, strong, self.frames_per_pass, tile), strong.shape[-2:])
         row.update(quality_metrics(to_tensor(row["lr"], self.device), strong, out, self.scale, int(row["core_start"])))
         row.update(segment_times(row))
         if row["reference_uri"]:

@@ -1,15 +1,19 @@
-"""What the strong and light actor pools share: device choice, torch threads, batch handling."""
+"""What the strong and light actor pools share: device choice, torch threads, precision, compilation,
+tiling, batch handling."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
 from actors.rows import Row, batch_to_rows, rows_to_batch, run_stage
 from pipeline.config import PoolSpec
 from pipeline.models import load_model, pick_device
+from pipeline.models.device import autocast, check_precision, compile_model
 from pipeline.storage import Storage
+from pipeline.tiling import AdaptiveTile
 
 
 class ModelStage:
@@ -31,9 +35,13 @@ class ModelStage:
         # decode and encode tasks running beside the actor.
         torch.set_num_threads(pool.torch_threads or max(1, math.ceil(pool.num_cpus)))
         self.device = pick_device(device)
+        check_precision(self.device, pool.precision)
+        self.precision = pool.precision
         self.scale = scale
         self.frames_per_pass = pool.frames_per_pass
-        self.model, self.sha256 = load_model(self.kind, model_name, scale, self.device, weights_dir, sha256)
+        model, self.sha256 = load_model(self.kind, model_name, scale, self.device, weights_dir, sha256)
+        self.model = compile_model(model) if pool.compile else model
+        self.tile = AdaptiveTile(pool.tile, model.spatial_radius, model.spatial_align, self.device)
         self.storage = storage or Storage()  # the job's output storage: run markers (and references)
 
     def __call__(self, batch: dict) -> dict:
@@ -41,6 +49,12 @@ class ModelStage:
         for row in rows:
             run_stage(row, self.kind, self.process, self.storage)
         return rows_to_batch(rows)
+
+    def forward(self, work: Callable[[int | None], torch.Tensor], frame_size: tuple[int, int]) -> torch.Tensor:
+        """`work(tile)` (run_strong or run_light) at the pool's precision, in smaller tiles after
+        running out of device memory (pipeline/tiling.py)."""
+        with autocast(self.device, self.precision):
+            return self.tile.run(work, frame_size)
 
     def process(self, row: Row) -> None:
         raise NotImplementedError

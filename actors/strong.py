@@ -14,7 +14,10 @@ class StrongStage(ModelStage):
         lr = to_tensor(row["lr"], self.device)
         offset = int(row["core_start"]) - int(row["context_start"])
         core = slice(offset, offset + int(row["core_end"]) - int(row["core_start"]))
-        hr = run_strong(self.model, lr, core, self.model.temporal_radius, self.frames_per_pass)
+        radius = self.model.temporal_radius
+        hr = self.forward(
+            lambda tile: run_strong(self.model, lr, core, radius, self.frames_per_pass, tile), lr.shape[-2:]
+        )
         # Context frames end here: the light model is per frame, so only core frames go on.
         row["lr"] = row["lr"][core]
         row["hr"] = to_pixels(hr, row["lr"].dtype)  # as deep as decoded (uint16 for outputs above 8 bits)

@@ -90,11 +90,29 @@ class EncodeSpec(StrictModel):
         "auto", description="Output container; auto picks by codec."
     )
     gop: int = Field(48, ge=1, description="Longest GOP inside a chunk (each chunk starts a closed GOP).")
+    hardware: Literal["never", "auto", "nvenc"] = Field(
+        "never",
+        description="NVIDIA hardware encoding of h264/hevc (h264_nvenc, hevc_nvenc; crf becomes NVENC's cq, the "
+        "preset p1-p7). never: libx264/libx265. auto: NVENC on each encode worker where it opens, else "
+        "libx264/libx265; for clusters whose encode nodes are alike, since the chunks of one video must come "
+        "from one encoder (a mixed video fails at the stitch). nvenc: NVENC or a failed chunk, never the "
+        "software encoder. See docs/performance.md.",
+    )
 
     @model_validator(mode="after")
     def _crf_range(self) -> EncodeSpec:
         if self.codec in ("h264", "hevc") and self.crf > 51:
             raise ValueError(f"crf {self.crf} is above 51, the maximum for {self.codec}")
+        return self
+
+    @model_validator(mode="after")
+    def _nvenc_codecs(self) -> EncodeSpec:
+        if self.hardware == "nvenc":
+            from pipeline.media.nvenc import nvenc_refusal  # late: config loads before any media work
+
+            refusal = nvenc_refusal(self.codec, self.pix_fmt, self.crf)
+            if refusal:
+                raise ValueError(f"hardware nvenc: {refusal}")
         return self
 
     @model_validator(mode="after")
@@ -155,6 +173,27 @@ class PoolSpec(StrictModel):
         None, ge=1, description="Torch intra-op threads per actor; default: num_cpus rounded up."
     )
     frames_per_pass: int = Field(8, ge=1, le=1024, description="Frames per model call; bounds activation memory.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32",
+        description="Arithmetic of the model's forward pass: fp32, or bf16/fp16 under torch autocast (convolutions "
+        "and matrix products in 16 bits: about twice as fast on tensor-core GPUs; on CPU they run too, rarely "
+        "faster). Outputs differ from fp32 by under 2/255 on average (docs/performance.md); bf16 needs an Ampere "
+        "or newer GPU, checked at actor start.",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the model at actor start: faster steady state, but the first segment of each "
+        "new shape (segment length, frame size, tile) waits for a compilation (tens of seconds).",
+    )
+    tile: int | None = Field(
+        None,
+        ge=16,
+        le=65536,
+        description="Process frames in overlapping tiles of at most this many pixels a side, margins included, "
+        "in the model's input pixels (LR for strong_pool, HR for light_pool); the output is the whole-frame "
+        "output (up to float rounding). Default: whole frames, and after a GPU out-of-memory error the actor "
+        "halves the tile and retries, keeping the tile that worked.",
+    )
     resources: dict[str, float] = Field(
         default_factory=dict,
         description="Custom Ray resources per actor (e.g. {strong_node: 1}): the pool runs only on nodes that "
@@ -345,13 +384,20 @@ class JobSpec(StrictModel):
 
         Not `reference`: it adds figures to the manifests, never changes an output (see
         jobs/run_job.py for when a finished video is measured again). Nor `review`: its thresholds
-        only decide the flags written beside the metrics."""
+        only decide the flags written beside the metrics. Nor the pools' frames_per_pass, tile and
+        compile: they give the same frames up to float rounding (pool precision does not)."""
         return {
             "scale": self.scale,
             "deinterlace": self.deinterlace,
             "models": {"strong": self.models.strong, "light": self.models.light},
             "segment": self.segment.model_dump(),
-            "encode": self.encode.model_dump(),
+            # hardware and precision only when set: the hashes of jobs from before these settings stay.
+            "encode": self.encode.model_dump(exclude={"hardware"} if self.encode.hardware == "never" else None),
+            **{
+                f"{name}_precision": pool.precision
+                for name, pool in (("strong", self.strong_pool), ("light", self.light_pool))
+                if pool.precision != "fp32"
+            },
         }
 
     def config_hash(self, weight_sha256: dict[str, str | None]) -> str:

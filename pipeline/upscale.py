@@ -8,23 +8,29 @@ object store.
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 import torch
 
 from pipeline import metrics
 from pipeline.review import NO_FRAME
+from pipeline.tiling import tiled
 
 _MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
-def to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
+def to_tensor(frames: np.ndarray, device: torch.device | str) -> torch.Tensor:
     """(T, H, W, 3) uint8 or uint16 -> (T, 3, H, W) float in [0, 1] on `device`."""
     with warnings.catch_warnings():
         # Ray hands out read-only views of object-store memory; the tensor is only read
         # (the float conversion below makes a new one), so no copy is needed.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         t = torch.from_numpy(np.ascontiguousarray(frames))
+    if torch.device(device).type == "cuda":
+        # Page-locked: the copy to the GPU is then one DMA that the host does not wait for (from
+        # pageable memory CUDA stages it through a pinned buffer, synchronously).
+        t = t.pin_memory()
     return t.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(_MAX[frames.dtype])
 
 
@@ -33,8 +39,13 @@ def to_pixels(frames: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     peak = _MAX[np.dtype(dtype)]
     ints = frames.clamp(0, 1).mul(peak).round_()
     # torch has no uint16 arithmetic on every device: go through int32 there.
-    ints = ints.to(torch.uint8) if peak == 255.0 else ints.to(torch.int32)
-    return ints.permute(0, 2, 3, 1).contiguous().cpu().numpy().astype(dtype, copy=False)
+    ints = (ints.to(torch.uint8) if peak == 255.0 else ints.to(torch.int32)).permute(0, 2, 3, 1).contiguous()
+    if ints.device.type == "cuda":
+        host = torch.empty(ints.shape, dtype=ints.dtype, pin_memory=True)
+        host.copy_(ints, non_blocking=True)
+        torch.cuda.current_stream(ints.device).synchronize()  # the copy is asynchronous: done before numpy reads
+        ints = host
+    return ints.numpy().astype(dtype, copy=False)
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
@@ -49,25 +60,46 @@ def run_strong(
     core: slice,
     radius: int,
     frames_per_pass: int,
+    tile: int | None = None,
 ) -> torch.Tensor:
     """Upscale the `core` frames of an LR clip (T, 3, h, w), using the rest as temporal context.
 
     The clip is processed in passes of at most `frames_per_pass` output frames, each with
     `radius` context frames on both sides: output frame t depends only on frames t-R..t+R,
-    so the passes give the same result as one pass over the clip, at bounded memory.
+    so the passes give the same result as one pass over the clip, at bounded memory. With
+    `tile`, each pass goes through the model in overlapping tiles of at most `tile` LR pixels
+    a side (pipeline/tiling.py), the same result again up to float rounding. Float32 out.
     """
     outputs = []
     for start in range(core.start, core.stop, frames_per_pass):
         stop = min(start + frames_per_pass, core.stop)
         lo, hi = max(0, start - radius), min(lr.shape[0], stop + radius)
-        outputs.append(model(lr[lo:hi].unsqueeze(0), slice(start - lo, stop - lo))[0])
+        keep = slice(start - lo, stop - lo)
+        clip = lr[lo:hi].unsqueeze(0)
+        outputs.append(tiled(partial(_forward_kept, model, keep), clip, tile, *_reach(model, tile))[0].float())
     return torch.cat(outputs)
 
 
 @torch.inference_mode()
-def run_light(model: torch.nn.Module, hr: torch.Tensor, frames_per_pass: int) -> torch.Tensor:
-    """Refine HR frames (T, 3, H, W) a few frames at a time (the light model is per frame)."""
-    return torch.cat([model(hr[i : i + frames_per_pass]) for i in range(0, hr.shape[0], frames_per_pass)])
+def run_light(model: torch.nn.Module, hr: torch.Tensor, frames_per_pass: int, tile: int | None = None) -> torch.Tensor:
+    """Refine HR frames (T, 3, H, W) a few frames at a time (the light model is per frame), in
+    overlapping tiles of at most `tile` HR pixels a side if given. Float32 out."""
+    return torch.cat(
+        [
+            tiled(model, hr[i : i + frames_per_pass], tile, *_reach(model, tile)).float()
+            for i in range(0, hr.shape[0], frames_per_pass)
+        ]
+    )
+
+
+def _forward_kept(model: torch.nn.Module, keep: slice, clip: torch.Tensor) -> torch.Tensor:
+    return model(clip, keep)
+
+
+def _reach(model: torch.nn.Module, tile: int | None) -> tuple[int, int]:
+    """The model's spatial receptive radius and tile alignment (pipeline/tiling.py), read only when
+    tiling: any module runs whole frames."""
+    return (model.spatial_radius, model.spatial_align) if tile is not None else (0, 1)
 
 
 @torch.inference_mode()

@@ -17,6 +17,7 @@ from av.video.stream import VideoStream
 
 from .colour import MATRIX_BT709, RANGE_LIMITED, Colour, output_colour, tag
 from .errors import MediaError, no_partial_file
+from .nvenc import NVENC_PIX_FMTS, nvenc_options, pick_encoder
 
 ENCODERS = {"h264": "libx264", "hevc": "libx265", "av1": "libsvtav1", "ffv1": "ffv1", "prores": "prores_ks"}
 # ffv1 keeps RGB (bgr0 is its 8-bit RGB input) so a round trip is bit-exact; ProRes 422 HQ is 10-bit 4:2:2.
@@ -120,7 +121,8 @@ def encode_chunk(
     rate: Fraction | None,
     sample_aspect_ratio: Fraction | None = None,
     colour: Colour | None = None,
-) -> None:
+    hardware: str = "never",
+) -> str:
     """Write RGB frames (T, H, W, 3), uint8 or uint16 (0..65535), with the given source pts (in
     `time_base`) to `path`.
 
@@ -131,7 +133,8 @@ def encode_chunk(
     converted with the source's matrix and range (`colour`, the source's resolved description;
     None: BT.709, limited) and tagged with it, primaries and transfer included (see
     `colour.output_colour`). Frames are written at `encoded_size` (odd sizes padded for h264/hevc
-    by repeating the last column/row). A failed encode leaves no file.
+    by repeating the last column/row). `hardware` (EncodeSpec.hardware) lets h264/hevc go to NVENC
+    (pipeline/media/nvenc.py). A failed encode leaves no file. Returns the encoder's name.
     """
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"frames must be uint8 or uint16 (T, H, W, 3), got {frames.dtype} {frames.shape}")
@@ -149,12 +152,15 @@ def encode_chunk(
     if codec == "av1" and out_height < _SVT_MIN_HEIGHT:
         # Seen with SVT-AV1 4.1: below this it never returns a packet, and the task would hang.
         raise MediaError(f"av1 (SVT-AV1) cannot encode frames under {_SVT_MIN_HEIGHT} lines ({out_height})")
-    if codec == "hevc" and out_width < _X265_MIN_WIDTH:
+    nvenc = pick_encoder(codec, pix_fmt, crf, hardware, out_width, out_height)
+    encoder = nvenc or ENCODERS[codec]
+    if encoder == "libx265" and out_width < _X265_MIN_WIDTH:
         raise MediaError(
             f"hevc (libx265) cannot safely encode frames under {_X265_MIN_WIDTH} px wide ({out_width}x{out_height}); "
             "use h264, av1 or ffv1"
         )
     out_colour = written_colour(codec, pix_fmt, out_height, colour)
+    stream_pix_fmt = NVENC_PIX_FMTS[codec][pix_fmt] if nvenc else pix_fmt
     rgb = "rgb48le" if frames.dtype == np.uint16 else "rgb24"
     pad = ((0, out_height - height), (0, out_width - width), (0, 0))
     with (
@@ -163,9 +169,10 @@ def encode_chunk(
     ):
         if ENCODERS[codec] not in out.supported_codecs:
             raise MediaError(f"{codec} cannot be stored in {container_format}")
-        stream = out.add_stream(ENCODERS[codec], options=_codec_options(codec, crf, preset, gop))
-        _configure(stream, out_width, out_height, pix_fmt, fine, rate, sample_aspect_ratio, out_colour)
-        convert = _converter(out_colour, pix_fmt)
+        options = nvenc_options(crf, preset, gop) if nvenc else _codec_options(codec, crf, preset, gop)
+        stream = out.add_stream(encoder, options=options)
+        _configure(stream, out_width, out_height, stream_pix_fmt, fine, rate, sample_aspect_ratio, out_colour)
+        convert = _converter(out_colour, stream_pix_fmt)
         packets: list[Packet] = []  # compressed: small next to the frames we were handed
         for array, p in zip(frames, pts):
             if out_width != width or out_height != height:  # one frame at a time: no copy of the segment
@@ -176,6 +183,7 @@ def encode_chunk(
         packets += stream.encode()
         # libx265 emits garbage dts for chunks shorter than its B-frame delay: derive our own.
         out.mux(list(with_dts(iter(packets), reorder_depth([p.pts for p in packets]))))
+    return encoder
 
 
 def reorder_depth(pts: list[int]) -> int:

@@ -64,6 +64,10 @@ class _PerFrameUpscaler(nn.Module):
             raise ValueError(f"bad scale {scale}")
         self.scale = scale
 
+    # LR pixels an output pixel sees on each side (tiling's margin, pipeline/tiling.py).
+    spatial_radius: int
+    spatial_align = 1
+
     @property
     def temporal_radius(self) -> int:
         return 0  # no temporal context: no context frames needed
@@ -84,6 +88,8 @@ class _PerFrameUpscaler(nn.Module):
 class BicubicSR(_PerFrameUpscaler):
     """Bicubic upscaling (`bicubic_upscale`, clamped): the baseline every metric refers to."""
 
+    spatial_radius = 2  # 4 taps, at most 2 px from the output pixel's own input pixel
+
     def upscale(self, frames: torch.Tensor) -> torch.Tensor:
         return bicubic_upscale(frames, self.scale)
 
@@ -91,12 +97,16 @@ class BicubicSR(_PerFrameUpscaler):
 class LanczosSR(_PerFrameUpscaler):
     """Lanczos-3 upscaling (`lanczos_upscale`, clamped)."""
 
+    spatial_radius = LANCZOS_A  # taps k-a..k+a
+
     def upscale(self, frames: torch.Tensor) -> torch.Tensor:
         return lanczos_upscale(frames, self.scale)
 
 
 class IdentitySR(nn.Module):
     """(N, 3, H, W) -> the same frames: "no light model"."""
+
+    spatial_radius, spatial_align = 0, 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 3:

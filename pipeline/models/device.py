@@ -23,3 +23,37 @@ def pick_device(requested: str | torch.device = "auto") -> torch.device:
             )
         return device
     raise ValueError(f"unknown device {requested!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def check_precision(device: torch.device, precision: str) -> None:
+    """Fail at start-up, not on the first segment, when `device` cannot run `precision`."""
+    dtype = AUTOCAST_DTYPES.get(precision)
+    if dtype is None:
+        if precision != "fp32":
+            raise ValueError(f"unknown precision {precision!r}; use 'fp32', 'bf16' or 'fp16'")
+        return
+    if not torch.amp.is_autocast_available(device.type):
+        raise RuntimeError(f"precision {precision} needs autocast, which torch does not offer on {device}")
+    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        raise RuntimeError(
+            f"precision bf16 requested but {torch.cuda.get_device_name(device)} has no bfloat16; use fp16 or fp32"
+        )
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """The forward pass at `precision`: fp32 as is; bf16/fp16 under torch.autocast on the device
+    (CUDA, or CPU autocast), which runs convolutions and matrix products in the low precision and
+    keeps reductions such as softmax and norms in fp32."""
+    dtype = AUTOCAST_DTYPES.get(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def compile_model(model: torch.nn.Module) -> torch.nn.Module:
+    """torch.compile for inference. Shapes vary (segment lengths, tiles, frame sizes): dynamic=None
+    compiles the first shape static and recompiles with symbolic sizes when a new one comes. No CUDA
+    graphs (they are captured per shape) and no max-autotune (it benchmarks kernels again for every
+    new shape); the attributes of `model` (radii) stay readable through the compiled module."""
+    return torch.compile(model, dynamic=None)

@@ -20,7 +20,7 @@ class LightSR(nn.Module):
         super().__init__()
         if features < 1 or n_convs < 0 or unshuffle < 1:
             raise ValueError(f"bad LightSR settings: features={features} n_convs={n_convs} unshuffle={unshuffle}")
-        self.unshuffle = unshuffle
+        self.unshuffle, self.n_convs = unshuffle, n_convs
         channels = 3 * unshuffle * unshuffle
         layers: list[nn.Module] = [nn.Conv2d(channels, features, 3, padding=1), nn.LeakyReLU(0.1, inplace=True)]
         for _ in range(n_convs):
@@ -30,6 +30,17 @@ class LightSR(nn.Module):
         # Honest start: a fresh model returns its input unchanged.
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
+
+    @property
+    def spatial_radius(self) -> int:
+        """HR pixels an output pixel sees on each side (tiling's margin, pipeline/tiling.py): the
+        n_convs + 2 3x3 convs reach as many r x r blocks, and a pixel sees its whole block."""
+        return (self.n_convs + 3) * self.unshuffle - 1
+
+    @property
+    def spatial_align(self) -> int:
+        """Tiles start on multiples of r, so they fold the same r x r blocks as the whole frame."""
+        return self.unshuffle
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 3:

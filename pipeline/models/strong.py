@@ -135,6 +135,22 @@ class StrongSR(nn.Module):
         """R: output frame t depends only on input frames t-R..t+R."""
         return self.n_blocks * self.window
 
+    @property
+    def spatial_radius(self) -> int:
+        """LR pixels an output pixel sees on each side (tiling's margin, pipeline/tiling.py).
+
+        Only the convolutions reach sideways (attention, norms and MLP are per location): two 3x3
+        per block and the 3x3 recon at patch resolution, plus the 3x3 embed when patch is 1. At
+        patch p, L such convs reach L patches, and a pixel sees its whole patch: (L + 1) p - 1.
+        The bicubic base needs 2 px."""
+        convs = 2 * self.n_blocks + 1 + (self.patch == 1)
+        return max((convs + 1) * self.patch - 1, 2)
+
+    @property
+    def spatial_align(self) -> int:
+        """Tiles start on multiples of the patch, so they cut the frame into the same patches."""
+        return self.patch
+
     def forward(self, x: torch.Tensor, keep: slice | None = None) -> torch.Tensor:
         """Upscale frames `keep` (default: all) of each clip; the others are context only.
 
