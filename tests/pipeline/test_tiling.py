@@ -15,6 +15,7 @@ from pipeline.tiling import AdaptiveTile, min_tile, spans, tiled
 from pipeline.training.clips import camera_clip
 from pipeline.training.sources import load_media
 from pipeline.upscale import run_light, run_strong
+from tests.oom import PixelBudget
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "by_the_water_crop.png"
 TOLERANCE = 1e-5  # float rounding only: the kept pixels see exactly what they see in a whole frame
@@ -120,22 +121,6 @@ def test_an_output_pixel_sees_no_further_than_the_declared_radius(model: nn.Modu
     rows, cols = changed.nonzero(as_tuple=True)
     reach = max((rows // scale - 20).abs().max().item(), (cols // scale - 20).abs().max().item())
     assert 0 < reach <= model.spatial_radius
-
-
-class PixelBudget(nn.Module):
-    """A real model that raises torch.OutOfMemoryError, as CUDA does, on frames above a pixel budget."""
-
-    def __init__(self, model: nn.Module, budget: int) -> None:
-        super().__init__()
-        self.model, self.budget, self.refused = model, budget, 0
-        self.temporal_radius = getattr(model, "temporal_radius", 0)
-        self.spatial_radius, self.spatial_align = model.spatial_radius, model.spatial_align
-
-    def forward(self, x: torch.Tensor, *args) -> torch.Tensor:
-        if x.shape[-2] * x.shape[-1] > self.budget:
-            self.refused += 1
-            raise torch.OutOfMemoryError(f"{x.shape[-2]}x{x.shape[-1]} frames are above the budget")
-        return self.model(x, *args)
 
 
 def test_out_of_memory_halves_the_tile_until_it_fits_and_keeps_it() -> None:
