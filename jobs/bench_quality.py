@@ -33,7 +33,7 @@ from jobs.run_job import run_job
 from pipeline.benchset import TRACKS, BenchSet, build_bench_set
 from pipeline.config import JobSpec, load_job_spec
 from pipeline.manifest import read_manifests
-from pipeline.models import load_model, pick_device
+from pipeline.models import get_spec, load_model, pick_device
 from pipeline.models.baselines import SRVGGNetCompact
 from pipeline.storage import Storage
 from pipeline.upscale import run_light, run_strong
@@ -100,6 +100,14 @@ def run_method(
             "encode.codec": "ffv1",
         },
     )
+    # The job file's own weights (strong_sha256/light_sha256) are for the learned models: a
+    # classical stand-in of a method takes none.
+    own = {
+        f"{kind}_sha256": None
+        for kind, name in zip(("strong", "light"), models)
+        if not get_spec(kind, name).needs_weights
+    }
+    spec = spec.model_copy(update={"models": spec.models.model_copy(update=own)})
     summary = run_job(spec, echo=echo)
     if not summary.ok:
         raise BenchError(f"{track} with {models[0]} + {models[1]}: {summary.videos_failed}")

@@ -3,6 +3,7 @@ end-to-end run on a tiny set whose bicubic PSNR matches a direct computation."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from pipeline import benchset, metrics
 from pipeline.media.decode import decode_frames
 from pipeline.media.probe import probe_video
 from pipeline.models.classical import BicubicSR
+from pipeline.models.weights import find_weights, weight_file
 from tests.pipeline.training.conftest import textured_image, write_image
 
 
@@ -45,6 +47,18 @@ def _frames(path: Path) -> torch.Tensor:
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_cluster")
 def test_bench_quality_end_to_end(tmp_path: Path) -> None:
+    # Own weights from a job file (copies of the bundled ones): the learned methods use them, the
+    # classical ones take none.
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    own = {kind: weight_file(kind, "tiny", 4) for kind in ("strong", "light")}
+    for kind, entry in own.items():
+        shutil.copy(find_weights(kind, "tiny", 4), weights / entry.filename)
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        f"models: {{weights_dir: {weights}, strong_sha256: {own['strong'].sha256}, "
+        f"light_sha256: {own['light'].sha256}}}\n"
+    )
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(2):
@@ -52,7 +66,7 @@ def test_bench_quality_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     args = ["bench", "quality", "--photos", str(photos), "--out", str(out), "--videos", "1", "--scenes", "2"]
     args += ["--frames", "8", "--width", "128", "--height", "72", "--track", "bi", "--no-speed"]
-    args += ["--method", "bicubic", "--method", "strong+light"]
+    args += ["--method", "bicubic", "--method", "strong+light", "--config", str(config)]
 
     result = CliRunner().invoke(cli, args)
 
@@ -66,7 +80,11 @@ def test_bench_quality_end_to_end(tmp_path: Path) -> None:
     assert expected <= set(table.column_names)
     rows = {r["method"]: r for r in table.to_pylist()}
     assert set(rows) == {"bicubic", "strong+light"}
-    assert rows["bicubic"]["strong_sha256"] is None and len(rows["strong+light"]["strong_sha256"]) == 64
+    assert rows["bicubic"]["strong_sha256"] is None
+    assert (rows["strong+light"]["strong_sha256"], rows["strong+light"]["light_sha256"]) == (
+        own["strong"].sha256,
+        own["light"].sha256,
+    )
     for row in rows.values():
         assert (row["frames"], row["scenes"], row["scale"]) == (16, 2, 4)
         assert all(row[m] is not None for m in METRICS) and row["fps"] > 0
