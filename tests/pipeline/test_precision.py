@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.config import load_job_spec
 from pipeline.models import load_model
 from pipeline.models.device import autocast, check_precision
 from pipeline.training.clips import camera_clip
@@ -95,3 +96,18 @@ def test_pinned_copies_give_the_host_path_values(dtype: type) -> None:
     assert cuda.is_cuda and torch.equal(cuda.cpu(), to_tensor(frames, torch.device("cpu")))
     back = to_pixels(cuda * 0.5, dtype)
     assert back.dtype == dtype and np.array_equal(back, to_pixels(to_tensor(frames, "cpu") * 0.5, dtype))
+
+
+def test_pool_precision_is_in_the_config_hash_only_when_not_fp32() -> None:
+    """bf16 changes output bytes, so its chunks never stand in for fp32 ones on a resume; fp32 jobs
+    keep the hash they had before the setting existed. Tiles and compilation change only float
+    rounding, as frames_per_pass does: not in the hash."""
+    base = {"input": "a", "output": "b"}
+    plain = load_job_spec(None, base).config_hash({})
+    assert (
+        load_job_spec(None, {**base, "strong_pool.precision": "fp32", "light_pool.tile": 256}).config_hash({}) == plain
+    )
+    changed = {
+        load_job_spec(None, {**base, f"{p}.precision": "bf16"}).config_hash({}) for p in ("strong_pool", "light_pool")
+    }
+    assert len(changed) == 2 and plain not in changed
