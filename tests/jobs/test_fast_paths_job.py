@@ -1,0 +1,58 @@
+"""The GPU path's settings through a real job on a local Ray cluster: tiles, two segments per
+batch and `encode.hardware: auto` give the plain job's video; bf16 gives one within its tolerance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jobs.run_job import run_job
+from pipeline.config import load_job_spec
+from pipeline.media import decode_frames
+from pipeline.media.nvenc import nvenc_probe
+from tests.clips import make_clip
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
+
+
+def clip(tmp_path: Path, size: tuple[int, int]) -> Path:
+    (tmp_path / "in").mkdir()
+    return make_clip(tmp_path / "in" / "c.mp4", frames=14, size=size)
+
+
+def upscale(src: Path, out: Path, **overrides) -> np.ndarray:
+    spec = load_job_spec(None, {"input": str(src), "output": str(out), "scale": 2, "segment.max_core_frames": 6,
+                                "encode.codec": "ffv1", **overrides})  # fmt: skip
+    summary = run_job(spec, echo=lambda _: None)
+    assert summary.ok
+    return decode_frames(str(out / "c_x2.mkv"), 0, 14).frames  # ffv1: lossless, the models' pixels themselves
+
+
+def test_fast_paths_give_the_plain_jobs_video(tmp_path: Path) -> None:
+    src = clip(tmp_path, (80, 48))
+    plain = upscale(src, tmp_path / "plain")
+    fast = upscale(
+        src,
+        tmp_path / "fast",
+        **{"strong_pool.tile": 32, "light_pool.tile": 48, "strong_pool.batch_size": 2, "light_pool.batch_size": 2},
+    )
+    levels = np.abs(fast.astype(int) - plain.astype(int))
+    assert levels.max() <= 1 and (levels == 0).mean() > 0.999  # float rounding only
+    low = upscale(src, tmp_path / "bf16", **{"strong_pool.precision": "bf16", "light_pool.precision": "bf16"})
+    levels = np.abs(low.astype(int) - plain.astype(int))
+    assert levels.mean() < 0.5 and levels.max() <= 4
+
+
+def test_auto_hardware_writes_the_software_encoders_video_here(tmp_path: Path) -> None:
+    src = clip(tmp_path, (96, 64))
+    outputs = {}
+    for hardware in ("never", "auto"):
+        out = tmp_path / hardware
+        spec = load_job_spec(None, {"input": str(src), "output": str(out), "scale": 2, "encode.hardware": hardware})
+        assert run_job(spec, echo=lambda _: None).ok
+        outputs[hardware] = decode_frames(str(out / "c_x2.mp4"), 0, 14).frames
+    if nvenc_probe("h264_nvenc") is None:
+        pytest.skip("NVENC works here: auto used it, so the outputs differ by design")
+    assert np.array_equal(outputs["never"], outputs["auto"])
