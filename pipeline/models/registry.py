@@ -125,12 +125,12 @@ _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
     ("strong", "tiny"): {
         2: "37d3f1d7494499640e41d3f063540bf00e5267958750589cd98a231172cf066b",
         3: "b07f18e24ba17d55ea7edb87d3efcd76ad6e2b38a2503586485b490f26aabdb7",
-        4: "b5e528812a1f0ec844ac6b0d6dcb0fa55d928831dd57fab91edd0aab9f42ef70",
+        4: "c01e56daff9b384e37a5ee3dd2cf2a7bdcf04407d43325e7f1d10a5426a93143",
     },
     ("light", "tiny"): {
         2: "cabd08c2e2f0b87c343bea9d9fe840f466023cda58cbfa0cb7b82cbe4cfc8bc3",
         3: "e7e8c82a4cb28dcf40b2b97ec459224ba7aaa3a93620474e09022395d293824d",
-        4: "3a911bdd0e44b6a5e7347544ae666ddff8a1b24bdfc6bd829e4d2a33871d2a19",
+        4: "4b76cc4628598c03e34cd45fcff058f659d23184381b539c7ac0a5d7cb23bbe9",
     },
     ("strong", "base"): {
         2: "cb46760cdbc1d006c5a33e1073462e9413d4961f7dc4dd0ac7fc140c5f1d5757",
