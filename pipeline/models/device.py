@@ -37,7 +37,12 @@ def check_precision(device: torch.device, precision: str) -> None:
         return
     if not torch.amp.is_autocast_available(device.type):
         raise RuntimeError(f"precision {precision} needs autocast, which torch does not offer on {device}")
-    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+    # Without native bf16 (before Ampere) torch emulates it, slower than fp32: refuse rather than crawl.
+    if (
+        device.type == "cuda"
+        and dtype == torch.bfloat16
+        and not torch.cuda.is_bf16_supported(including_emulation=False)
+    ):
         raise RuntimeError(
             f"precision bf16 requested but {torch.cuda.get_device_name(device)} has no bfloat16; use fp16 or fp32"
         )
