@@ -16,6 +16,12 @@ from pipeline.storage import Storage
 from pipeline.tiling import AdaptiveTile
 
 
+def set_torch_threads(pool: PoolSpec) -> None:
+    # One thread per reserved CPU: on small machines extra threads only fight the decode and
+    # encode tasks running beside the actor.
+    torch.set_num_threads(pool.torch_threads or max(1, math.ceil(pool.num_cpus)))
+
+
 class ModelStage:
     """A Ray Data `map_batches` callable class holding one model on this actor's device."""
 
@@ -31,9 +37,7 @@ class ModelStage:
         sha256: str | None,
         storage: Storage | None = None,
     ) -> None:
-        # One thread per reserved CPU: on small machines extra threads only fight the
-        # decode and encode tasks running beside the actor.
-        torch.set_num_threads(pool.torch_threads or max(1, math.ceil(pool.num_cpus)))
+        set_torch_threads(pool)
         self.device = pick_device(device)
         check_precision(self.device, pool.precision)
         self.precision = pool.precision

@@ -23,7 +23,8 @@ Definitions (also in docs/benchmarks.md, "Throughput"):
   pipeline), and model-only fps at the same sizes, all cores, random weights: the strong+light pair
   and SRVGGNetCompact (`jobs.bench_quality.model_speed`) and RRDBNet (on fewer frames: it is slow).
 * Fused vs separate: model-only, one unit, per segment: strong then light per pass in one process,
-  against the two models' separate passes (the job has no fused actor mode yet).
+  against the two models' separate passes; and end to end, the job with both models in one pool
+  (`fused: true`, as many actors as the two pools have together) against the two pools.
 """
 
 from __future__ import annotations
@@ -349,17 +350,29 @@ class GpuSampler:
 
 
 def run_e2e(
-    settings: Settings, clip: Path, out: Path, scale: int, actors: int, echo: Callable[[str], None]
+    settings: Settings,
+    clip: Path,
+    out: Path,
+    scale: int,
+    actors: int,
+    echo: Callable[[str], None],
+    fused: bool = False,
 ) -> dict[str, Any]:
-    """One real job in its own process and Ray cluster: wall times, peaks per role, GPU figures."""
+    """One real job in its own process and Ray cluster: wall times, peaks per role, GPU figures.
+    `fused`: both models in one pool of 2 x `actors` actors (as many as the two pools have)."""
     shutil.rmtree(out, ignore_errors=True)  # a fresh run: resume would skip the finished video
     cpus = settings.num_cpus or os.cpu_count() or 1
     overrides: dict[str, Any] = {"input": str(clip), "output": str(out), "scale": scale, "device": settings.device}
     overrides |= {"models.strong": settings.strong, "models.light": settings.light}
     overrides |= pool_overrides(load_job_spec(settings.config, {"input": "-", "output": "-"}), actors, cpus)
+    if fused:
+        overrides |= {"fused": True, "strong_pool.size": 2 * actors}
     ray_init = {"num_cpus": cpus, "object_store_memory": settings.object_store_mb * 2**20}
     cuda = pick_device(settings.device).type == "cuda"
-    echo(f"e2e: {clip.name}, x{scale}, {actors} actor(s) per pool")
+    echo(
+        f"e2e: {clip.name}, x{scale}, "
+        + (f"one fused pool of {2 * actors}" if fused else f"{actors} actor(s) per pool")
+    )
     with GpuSampler() if cuda else _no_gpu() as gpu:
         launched = time.monotonic()
         peaks, driver, summary = measure_run(overrides, settings.config, ray_init, echo=lambda _: None)
@@ -444,7 +457,7 @@ def bench_scale(
     unit = GPU if dev.type == "cuda" else CPU
     for stage, clock_names, note in (
         ("separate (strong, then light)", ("strong model", "light model"), "the strong passes, then the light ones"),
-        ("fused (strong then light per pass)", ("fused",), "one process; the job has no fused actor mode yet"),
+        ("fused (strong then light per pass)", ("fused",), "one process"),
     ):
         seconds = sum(clocks[n].wall if unit == GPU else clocks[n].cpu for n in clock_names)
         rows.append(
@@ -496,6 +509,8 @@ def bench_scale(
 
     main = run_e2e(settings, clip, root / "runs" / f"x{scale}", scale, 1, echo)
     rows += e2e_rows(base, main, 1, ideal) + rss_rows(base, main)
+    fused = run_e2e(settings, clip, root / "runs" / f"x{scale}-fused", scale, 1, echo, fused=True)
+    rows += e2e_rows(base, fused, 2, ideal, label="fused pool, ")
     return rows, main
 
 
@@ -506,12 +521,12 @@ def _srvgg(scale: int) -> torch.nn.Module:
 
 
 def e2e_rows(
-    base: dict[str, Any], run: dict[str, Any], actors: int, ideal: float, kind: str = "e2e"
+    base: dict[str, Any], run: dict[str, Any], actors: int, ideal: float, kind: str = "e2e", label: str = ""
 ) -> list[dict[str, Any]]:
-    """A run's two end-to-end figures: with start-up, and the job's own."""
+    """A run's two end-to-end figures: with start-up, and the job's own (`label` before each)."""
     frames = run["frames"]
     return [
-        {**base, "kind": kind, "stage": stage, "frames": frames, "actors": actors, "seconds": seconds,
+        {**base, "kind": kind, "stage": label + stage, "frames": frames, "actors": actors, "seconds": seconds,
          "fps": frames / seconds, "ideal_fps": ideal, "efficiency": frames / seconds / ideal,
          "gpu_util": run["gpu_util"], "gpu_mem_mb": run["gpu_mem_mb"],
          "note": None if run["pool_cpus"] is None else f"pool actors reserve {run['pool_cpus']} CPU each"}
@@ -627,7 +642,7 @@ def markdown(rows: list[dict[str, Any]], settings: Settings) -> str:
         table(of("e2e"), E2E_TABLE),
         "Baselines on all cores; the models model-only, random weights for SRVGGNetCompact and RRDBNet:",
         table(of("baseline"), BASELINE_TABLE),
-        "Fused vs separate, model-only on one unit (the job's fused actor mode does not exist yet):",
+        "Fused vs separate, model-only on one unit (end to end: the fused pool rows above):",
         table(of("fused"), FUSED_TABLE),
     ]
     if curves:

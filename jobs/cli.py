@@ -108,6 +108,7 @@ def job_options(func: Callable) -> Callable:
         _option("--light-actors", field="light_pool.size", type=int),
         _option("--light-batch", field="light_pool.batch_size", type=int),
         _option("--light-gpus", field="light_pool.num_gpus", type=float),
+        _option("--fused/--separate-pools", field="fused"),
         _option("--s3-endpoint-url", field="storage.s3_endpoint_url"),
         _option("--region", field="storage.region"),
         _option("--ray-address", field="ray.address"),

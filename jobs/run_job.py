@@ -22,6 +22,7 @@ import ray
 
 from actors.decode import decode_segment, deinterlace_frames, deinterlace_mode, frame_fields
 from actors.encode import encode_segment
+from actors.fused import FusedStage
 from actors.light import LightStage
 from actors.rows import REFERENCE_METRICS, Row, new_row_fields
 from actors.strong import StrongStage
@@ -148,8 +149,8 @@ def _output_size(probe: VideoProbe, spec: JobSpec) -> tuple[int, int]:
 def segments_in_flight(spec: JobSpec) -> int:
     """The job's Ray Data budget in segments: RaySpec.segments_in_flight, or enough for each pool
     actor to hold a batch, have the next one queued and its output waiting, with one to spare."""
-    pools = spec.strong_pool.size * spec.strong_pool.batch_size + spec.light_pool.size * spec.light_pool.batch_size
-    return spec.ray.segments_in_flight or 4 * pools
+    pools = [spec.strong_pool] if spec.fused else [spec.strong_pool, spec.light_pool]
+    return spec.ray.segments_in_flight or 4 * sum(pool.size * pool.batch_size for pool in pools)
 
 
 def segment_bytes(row: Row, spec: JobSpec) -> int:
@@ -170,7 +171,7 @@ def _num_gpus(pool: PoolSpec) -> float:
     return 0.5 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
-def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | None, storage: Storage) -> dict[str, Any]:
+def _pool_args(pool: PoolSpec, spec: JobSpec, fn_constructor_kwargs: dict[str, Any]) -> dict[str, Any]:
     # A lost pool actor is restarted and the batches it held are re-run (the stages are
     # idempotent); see RaySpec for why neither is bounded by default.
     return {
@@ -182,15 +183,20 @@ def _pool_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | Non
         "resources": pool.resources,  # custom resources pin a pool to the nodes that offer them
         "max_restarts": spec.ray.actor_restarts,
         "max_task_retries": spec.ray.actor_task_retries,
-        "fn_constructor_kwargs": {
-            "model_name": model_name,
-            "scale": spec.scale,
-            "device": spec.device,
-            "pool": pool,
-            "weights_dir": spec.models.weights_dir,
-            "sha256": sha256,
-            "storage": storage,  # run markers in staging (and the references of benchmark mode)
-        },
+        "fn_constructor_kwargs": fn_constructor_kwargs,
+    }
+
+
+def _stage_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | None, storage: Storage) -> dict[str, Any]:
+    """The constructor arguments of a StrongStage or LightStage."""
+    return {
+        "model_name": model_name,
+        "scale": spec.scale,
+        "device": spec.device,
+        "pool": pool,
+        "weights_dir": spec.models.weights_dir,
+        "sha256": sha256,
+        "storage": storage,  # run markers in staging (and the references of benchmark mode)
     }
 
 
@@ -334,11 +340,15 @@ class Job:
             # One segment per block, so decoding and encoding spread over segments, not videos.
             ds = ray.data.from_items(rows, override_num_blocks=len(rows))
             ds = ds.map(decode_segment, fn_kwargs={"storage": self.storage}, **task)
-            strong = _pool_args(spec.strong_pool, spec, models.strong, models.strong_sha256, self.storage)
-            ds = ds.map_batches(StrongStage, **strong)
-            ds = ds.map_batches(
-                LightStage, **_pool_args(spec.light_pool, spec, models.light, models.light_sha256, self.storage)
-            )
+            strong = _stage_args(spec.strong_pool, spec, models.strong, models.strong_sha256, self.storage)
+            light = _stage_args(spec.light_pool, spec, models.light, models.light_sha256, self.storage)
+            if spec.fused:
+                ds = ds.map_batches(
+                    FusedStage, **_pool_args(spec.strong_pool, spec, {"strong": strong, "light": light})
+                )
+            else:
+                ds = ds.map_batches(StrongStage, **_pool_args(spec.strong_pool, spec, strong))
+                ds = ds.map_batches(LightStage, **_pool_args(spec.light_pool, spec, light))
             return ds.map(encode_segment, fn_kwargs={"storage": self.storage, "encode": spec.encode}, **task)
 
     def _process(self, planned: dict[str, VideoState]) -> None:

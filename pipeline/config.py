@@ -278,7 +278,8 @@ class RaySpec(StrictModel):
         le=100_000,
         description="Backpressure: Ray Data's object-store budget, in segments' frames (decoded LR + HR core): "
         "a stage stops taking work while the frames waiting between stages fill it, so a slow pool holds the "
-        "ones before it back; default: 4 x (strong_pool.size x batch_size + light_pool.size x batch_size).",
+        "ones before it back; default: 4 x (strong_pool.size x batch_size + light_pool.size x batch_size), "
+        "the light pool left out when fused.",
     )
 
 
@@ -360,6 +361,12 @@ class JobSpec(StrictModel):
     )
     light_pool: PoolSpec = Field(
         PoolSpec(), description="The light model's actor pool: actors, batch, CPUs and GPUs per actor, placement."
+    )
+    fused: bool = Field(
+        False,
+        description="Run both models in one actor pool, strong then light in each actor (strong_pool's actors, "
+        "batch, CPUs, GPUs and placement; each model its own pool's frames_per_pass, precision and tile): the HR "
+        "frames skip a trip through the object store. For single machines and small GPUs; same output.",
     )
     storage: StorageSpec = Field(
         StorageSpec(), description="S3 access (endpoint, region) and how every object is written (encryption, class)."

@@ -88,10 +88,12 @@ def test_quick_run_writes_every_figure(tmp_path) -> None:
     assert baselines["RRDBNet"]["gmac_per_frame"] > baselines["SRVGGNetCompact"]["gmac_per_frame"] > 0
     assert math.isnan(baselines["RRDBNet"]["mfu"])  # no peak FLOP/s for a CPU
     e2e = of("e2e")
-    assert {"with start-up", "job"} <= set(e2e)
+    assert {"with start-up", "job", "fused pool, with start-up", "fused pool, job"} == set(e2e)
     for run in e2e.values():
         assert run["frames"] == 16 and 0 < run["efficiency"] <= 1.5
-    assert e2e["with start-up"]["seconds"] > e2e["job"]["seconds"]  # Ray's start and the imports come first
+    for prefix in ("", "fused pool, "):  # Ray's start and the imports come first
+        assert e2e[prefix + "with start-up"]["seconds"] > e2e[prefix + "job"]["seconds"]
+    assert (e2e["job"]["actors"], e2e["fused pool, job"]["actors"]) == (1, 2)
     assert len(of("fused")) == 2
     assert {"driver", "strong actor", "light actor"} <= set(of("rss"))
     report = (out / "throughput.md").read_text()

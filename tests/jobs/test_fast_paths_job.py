@@ -1,5 +1,6 @@
-"""The GPU path's settings through a real job on a local Ray cluster: tiles, two segments per
-batch and `encode.hardware: auto` give the plain job's video; bf16 gives one within its tolerance."""
+"""The fast paths' settings through a real job on a local Ray cluster: tiles, two segments per
+batch, both models in one pool and `encode.hardware: auto` give the plain job's video; bf16 gives
+one within its tolerance."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import pytest
 
 from jobs.run_job import run_job
 from pipeline.config import load_job_spec
+from pipeline.manifest import read_manifests
 from pipeline.media import decode_frames
 from pipeline.media.nvenc import nvenc_probe
+from pipeline.storage import Storage
 from tests.clips import make_clip
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
@@ -30,7 +33,7 @@ def upscale(src: Path, out: Path, **overrides) -> np.ndarray:
     return decode_frames(str(out / "c_x2.mkv"), 0, 14).frames  # ffv1: lossless, the models' pixels themselves
 
 
-def test_fast_paths_give_the_plain_jobs_video(tmp_path: Path) -> None:
+def test_fast_paths_and_the_fused_pool_give_the_plain_jobs_video(tmp_path: Path) -> None:
     src = clip(tmp_path, (80, 48))
     plain = upscale(src, tmp_path / "plain")
     fast = upscale(
@@ -43,6 +46,11 @@ def test_fast_paths_give_the_plain_jobs_video(tmp_path: Path) -> None:
     low = upscale(src, tmp_path / "bf16", **{"strong_pool.precision": "bf16", "light_pool.precision": "bf16"})
     levels = np.abs(low.astype(int) - plain.astype(int))
     assert levels.mean() < 0.5 and levels.max() <= 4
+    # Both models in one pool: the same pixels, and the manifest still times and counts each stage.
+    assert np.array_equal(upscale(src, tmp_path / "fused", fused=True), plain)
+    _, segments = read_manifests(Storage(), str(tmp_path / "fused"))
+    assert segments.num_rows == read_manifests(Storage(), str(tmp_path / "plain"))[1].num_rows >= 3
+    assert all(row["strong_s"] > 0 and row["light_s"] > 0 and row["attempts"] == 1 for row in segments.to_pylist())
 
 
 def test_auto_hardware_writes_the_software_encoders_video_here(tmp_path: Path) -> None:
