@@ -205,6 +205,7 @@ def _execute(
 
 
 def _report(summary: JobSummary, reporter: Reporter, *first: str) -> None:
+    """The job's closing lines (after the `first` ones), and its exit status: 1 when any video failed."""
     status = 0 if summary.ok else 1
     totals = (
         f"job {summary.job_id}: {len(summary.videos_ok)} ok, {len(summary.videos_failed)} failed, "
