@@ -17,8 +17,8 @@ from pipeline.tiling import AdaptiveTile
 
 
 def set_torch_threads(pool: PoolSpec) -> None:
-    # One thread per reserved CPU: on small machines extra threads only fight the decode and
-    # encode tasks running beside the actor.
+    """One torch thread per reserved CPU (or pool.torch_threads): on small machines extra threads
+    only fight the decode and encode tasks running beside the actor."""
     torch.set_num_threads(pool.torch_threads or max(1, math.ceil(pool.num_cpus)))
 
 
