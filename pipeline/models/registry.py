@@ -124,12 +124,12 @@ _ARCH: dict[Kind, dict[str, dict[str, Any]]] = {
 _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
     ("strong", "tiny"): {
         2: "37d3f1d7494499640e41d3f063540bf00e5267958750589cd98a231172cf066b",
-        3: "b07f18e24ba17d55ea7edb87d3efcd76ad6e2b38a2503586485b490f26aabdb7",
+        3: "bc6d1ac6877cee154b2c88151c1871391bad39cdda83c1fc186b51ff7aefb3b8",
         4: "c01e56daff9b384e37a5ee3dd2cf2a7bdcf04407d43325e7f1d10a5426a93143",
     },
     ("light", "tiny"): {
         2: "cabd08c2e2f0b87c343bea9d9fe840f466023cda58cbfa0cb7b82cbe4cfc8bc3",
-        3: "e7e8c82a4cb28dcf40b2b97ec459224ba7aaa3a93620474e09022395d293824d",
+        3: "6df079e6bd925cee217012bcab4bc835e8c0c85ba387ba8a5350069b0cd29d0e",
         4: "4b76cc4628598c03e34cd45fcff058f659d23184381b539c7ac0a5d7cb23bbe9",
     },
     ("strong", "base"): {
@@ -155,7 +155,7 @@ _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
 }
 
 # Weight files that are trained (jobs/train.py; see docs/models/); the rest are honest starts.
-_TRAINED: set[tuple[Kind, str, int]] = {(kind, "tiny", scale) for kind in ("strong", "light") for scale in (2, 4)}
+_TRAINED: set[tuple[Kind, str, int]] = {(kind, "tiny", scale) for kind in ("strong", "light") for scale in (2, 3, 4)}
 
 for _kind, _sizes in _ARCH.items():
     for _name, _arch in _sizes.items():

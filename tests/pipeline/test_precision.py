@@ -48,7 +48,7 @@ def assert_within(out: torch.Tensor, ref: torch.Tensor, precision: str) -> None:
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-@pytest.mark.parametrize("scale", [2, 4])  # trained weights (x3 ships the honest start: plain bicubic)
+@pytest.mark.parametrize("scale", [2, 4])  # two of the trained scales
 def test_cpu_autocast_stays_within_the_tolerance_of_fp32(scale: int, precision: str) -> None:
     lr, cpu = photo_clip(), torch.device("cpu")
     assert_within(pair(scale, cpu, lr, precision), pair(scale, cpu, lr, "fp32"), precision)

@@ -58,8 +58,8 @@ def test_a_tile_without_room_inside_its_margins_is_refused() -> None:
 
 
 def strong_models() -> list[tuple[str, nn.Module]]:
-    """The shipped tiny weights where trained (x2, x4), the tiny architecture with random weights at
-    x3 (its shipped weights are the honest start: plain bicubic), a patch-2 model, the classical ones."""
+    """The shipped tiny weights at x2 and x4, the tiny architecture with random weights at x3 (every
+    layer non-zero), a patch-2 model, the classical ones."""
     return [
         *((f"tiny-x{s}", load_model("strong", "tiny", s)[0]) for s in (2, 4)),
         ("tiny-random-x3", randomised(get_spec("strong", "tiny").build(3))),
