@@ -55,7 +55,7 @@ def test_a_segment_through_every_stage(clip: Path, tmp_path: Path):
     assert row["lr"].shape == (4, 24, 32, 3) and row["hr"].shape == (4, 48, 64, 3)  # context trimmed
     LightStage("tiny", 2, "cpu", pool, None, None).process(row)
     assert all(math.isfinite(row[m]) for m in ("tfs", "lr_psnr", "detail_gain", "light_delta"))
-    assert row["lr_psnr"] > 30  # bicubic start weights: the output agrees with its input
+    assert row["lr_psnr"] > 30  # the output agrees with its input
     # Located in time from the source's own pts (a VFR clip), counted from its first frame.
     probe = probe_video(clip, detect_scenes=False)
     times = [float((p - probe.pts[0]) * probe.time_base) for p in probe.pts]
