@@ -40,6 +40,26 @@ def test_fresh_model_outputs_bicubic() -> None:
     assert torch.equal(y[0], expected)
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bicubic_upscale_is_interpolates_bicubic(scale: int, dtype: torch.dtype) -> None:
+    torch.manual_seed(scale)
+    for shape in [(1, 1, 1, 1), (2, 3, 2, 3), (1, 3, 9, 11), (3, 1, 40, 57)]:
+        x = torch.rand(shape, dtype=dtype) * 2 - 0.5  # beyond [0, 1]: unclamped, linear
+        expected = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+        got = bicubic_upscale(x, scale)
+        assert got.dtype == dtype and got.is_contiguous()
+        assert torch.allclose(got, expected, atol=1e-5 if dtype == torch.float32 else 1e-12), shape
+
+
+def test_bicubic_upscale_stays_float32_under_autocast() -> None:
+    x = torch.rand(2, 3, 12, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = bicubic_upscale(x, 4)
+    assert got.dtype == torch.float32
+    assert torch.equal(got, bicubic_upscale(x, 4))
+
+
 @pytest.mark.parametrize(("frames", "window"), [(6, 1), (5, 2), (2, 3), (1, 1)])
 def test_banded_attention_equals_masked_dense_attention(frames: int, window: int) -> None:
     torch.manual_seed(0)
