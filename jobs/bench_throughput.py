@@ -56,7 +56,7 @@ from actors.rows import Row, batch_to_rows, rows_to_batch
 from actors.strong import StrongStage
 from jobs.bench_memory import measure_run, role_of
 from jobs.bench_quality import model_speed
-from jobs.run_job import Job, _segment_rows
+from jobs.run_job import Job, segment_rows
 from pipeline.config import JobSpec, PoolSpec, load_job_spec
 from pipeline.media import ENCODERS
 from pipeline.media.synthetic import make_clip
@@ -209,7 +209,7 @@ def measure_stages(spec: JobSpec, echo: Callable[[str], None]) -> tuple[dict[str
             )
         if state.plan is None:
             raise BenchError(f"{state.info.uri}: {state.error}")
-        rows = _segment_rows(state, spec, job.config_hash)
+        rows = segment_rows(state, spec, job.config_hash)
         strong = _stage(StrongStage, spec, spec.strong_pool, spec.models.strong, spec.models.strong_sha256, job)
         light = _stage(LightStage, spec, spec.light_pool, spec.models.light, spec.models.light_sha256, job)
         warm = decode_segment(dict(rows[0]), job.storage)  # allocator and oneDNN kernel choice: not timed
@@ -230,7 +230,7 @@ def measure_stages(spec: JobSpec, echo: Callable[[str], None]) -> tuple[dict[str
         with clocks["stitch"].timed():
             stitch_video(
                 job.storage, state.info.uri, [r["chunk_uri"] for r in rows], state.output_uri,
-                spec.encode.container_format, probe.n_frames, probe.sample_aspect_ratio, job._provenance(state),
+                spec.encode.container_format, probe.n_frames, probe.sample_aspect_ratio, job.provenance(state),
             )  # fmt: skip
     return clocks, int(rows[0]["core_end"]) - int(rows[0]["core_start"])
 

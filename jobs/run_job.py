@@ -41,6 +41,7 @@ from pipeline.resume import FinishedVideo, finished_videos, reusable_chunks
 from pipeline.review import flag_thresholds, segment_review
 from pipeline.stitcher import stitch_video
 from pipeline.storage import ObjectInfo, Storage, is_s3, join_uri, relative_key
+from pipeline.tiling import check_tile
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,9 @@ class JobSummary:
         return not self.videos_failed
 
 
-def _segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Row]:
+def segment_rows(state: VideoState, spec: JobSpec, config_hash: str) -> list[Row]:
+    """The rows of a planned video's segments, as the decode task takes them (also the throughput
+    benchmark's input for its stages measured alone)."""
     plan = state.plan
     staging = state.staging(spec.output, config_hash)
     assert plan is not None
@@ -209,6 +212,9 @@ class Job:
         models = spec.models
         self.strong = model_info("strong", models.strong, spec.scale, models.weights_dir, models.strong_sha256)
         self.light = model_info("light", models.light, spec.scale, models.weights_dir, models.light_sha256)
+        for pool, info in (("strong_pool", self.strong), ("light_pool", self.light)):
+            # Here, before any work, rather than when the actors start.
+            check_tile(getattr(spec, pool).tile, info.spatial_radius, info.spatial_align, f"{pool}.tile")
         self.config_hash = spec.config_hash({"strong": self.strong.sha256, "light": self.light.sha256})
         self.summary = JobSummary(job_id=self.job_id, output=spec.output)
 
@@ -358,7 +364,7 @@ class Job:
         todo = []
         for state in planned.values():
             reusable = reusable_chunks(self.storage, state.staging(self.spec.output, self.config_hash))
-            for row in _segment_rows(state, self.spec, self.config_hash):
+            for row in segment_rows(state, self.spec, self.config_hash):
                 record = reusable.get(row["segment_index"])
                 # Same frames, and figures taken against the same reference (or none, both times).
                 if record and (record["core_start"], record["core_end"], record.get("reference_uri", "")) == (
@@ -407,11 +413,11 @@ class Job:
         ref = stitch.remote(
             self.storage, state.info.uri, [r["chunk_uri"] for r in rows], state.output_uri,
             self.spec.encode.container_format, state.plan.probe.n_frames,
-            state.plan.probe.sample_aspect_ratio, self._provenance(state),
+            state.plan.probe.sample_aspect_ratio, self.provenance(state),
         )  # fmt: skip
         pending[ref] = state
 
-    def _provenance(self, state: VideoState) -> Provenance:
+    def provenance(self, state: VideoState) -> Provenance:
         """What the output's tags say made it (pipeline/provenance.py)."""
         probe = state.plan.probe
         return Provenance(
@@ -478,7 +484,7 @@ class Job:
             rows.append({name: _plain(values.get(name)) for name in columns})
         return rows
 
-    def _video_row(self, state: VideoState, segment_rows: list[Row]) -> Row:
+    def _video_row(self, state: VideoState, rows: list[Row]) -> Row:
         probe = state.plan.probe if state.plan else None
         stitch = state.stitch if not state.error else None
         segments = list((state.rows or {}).values()) if stitch else []
@@ -504,8 +510,8 @@ class Job:
             "codec": spec.encode.codec,
             "segments": len(state.plan.segments) if state.plan else 0,
             "segments_reused": state.segments_reused,
-            "segment_retries": sum(r["attempts"] - 1 for r in segment_rows),
-            "segments_flagged": sum(r["flagged"] for r in segment_rows),
+            "segment_retries": sum(r["attempts"] - 1 for r in rows),
+            "segments_flagged": sum(r["flagged"] for r in rows),
             **flag_thresholds(spec.review),
             "scenes": len(probe.cuts) + 1 if probe else 0,
             "audio_streams_copied": stitch.audio_streams if stitch else 0,

@@ -47,6 +47,20 @@ def min_tile(radius: int, align: int = 1) -> int:
     return 2 * _round_up(radius, align) + _round_up(_MIN_KEPT, align)
 
 
+class TileError(ValueError):
+    """A configured tile too small for the model it tiles."""
+
+
+def check_tile(tile: int | None, radius: int, align: int = 1, what: str = "tile") -> None:
+    """Refuse a tile below `min_tile` for a model of this receptive radius and alignment."""
+    minimum = min_tile(radius, align)
+    if tile is not None and tile < minimum:
+        raise TileError(
+            f"{what} {tile} is below {minimum} px, the smallest for this model "
+            f"(receptive radius {radius} px on each side, aligned to {align})"
+        )
+
+
 def spans(size: int, tile: int, radius: int, align: int = 1) -> list[Span]:
     """Cut [0, size) into windows of at most `tile` pixels whose kept parts partition it.
 
@@ -99,12 +113,8 @@ class AdaptiveTile:
     worked is kept for the later segments of the actor."""
 
     def __init__(self, tile: int | None, radius: int, align: int, device: torch.device) -> None:
+        check_tile(tile, radius, align)
         self.minimum = min_tile(radius, align)
-        if tile is not None and tile < self.minimum:
-            raise ValueError(
-                f"tile {tile} is below {self.minimum} px, the smallest for this model "
-                f"(receptive radius {radius} px on each side, aligned to {align})"
-            )
         self.tile = tile
         self.device = device
 

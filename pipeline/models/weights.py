@@ -93,6 +93,8 @@ class ModelInfo:
     sha256: str | None  # None: a classical method, without weights
     path: Path | None
     temporal_radius: int  # R of the strong model (context frames needed); 0 for the per-frame light model
+    spatial_radius: int  # pixels an output pixel sees on each side, and the tile alignment (pipeline/tiling.py)
+    spatial_align: int
 
 
 def model_info(
@@ -103,12 +105,13 @@ def model_info(
     The file is located but not hashed here: the actors hash it when they load it.
     """
     spec = get_spec(kind, name)
-    with torch.device("meta"):  # the radius is the model's own declaration; meta costs no memory
-        radius = getattr(spec.build(scale), "temporal_radius", 0)
+    with torch.device("meta"):  # the radii are the model's own declarations; meta costs no memory
+        model = spec.build(scale)
+    reach = (getattr(model, "temporal_radius", 0), model.spatial_radius, model.spatial_align)
     if not _needs_weights(spec, sha256):
-        return ModelInfo(kind, name, scale, None, None, radius)
+        return ModelInfo(kind, name, scale, None, None, *reach)
     path = find_weights(kind, name, scale, weights_dir, sha256)
-    return ModelInfo(kind, name, scale, weight_file(kind, name, scale, sha256).sha256, path, radius)
+    return ModelInfo(kind, name, scale, weight_file(kind, name, scale, sha256).sha256, path, *reach)
 
 
 def sha256_bytes(data: bytes) -> str:

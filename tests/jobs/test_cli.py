@@ -117,3 +117,12 @@ def test_models_lists_every_size_with_its_parameters_radius_and_cost():
     state = "trained" if get_spec("strong", "tiny").weights[2].trained else "bicubic start"
     assert " ".join(lines[("strong", "tiny")][3:]) == f"bundled, {state}"
     assert lines[("strong", "large")][3:5] == ["weights_dir:", "strong_large_x2.safetensors"]
+
+
+def test_a_tile_too_small_for_its_model_is_refused_before_any_work(tmp_path: Path):
+    job = tmp_path / "job.yaml"
+    job.write_text("light_pool:\n  tile: 16\n")  # the tiny light model needs 40 px (radius 11, aligned to 2)
+    result = CliRunner().invoke(cli, ["run", str(tmp_path), str(tmp_path / "out"), "--config", str(job)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Error: light_pool.tile 16 is below ")
+    assert not (tmp_path / "out").exists()
