@@ -27,7 +27,7 @@ def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
         rate = _fraction(row["rate_num"], row["rate_den"])
         with tempfile.TemporaryDirectory(prefix="pssr-chunk-") as tmp:
             path = os.path.join(tmp, f"chunk.{encode.container_format}")
-            encode_chunk(
+            row["encoder"] = encode_chunk(
                 row["hr"],
                 [int(p) for p in row["pts"]],
                 Fraction(int(row["time_base_num"]), int(row["time_base_den"])),

@@ -38,6 +38,7 @@ def new_row_fields() -> Row:
     return {
         "status": "ok",
         "error": "",
+        "encoder": "",  # the FFmpeg encoder that wrote the chunk, once it is written
         "lr": EMPTY_FRAMES,
         "hr": EMPTY_FRAMES,
         "pts": np.zeros(0, dtype=np.int64),

@@ -477,6 +477,7 @@ class Job:
                 "light_model": self.light.name,
                 "light_sha256": self.light.sha256,
                 "error": row["error"] or None,
+                "encoder": row["encoder"] or None,  # a chunk recorded by an older version: unknown
                 # A segment always ran at least once, even if its marker could not be written.
                 "attempts": max(1, attempts.get(posixpath.basename(row["chunk_uri"]), 0)),
             }
@@ -508,6 +509,8 @@ class Job:
             "out_height": _output_size(probe, spec)[1] if probe else 0,
             "scale": spec.scale,
             "codec": spec.encode.codec,
+            # One for a video that stitched (the stitcher refuses chunks of different encoders).
+            "encoder": ", ".join(sorted({r["encoder"] for r in rows if r["encoder"]})) or None,
             "segments": len(state.plan.segments) if state.plan else 0,
             "segments_reused": state.segments_reused,
             "segment_retries": sum(r["attempts"] - 1 for r in rows),

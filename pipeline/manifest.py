@@ -267,6 +267,13 @@ SEGMENT_SCHEMA = pa.schema(
         *_REFERENCE_FIELDS,
         *_REVIEW_SEGMENT_FIELDS,
         _field("chunk_uri", pa.string(), "Staging URI of the encoded chunk; null when none was written.", True),
+        _field(
+            "encoder",
+            pa.string(),
+            "FFmpeg encoder that wrote the chunk (libx264, h264_nvenc, ...); null when none was written, "
+            "or for a reused chunk recorded before this column existed.",
+            nullable=True,
+        ),
         _field("status", pa.string(), "'ok' or 'failed'."),
         _field("error", pa.string(), "Error message when failed; null when ok.", nullable=True),
         _field(
@@ -302,6 +309,12 @@ VIDEO_SCHEMA = pa.schema(
         _field("out_height", pa.int32(), "Output frame height in pixels."),
         _field("scale", pa.int32(), "Upscaling factor."),
         _field("codec", pa.string(), "Output video codec."),
+        _field(
+            "encoder",
+            pa.string(),
+            "FFmpeg encoder of the output's chunks (libx264, hevc_nvenc, ...); null when no chunk was written.",
+            nullable=True,
+        ),
         _field("segments", pa.int32(), "Number of segments."),
         _field("segments_reused", pa.int32(), "Segments whose chunks an interrupted run had already made."),
         _field(

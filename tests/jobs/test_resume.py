@@ -99,6 +99,7 @@ def test_killed_driver_resumes_from_finished_chunks(tmp_path: Path):
     videos, segments = read_manifests(Storage(), str(out))
     assert videos.to_pylist()[-1]["segments_reused"] == resumed.segments_reused
     assert sum(segments.column("reused").to_pylist()) == resumed.segments_reused
+    assert set(segments.column("encoder").to_pylist()) == {"ffv1"}  # reused chunks' records keep it
     assert not list(staging.rglob("chunk_*"))
     clean = run_job(spec_for(src, tmp_path / "clean", **{"segment.max_core_frames": 4, "encode.codec": "ffv1"}),
                     echo=quiet)  # fmt: skip

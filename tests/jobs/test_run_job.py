@@ -74,6 +74,7 @@ def test_local_folder_to_local_folder(tmp_path: Path):
     row = {k: v[0] for k, v in videos.filter(pads.field("video_key") == "a.mp4").to_pydict().items()}
     assert (row["frames_in"], row["frames_out"], row["audio_streams_copied"], row["scenes"]) == (30, 30, 2, 2)
     assert row["output_uri"].endswith("a_x4.mp4")
+    assert row["encoder"] == "libx264"  # the default h264 on a machine without NVENC
     b_row = videos.filter(pads.field("video_key") == "sub dir/b.mp4").to_pylist()[0]
     assert b_row["subtitle_streams_copied"] == 1
     # a: scenes of 15 frames -> 2 segments each; b: 21 frames -> 3 segments.
@@ -82,6 +83,7 @@ def test_local_folder_to_local_folder(tmp_path: Path):
         assert all(math.isfinite(seg[m]) for m in ("tfs", "lr_psnr", "detail_gain", "light_delta"))
         assert seg["context_start"] <= seg["core_start"] < seg["core_end"] <= seg["context_end"]
         assert (seg["hr_width"], seg["hr_height"]) == (seg["lr_width"] * 4, seg["lr_height"] * 4)
+        assert seg["encoder"] == "libx264"
     a_segments = sorted(
         (s["core_start"], s["core_end"], s["scene_index"]) for s in segments.to_pylist() if s["video_key"] == "a.mp4"
     )
