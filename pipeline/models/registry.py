@@ -125,12 +125,12 @@ _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
     ("strong", "tiny"): {
         2: "37d3f1d7494499640e41d3f063540bf00e5267958750589cd98a231172cf066b",
         3: "bc6d1ac6877cee154b2c88151c1871391bad39cdda83c1fc186b51ff7aefb3b8",
-        4: "c01e56daff9b384e37a5ee3dd2cf2a7bdcf04407d43325e7f1d10a5426a93143",
+        4: "50ea8d0dccd5c0e79cbc59302ed187549f93dbd40913cf9f94d02051efa24878",
     },
     ("light", "tiny"): {
         2: "cabd08c2e2f0b87c343bea9d9fe840f466023cda58cbfa0cb7b82cbe4cfc8bc3",
         3: "6df079e6bd925cee217012bcab4bc835e8c0c85ba387ba8a5350069b0cd29d0e",
-        4: "4b76cc4628598c03e34cd45fcff058f659d23184381b539c7ac0a5d7cb23bbe9",
+        4: "5a5d26d8d2d71ba600e30462d95762eb5b64f12c1960ad26ad46e92976b794f3",
     },
     ("strong", "base"): {
         2: "cb46760cdbc1d006c5a33e1073462e9413d4961f7dc4dd0ac7fc140c5f1d5757",
