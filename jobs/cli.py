@@ -47,9 +47,9 @@ def _refusals() -> Iterator[None]:
     """StorageError, WeightsError and TileError as one line (`Error: <uri>: no such bucket`) and
     exit status 2 instead of a traceback. They come from listing the input (a bucket, prefix or
     folder that does not exist), finding the weights or checking a pool's tile against its
-    model, before any work; or from the output
-    store failing under a running job, which cannot go on either. A video's own failures never
-    get here: they are manifest rows, and exit status 1."""
+    model, before any work; or from the output store failing under a running job, which cannot
+    go on either. A video's own failures never get here: they are manifest rows, and exit
+    status 1."""
     from pipeline.models import WeightsError  # late, like run_job: torch's import is slow
     from pipeline.storage import StorageError
     from pipeline.tiling import TileError
