@@ -6,6 +6,7 @@ import numpy as np
 
 from actors.rows import Row, run_stage
 from pipeline.config import EncodeSpec
+from pipeline.host_memory import keep_freed_memory
 from pipeline.media import Colour, VideoProbe, decode_frames, deep_frames
 from pipeline.media.decode import BWDIF
 from pipeline.storage import Storage
@@ -44,6 +45,8 @@ def row_colour(row: Row) -> Colour:
 
 
 def decode_segment(row: Row, storage: Storage) -> Row:
+    keep_freed_memory()  # this worker process holds the segment's frames (pipeline/host_memory.py)
+
     def work(row: Row) -> None:
         start, stop = int(row["context_start"]), int(row["context_end"])
         seekable = bool(row["seekable"])

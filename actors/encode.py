@@ -13,6 +13,7 @@ from fractions import Fraction
 from actors.decode import row_colour
 from actors.rows import FRAME_COLUMNS, Row, run_stage
 from pipeline.config import EncodeSpec
+from pipeline.host_memory import keep_freed_memory
 from pipeline.media import encode_chunk
 from pipeline.resume import chunk_record_uri, record_bytes
 from pipeline.storage import Storage
@@ -23,6 +24,8 @@ def _fraction(numerator: int, denominator: int) -> Fraction | None:
 
 
 def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
+    keep_freed_memory()  # this worker process holds the segment's frames (pipeline/host_memory.py)
+
     def work(row: Row) -> None:
         rate = _fraction(row["rate_num"], row["rate_den"])
         with tempfile.TemporaryDirectory(prefix="pssr-chunk-") as tmp:

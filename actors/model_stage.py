@@ -10,6 +10,7 @@ import torch
 
 from actors.rows import Row, batch_to_rows, rows_to_batch, run_stage
 from pipeline.config import PoolSpec
+from pipeline.host_memory import keep_freed_memory
 from pipeline.models import load_model, pick_device
 from pipeline.models.device import autocast, check_precision, compile_model
 from pipeline.storage import Storage
@@ -37,6 +38,7 @@ class ModelStage:
         sha256: str | None,
         storage: Storage | None = None,
     ) -> None:
+        keep_freed_memory()  # the actor's process holds frames and activations (pipeline/host_memory.py)
         set_torch_threads(pool)
         self.device = pick_device(device)
         check_precision(self.device, pool.precision)

@@ -32,6 +32,7 @@ from jobs.ray_cluster import connect
 from jobs.run_job import run_job
 from pipeline.benchset import TRACKS, BenchSet, build_bench_set
 from pipeline.config import JobSpec, load_job_spec
+from pipeline.host_memory import keep_freed_memory
 from pipeline.manifest import read_manifests
 from pipeline.models import get_spec, load_model, pick_device
 from pipeline.models.baselines import SRVGGNetCompact
@@ -160,6 +161,7 @@ def model_speed(
     """
     job = job or load_job_spec(None, {"input": "-", "output": "-"})
     torch.set_num_threads(os.cpu_count() or 1)
+    keep_freed_memory()  # as the pools' actors do
     dev = pick_device(job.device)
     weights = job.models.weights_dir
     strong_model, _ = load_model("strong", strong, scale, dev, weights, job.models.strong_sha256)

@@ -58,6 +58,7 @@ from jobs.bench_memory import measure_run, role_of
 from jobs.bench_quality import model_speed
 from jobs.run_job import Job, segment_rows
 from pipeline.config import JobSpec, PoolSpec, load_job_spec
+from pipeline.host_memory import keep_freed_memory
 from pipeline.media import ENCODERS
 from pipeline.media.synthetic import make_clip
 from pipeline.models import lanczos_upscale, pick_device
@@ -197,6 +198,7 @@ def measure_stages(spec: JobSpec, echo: Callable[[str], None]) -> tuple[dict[str
     """Every stage of the job alone on one unit, over every segment of spec.input (one video), and
     the models alone on the first segment (separate passes, and fused: strong then light per pass),
     with that segment's frame count. Writes the output under spec.output."""
+    keep_freed_memory()  # as the job's actors and tasks do
     dev = pick_device(spec.device)
     job = Job(spec, echo=lambda _: None)
     (state,) = job.list_videos()

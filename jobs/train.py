@@ -21,6 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from pipeline.host_memory import keep_freed_memory
 from pipeline.metrics import psnr
 from pipeline.models.device import pick_device
 from pipeline.models.registry import Kind, get_spec, weight_filename
@@ -156,6 +157,7 @@ def _autocast(spec: TrainSpec, device: torch.device) -> torch.autocast:
 
 class Trainer:
     def __init__(self, spec: TrainSpec, echo: Callable[[str], None] = print) -> None:
+        keep_freed_memory()  # each step allocates the same large batches again (pipeline/host_memory.py)
         if spec.threads:
             torch.set_num_threads(spec.threads)
         self.spec, self.echo = spec, echo
