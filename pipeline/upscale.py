@@ -36,16 +36,28 @@ def to_tensor(frames: np.ndarray, device: torch.device | str) -> torch.Tensor:
 
 def to_pixels(frames: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     """(T, 3, H, W) float in [0, 1] -> (T, H, W, 3) uint8 or uint16 on the host, rounded."""
-    peak = _MAX[np.dtype(dtype)]
-    ints = frames.clamp(0, 1).mul(peak).round_()
+    dtype = np.dtype(dtype)
+    peak = _MAX[dtype]
+    if frames.device.type == "cpu":
+        out = np.empty((frames.shape[0], *frames.shape[2:], 3), dtype)
+        target = torch.from_numpy(out)
+        # A frame at a time, straight into the result: the float intermediates stay cache-sized
+        # (3-4x faster than converting the segment whole, which makes two segment-sized copies).
+        for i, frame in enumerate(frames):
+            target[i].copy_(_rounded(frame, peak).permute(1, 2, 0))
+        return out
+    # On a GPU, whole: 1-2 bytes per value cross to the host, not 4.
     # torch has no uint16 arithmetic on every device: go through int32 there.
-    ints = (ints.to(torch.uint8) if peak == 255.0 else ints.to(torch.int32)).permute(0, 2, 3, 1).contiguous()
-    if ints.device.type == "cuda":
-        host = torch.empty(ints.shape, dtype=ints.dtype, pin_memory=True)
-        host.copy_(ints, non_blocking=True)
-        torch.cuda.current_stream(ints.device).synchronize()  # the copy is asynchronous: done before numpy reads
-        ints = host
-    return ints.numpy().astype(dtype, copy=False)
+    ints = _rounded(frames, peak).to(torch.uint8 if peak == 255.0 else torch.int32).permute(0, 2, 3, 1).contiguous()
+    host = torch.empty(ints.shape, dtype=ints.dtype, pin_memory=True)
+    host.copy_(ints, non_blocking=True)
+    torch.cuda.current_stream(ints.device).synchronize()  # the copy is asynchronous: done before numpy reads
+    return host.numpy().astype(dtype, copy=False)
+
+
+def _rounded(frames: torch.Tensor, peak: float) -> torch.Tensor:
+    """Float frames in [0, 1] scaled to integers 0..peak (still float): clamped, rounded to nearest."""
+    return frames.mul(peak).round_().clamp_(0.0, peak)
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
