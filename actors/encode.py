@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from fractions import Fraction
 
 from actors.decode import row_colour
@@ -47,6 +48,7 @@ def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
                 hardware=encode.hardware,
             )
             storage.upload(path, row["chunk_uri"])
+        row["encoded_at"] = time.time()
         # Last: a chunk with its record is whole, and a resumed run can take both as they are.
         storage.write_bytes(chunk_record_uri(row["chunk_uri"]), record_bytes(row))
 

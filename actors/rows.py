@@ -39,6 +39,7 @@ def new_row_fields() -> Row:
         "status": "ok",
         "error": "",
         "encoder": "",  # the FFmpeg encoder that wrote the chunk, once it is written
+        "encoded_at": math.nan,  # when it was written (Unix time)
         "lr": EMPTY_FRAMES,
         "hr": EMPTY_FRAMES,
         "pts": np.zeros(0, dtype=np.int64),

@@ -17,8 +17,10 @@ Definitions (also in docs/benchmarks.md, "Throughput"):
   cluster (`jobs.bench_memory.measure_run`, which also samples every process's peak RSS):
   "with start-up" from launching that process to the job's end (imports and Ray start included);
   "job" from `run_job`'s call to its return (Ray up; listing, planning, pool start-up with model
-  loading, every segment, stitching); "steady" the marginal rate over the length curve,
-  1 / slope of the job's wall time against frames (fixed costs cancel). Efficiency = fps / ideal.
+  loading, every segment, stitching); "steady" the rate once the pipeline is full: the frames of
+  every chunk after the first over the time from the first chunk's writing to the last's (the
+  segments manifest's `encoded_at`), so start-up and the first segment's trip through every stage
+  (the pipeline's fill) do not enter. Efficiency = fps / ideal.
 * Baselines: a plain PyAV decode -> Lanczos-3 -> encode loop in one process (the floor of any
   pipeline), and model-only fps at the same sizes, all cores, random weights: the strong+light pair
   and SRVGGNetCompact (`jobs.bench_quality.model_speed`) and RRDBNet (on fewer frames: it is slow).
@@ -59,6 +61,7 @@ from jobs.bench_quality import model_speed
 from jobs.run_job import Job, segment_rows
 from pipeline.config import JobSpec, PoolSpec, load_job_spec
 from pipeline.host_memory import keep_freed_memory
+from pipeline.manifest import read_manifests
 from pipeline.media import ENCODERS
 from pipeline.media.synthetic import make_clip
 from pipeline.models import lanczos_upscale, pick_device
@@ -66,6 +69,7 @@ from pipeline.models.baselines import RRDBNet
 from pipeline.models.cost import gmac_per_frame
 from pipeline.plan import plan_stored_video
 from pipeline.stitcher import stitch_video
+from pipeline.storage import Storage
 from pipeline.upscale import run_light, run_strong, to_pixels, to_tensor
 
 if TYPE_CHECKING:
@@ -124,17 +128,14 @@ def roofline(busy: dict[str, tuple[str, float]], units: dict[str, float]) -> tup
     return figures[bound], bound
 
 
-def steady_fps(points: Sequence[tuple[int, float]]) -> float | None:
-    """1 / slope of the least-squares line through (frames, seconds): the marginal rate, which fixed
-    start-up costs do not enter; None with fewer than two lengths or a slope that is not positive."""
-    lengths = {f for f, _ in points}
-    if len(lengths) < 2:
+def steady_fps(chunks: Iterable[tuple[float, int]]) -> float | None:
+    """Frames/s once the pipeline is full, from (seconds the chunk was written, its frames): the
+    frames of every chunk after the first written, over the time from the first to the last. None
+    with fewer than two chunks, or all written at once."""
+    ordered = sorted(chunks)
+    if len(ordered) < 2 or ordered[-1][0] <= ordered[0][0]:
         return None
-    n = len(points)
-    mean_f = sum(f for f, _ in points) / n
-    mean_s = sum(s for _, s in points) / n
-    slope = sum((f - mean_f) * (s - mean_s) for f, s in points) / sum((f - mean_f) ** 2 for f, _ in points)
-    return 1 / slope if slope > 0 else None
+    return sum(frames for _, frames in ordered[1:]) / (ordered[-1][0] - ordered[0][0])
 
 
 class _Clock:
@@ -385,10 +386,15 @@ def run_e2e(
         role = role_of(peak, driver)
         roles[role] = max(roles.get(role, 0), peak.peak_bytes)
     util, memory = gpu.summary() if gpu else (math.nan, math.nan)
+    segments = read_manifests(Storage(), str(out))[1]
+    chunks = zip(
+        (t.timestamp() for t in segments.column("encoded_at").to_pylist()), segments.column("frames").to_pylist()
+    )
     return {
         "frames": summary["frames"],
         "startup_s": summary["done_monotonic"] - launched,
         "job_s": summary["job_wall_s"],
+        "steady_fps": steady_fps(chunks),
         "roles_mb": {role: b / 2**20 for role, b in roles.items()},
         "gpu_util": util,
         "gpu_mem_mb": memory,
@@ -525,14 +531,19 @@ def _srvgg(scale: int) -> torch.nn.Module:
 def e2e_rows(
     base: dict[str, Any], run: dict[str, Any], actors: int, ideal: float, kind: str = "e2e", label: str = ""
 ) -> list[dict[str, Any]]:
-    """A run's two end-to-end figures: with start-up, and the job's own (`label` before each)."""
+    """A run's end-to-end figures: with start-up, the job's own, and steady once the pipeline is full
+    (`label` before each)."""
     frames = run["frames"]
+    figures = [("with start-up", run["startup_s"], frames / run["startup_s"])]
+    figures.append(("job", run["job_s"], frames / run["job_s"]))
+    if run["steady_fps"] is not None:
+        figures.append(("steady", None, run["steady_fps"]))
     return [
         {**base, "kind": kind, "stage": label + stage, "frames": frames, "actors": actors, "seconds": seconds,
-         "fps": frames / seconds, "ideal_fps": ideal, "efficiency": frames / seconds / ideal,
+         "fps": fps, "ideal_fps": ideal, "efficiency": fps / ideal,
          "gpu_util": run["gpu_util"], "gpu_mem_mb": run["gpu_mem_mb"],
          "note": None if run["pool_cpus"] is None else f"pool actors reserve {run['pool_cpus']} CPU each"}
-        for stage, seconds in (("with start-up", run["startup_s"]), ("job", run["job_s"]))
+        for stage, seconds, fps in figures
     ]  # fmt: skip
 
 
@@ -548,7 +559,7 @@ def curves(
     settings: Settings, root: Path, scale: int, main: dict[str, Any], ideal: float, echo: Callable[[str], None]
 ) -> list[dict[str, Any]]:
     """End to end against actors per pool (full clip) and against length (one actor per pool), each a
-    real job; the main run (one actor, full clip) is a point of both; and the steady rate."""
+    real job; the main run (one actor, full clip) is a point of both."""
     w, h = settings.size
     base = {"scale": scale, "lr_width": w, "lr_height": h, "hr_width": w * scale, "hr_height": h * scale}
     base |= {"device": str(pick_device(settings.device))}
@@ -557,20 +568,11 @@ def curves(
     for actors in settings.actors:
         run = main if actors == 1 else run_e2e(settings, clip, root / "runs" / f"actors{actors}", scale, actors, echo)
         rows += e2e_rows(base, run, actors, ideal, kind="curve: actors")
-    points = [(main["frames"], main["job_s"])]
     for frames in sorted(set(settings.lengths) - {settings.frames}):
         short = clip_path(root, frames, settings.size)
         run = run_e2e(settings, short, root / "runs" / f"length{frames}", scale, 1, echo)
         rows += e2e_rows(base, run, 1, ideal, kind="curve: length")
-        points.append((run["frames"], run["job_s"]))
     rows += e2e_rows(base, main, 1, ideal, kind="curve: length")
-    steady = steady_fps(points)
-    if steady is not None:
-        rows.append(
-            {**base, "kind": "e2e", "stage": "steady", "frames": sum(f for f, _ in points), "actors": 1,
-             "fps": steady, "ideal_fps": ideal, "efficiency": steady / ideal,
-             "note": "1 / slope of job seconds against frames over the length curve"}
-        )  # fmt: skip
     return rows
 
 
@@ -640,7 +642,8 @@ def markdown(rows: list[dict[str, Any]], settings: Settings) -> str:
         f"Throughput: {settings.frames} frames ({sizes}), {settings.strong} + {settings.light}, {rows[0]['device']}.",
         "Stages alone on one unit (busy: CPU seconds on CPU, wall seconds on a GPU) and the roofline (IDEAL):",
         table(stages, STAGE_TABLE),
-        "End to end: the real job in its own process and Ray cluster; efficiency = fps / ideal:",
+        "End to end: the real job in its own process and Ray cluster (steady: once the pipeline is full, from the "
+        "chunks' writing times); efficiency = fps / ideal:",
         table(of("e2e"), E2E_TABLE),
         "Baselines on all cores; the models model-only, random weights for SRVGGNetCompact and RRDBNet:",
         table(of("baseline"), BASELINE_TABLE),

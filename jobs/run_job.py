@@ -478,6 +478,7 @@ class Job:
                 "light_sha256": self.light.sha256,
                 "error": row["error"] or None,
                 "encoder": row["encoder"] or None,  # a chunk recorded by an older version: unknown
+                "encoded_at": _utc(float(row["encoded_at"])),
                 # A segment always ran at least once, even if its marker could not be written.
                 "attempts": max(1, attempts.get(posixpath.basename(row["chunk_uri"]), 0)),
             }
@@ -578,6 +579,11 @@ def _video_metric(segments: list[Row], name: str) -> float | None:
             total += value * pairs_or_frames
             weight += pairs_or_frames
     return total / weight if weight else None
+
+
+def _utc(unix_time: float) -> datetime | None:
+    """A Unix time -> a UTC datetime for a timestamp column; NaN (not taken) -> null."""
+    return None if math.isnan(unix_time) else datetime.fromtimestamp(unix_time, timezone.utc)
 
 
 def _plain(value: Any) -> Any:

@@ -274,6 +274,13 @@ SEGMENT_SCHEMA = pa.schema(
             "or for a reused chunk recorded before this column existed.",
             nullable=True,
         ),
+        _field(
+            "encoded_at",
+            pa.timestamp("ms", tz="UTC"),
+            "When the chunk was written (UTC, by its worker's clock); for a reused chunk, when the earlier run "
+            "wrote it. Null as encoder is.",
+            nullable=True,
+        ),
         _field("status", pa.string(), "'ok' or 'failed'."),
         _field("error", pa.string(), "Error message when failed; null when ok.", nullable=True),
         _field(

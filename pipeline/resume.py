@@ -17,7 +17,7 @@ RECORD_FIELDS = ("segment_index", "core_start", "core_end", "decode_s", "strong_
                  "tfs", "lr_psnr", "detail_gain", "light_delta",
                  "reference_uri", "psnr", "ssim", "ewarp",
                  "start_s", "end_s", "tfs_worst_frame", "tfs_worst_s",
-                 "lr_psnr_worst_frame", "lr_psnr_worst_s", "encoder")  # fmt: skip
+                 "lr_psnr_worst_frame", "lr_psnr_worst_s", "encoder", "encoded_at")  # fmt: skip
 
 
 @dataclass(frozen=True)

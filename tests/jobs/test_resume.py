@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import av
@@ -92,6 +93,7 @@ def test_killed_driver_resumes_from_finished_chunks(tmp_path: Path):
     finished_before = len(list(staging.rglob("*.json")))
     assert not (out / "film_x2.mkv").exists()
 
+    resumed_at = datetime.now(timezone.utc)
     resumed = run_job(spec_for(src, out, **{"segment.max_core_frames": 4, "encode.codec": "ffv1"}), echo=quiet)
 
     assert resumed.videos_ok == ["film.mkv"]
@@ -100,6 +102,8 @@ def test_killed_driver_resumes_from_finished_chunks(tmp_path: Path):
     assert videos.to_pylist()[-1]["segments_reused"] == resumed.segments_reused
     assert sum(segments.column("reused").to_pylist()) == resumed.segments_reused
     assert set(segments.column("encoder").to_pylist()) == {"ffv1"}  # reused chunks' records keep it
+    # and when they were written: before the resumed run, the others during it
+    assert all((s["encoded_at"] < resumed_at) == s["reused"] for s in segments.to_pylist())
     assert not list(staging.rglob("chunk_*"))
     clean = run_job(spec_for(src, tmp_path / "clean", **{"segment.max_core_frames": 4, "encode.codec": "ffv1"}),
                     echo=quiet)  # fmt: skip

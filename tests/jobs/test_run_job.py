@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow.dataset as pads
@@ -63,6 +64,7 @@ def test_local_folder_to_local_folder(tmp_path: Path):
     b = make_clip(src / "sub dir" / "b.mp4", frames=21, size=(48, 32), audio_streams=1, vfr=True, subtitle=True)
     out = tmp_path / "out"
 
+    started = datetime.now(timezone.utc)
     summary = run_job(spec_for(str(src), str(out), scale=4, wave_videos=1), echo=lambda _: None)
 
     assert summary.ok and sorted(summary.videos_ok) == ["a.mp4", "sub dir/b.mp4"]
@@ -84,6 +86,7 @@ def test_local_folder_to_local_folder(tmp_path: Path):
         assert seg["context_start"] <= seg["core_start"] < seg["core_end"] <= seg["context_end"]
         assert (seg["hr_width"], seg["hr_height"]) == (seg["lr_width"] * 4, seg["lr_height"] * 4)
         assert seg["encoder"] == "libx264"
+        assert started <= seg["encoded_at"] <= datetime.now(timezone.utc)
     a_segments = sorted(
         (s["core_start"], s["core_end"], s["scene_index"]) for s in segments.to_pylist() if s["video_key"] == "a.mp4"
     )

@@ -125,6 +125,7 @@ def _segment_row(job_id: str, key: str, index: int, status: str = "ok") -> dict[
         "lr_psnr_worst_s": None if failed else 2.0 * index + 1.25,
         "chunk_uri": None if failed else f"s3://out/_pssr/staging/{index}.mp4",
         "encoder": None if failed else "libx264",
+        "encoded_at": None if failed else dt.datetime(2026, 11, 26, 9, 0, index, tzinfo=dt.timezone.utc),
         "status": status,
         "error": "CUDA out of memory" if failed else None,
         "attempts": 2 if failed else 1,
