@@ -17,10 +17,9 @@ Definitions (also in docs/benchmarks.md, "Throughput"):
   cluster (`jobs.bench_memory.measure_run`, which also samples every process's peak RSS):
   "with start-up" from launching that process to the job's end (imports and Ray start included);
   "job" from `run_job`'s call to its return (Ray up; listing, planning, pool start-up with model
-  loading, every segment, stitching); "steady" the rate once the pipeline is full: the frames of
-  every chunk after the first over the time from the first chunk's writing to the last's (the
-  segments manifest's `encoded_at`), so start-up and the first segment's trip through every stage
-  (the pipeline's fill) do not enter. Efficiency = fps / ideal.
+  loading, every segment, stitching); "steady" the rate once the pipeline is full, from the chunks'
+  writing times (the segments manifest's `encoded_at`; `steady_fps`), so start-up and the first
+  segment's trip through every stage (the pipeline's fill) do not enter. Efficiency = fps / ideal.
 * Baselines: a plain PyAV decode -> Lanczos-3 -> encode loop in one process (the floor of any
   pipeline), and model-only fps at the same sizes, all cores, random weights: the strong+light pair
   and SRVGGNetCompact (`jobs.bench_quality.model_speed`) and RRDBNet (on fewer frames: it is slow).
@@ -130,12 +129,14 @@ def roofline(busy: dict[str, tuple[str, float]], units: dict[str, float]) -> tup
 
 def steady_fps(chunks: Iterable[tuple[float, int]]) -> float | None:
     """Frames/s once the pipeline is full, from (seconds the chunk was written, its frames): the
-    frames of every chunk after the first written, over the time from the first to the last. None
-    with fewer than two chunks, or all written at once."""
+    frames of the chunks written after the second, over the time from the second to the last. The
+    first chunk carries the pipeline's fill (its trip through every stage), and the gap to the
+    second the first tasks' process starts (an encode worker's imports). None with fewer than
+    three chunks."""
     ordered = sorted(chunks)
-    if len(ordered) < 2 or ordered[-1][0] <= ordered[0][0]:
+    if len(ordered) < 3 or ordered[-1][0] <= ordered[1][0]:
         return None
-    return sum(frames for _, frames in ordered[1:]) / (ordered[-1][0] - ordered[0][0])
+    return sum(frames for _, frames in ordered[2:]) / (ordered[-1][0] - ordered[1][0])
 
 
 class _Clock:
