@@ -87,28 +87,31 @@ def tfs_and_worst(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[floa
 
 def bicubic_metrics(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[float, int | None, float]:
     """`tfs` and its worst frame (as `tfs_and_worst`) and `detail_gain`, from one bicubic
-    upscaling of the input: B is linear, so B(ΔI_t) = B(I_t) - B(I_{t-1}). Upscaling is most of
-    these metrics' cost, and the light stage takes them on every segment."""
+    upscaling of the input. B is linear, so ΔO_t - B(ΔI_t) is the change of the residual
+    R_t = O_t - B(I_t), which detail_gain averages: one residual serves both, and the whole
+    computation makes half the passes over HR-sized memory that taking the differences of O and
+    of B(I) separately does (upscaling and those passes are these metrics' cost, and the light
+    stage takes them on every segment)."""
     _check_pair(out, lr, scale)
     frames = out.shape[0]
-    unexplained, motion = [], []  # per pair (t-1, t), summed over pixels
-    detail = 0.0
-    last: tuple[torch.Tensor, torch.Tensor] | None = None  # the previous chunk's last B(I) and O
+    detail, unexplained, motion = [], [], []  # per chunk; per pair (t-1, t), summed over pixels
+    last: tuple[torch.Tensor, torch.Tensor] | None = None  # the previous chunk's last B(I) and R
     for chunk in _chunks(0, frames):
-        b, o = bicubic_upscale(lr[chunk].float(), scale), out[chunk].float()
-        detail += (o - b).abs().sum().item()
+        b = bicubic_upscale(lr[chunk].float(), scale)
+        residual = out[chunk].float() - b
+        detail.append(residual.abs().sum())
         if last is not None:  # the pair straddling two chunks
-            b, o = torch.cat([last[0], b]), torch.cat([last[1], o])
-        last = b[-1:], o[-1:]
-        d_in = b[1:] - b[:-1]
-        unexplained.append((o[1:] - o[:-1] - d_in).abs().sum((1, 2, 3)).double())
-        motion.append(d_in.abs().sum((1, 2, 3)).double())
-    gain = detail / out.numel()
+            unexplained.append((residual[:1] - last[1]).abs_().sum((1, 2, 3)))
+            motion.append((b[:1] - last[0]).abs_().sum((1, 2, 3)))
+        unexplained.append(residual.diff(dim=0).abs_().sum((1, 2, 3)))
+        motion.append(b.diff(dim=0).abs_().sum((1, 2, 3)))
+        last = b[-1:], residual[-1:]
+    gain = torch.stack(detail).double().sum().item() / out.numel()
     if frames < 2:
         return math.nan, None, gain
-    per_pair = torch.cat(unexplained)
+    per_pair = torch.cat(unexplained).double()
     count = (frames - 1) * out[0].numel()
-    score = (per_pair.sum().item() / count) / max(torch.cat(motion).sum().item() / count, MIN_MOTION)
+    score = (per_pair.sum().item() / count) / max(torch.cat(motion).double().sum().item() / count, MIN_MOTION)
     return score, 1 + int(per_pair.argmax().item()), gain
 
 

@@ -96,7 +96,7 @@ def test_quick_run_writes_every_figure(tmp_path) -> None:
     assert {f"{pool}{run}" for pool in ("", "fused pool, ") for run in ("with start-up", "job", "steady")} == set(e2e)
     for run in e2e.values():
         assert run["frames"] == 16 and run["efficiency"] > 0
-        assert run["efficiency"] <= 1.5 or run["stage"].endswith("steady")  # two chunks may land close together
+        assert run["efficiency"] <= 1.5 or run["stage"].endswith("steady")  # a few chunks make a coarse clock
     for prefix in ("", "fused pool, "):  # Ray's start and the imports come first, the pipeline's fill next
         assert e2e[prefix + "with start-up"]["seconds"] > e2e[prefix + "job"]["seconds"]
         assert e2e[prefix + "steady"]["fps"] > e2e[prefix + "job"]["fps"]

@@ -101,9 +101,13 @@ def test_long_segments_are_chunked_consistently() -> None:
     lr = smooth_clip(19, 8, 8, shift=1.0)  # more frames than one chunk, odd count
     torch.manual_seed(0)
     out = bicubic_upscale(lr, 2) + 0.01 * torch.randn(19, 3, 16, 16)
+    out[8] += 0.05  # the pairs (7, 8), straddling the first two chunks, and (8, 9) change most
     d_out, d_in = out[1:] - out[:-1], bicubic_upscale(lr[1:] - lr[:-1], 2)
     expected = (d_out - d_in).abs().mean().item() / max(d_in.abs().mean().item(), 1 / 255)
-    assert metrics.tfs(out, lr, 2) == pytest.approx(expected, rel=1e-5)
+    score, worst, gain = metrics.bicubic_metrics(out, lr, 2)
+    assert score == pytest.approx(expected, rel=1e-5)
+    assert worst == 1 + int((d_out - d_in).abs().sum((1, 2, 3)).argmax()) and worst in (8, 9)
+    assert gain == pytest.approx((out - bicubic_upscale(lr, 2)).abs().mean().item(), rel=1e-5)
 
 
 def panning_texture(frames: int = 6) -> torch.Tensor:
