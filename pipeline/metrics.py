@@ -87,11 +87,10 @@ def tfs_and_worst(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[floa
 
 def bicubic_metrics(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[float, int | None, float]:
     """`tfs` and its worst frame (as `tfs_and_worst`) and `detail_gain`, from one bicubic
-    upscaling of the input. B is linear, so ΔO_t - B(ΔI_t) is the change of the residual
-    R_t = O_t - B(I_t), which detail_gain averages: one residual serves both, and the whole
-    computation makes half the passes over HR-sized memory that taking the differences of O and
-    of B(I) separately does (upscaling and those passes are these metrics' cost, and the light
-    stage takes them on every segment)."""
+    upscaling of the input. B is linear, so ΔO_t - B(ΔI_t) = R_t - R_{t-1} with R = O - B(I),
+    the residual detail_gain averages: one residual serves both, in half the passes over HR-sized
+    memory of differencing O and B(I) apart. Those passes and the upscaling are the cost, and the
+    light stage pays it on every segment."""
     _check_pair(out, lr, scale)
     frames = out.shape[0]
     detail, unexplained, motion = [], [], []  # per chunk; per pair (t-1, t), summed over pixels
