@@ -8,8 +8,10 @@ INPUT ?= samples/sample.mp4
 OUTPUT ?= out
 ARGS ?=
 PYTEST_ARGS ?=
-# Quality benchmark: held-out photos (fetched once from Debian), results folder, factor, options.
-BENCH_PHOTOS ?= .cache/bench-photos
+# Quality benchmark: held-out natural photos and footage (fetched once from Debian), the second
+# table's digital art, results folder, factor, options.
+BENCH_PHOTOS ?= .cache/bench-natural
+BENCH_ART ?= .cache/bench-art
 BENCH_OUT ?= bench-out
 BENCH_SCALE ?= 4
 BENCH_ARGS ?=
@@ -22,7 +24,7 @@ TRAIN_SCALE ?= 4
 TRAIN_OUT ?= train-out/tiny_x$(TRAIN_SCALE)
 TRAIN_ARGS ?=
 
-.PHONY: install run test plan clean bench bench-memory bench-throughput bench-quality train docs
+.PHONY: install run test plan clean bench bench-memory bench-throughput bench-quality bench-quality-art train docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +58,7 @@ clean:
 # Fetched into a .part folder and renamed, so an interrupted download is not taken for a set.
 $(BENCH_PHOTOS): | $(BIN)/.installed
 	rm -rf "$@.part"
-	$(BIN)/python -m jobs.photos bench "$@.part"
+	$(BIN)/python -m jobs.photos natural "$@.part"
 	mv "$@.part" "$@"
 
 $(TRAIN_PHOTOS): | $(BIN)/.installed
@@ -68,9 +70,19 @@ $(TRAIN_PHOTOS): | $(BIN)/.installed
 train: install | $(TRAIN_PHOTOS)
 	$(BIN)/pssr train "$(TRAIN_PHOTOS)" --config jobs/configs/train-tiny-x$(TRAIN_SCALE).yaml --out "$(TRAIN_OUT)" $(TRAIN_ARGS)
 
-# Quality and speed of bicubic, Lanczos and the models through the real pipeline (docs/benchmarks.md).
+$(BENCH_ART): | $(BIN)/.installed
+	rm -rf "$@.part"
+	$(BIN)/python -m jobs.photos art "$@.part"
+	mv "$@.part" "$@"
+
+# Quality and speed of bicubic, Lanczos and the models through the real pipeline, the neighbour-frame
+# ablation and the motion sweep, on natural footage held out from training (docs/benchmarks.md).
 bench-quality: install | $(BENCH_PHOTOS)
 	$(BIN)/pssr bench quality --photos "$(BENCH_PHOTOS)" --out "$(BENCH_OUT)" --scale $(BENCH_SCALE) $(BENCH_ARGS)
+
+# The same on digital art (Plasma's wallpapers), the second table.
+bench-quality-art: install | $(BENCH_ART)
+	$(BIN)/pssr bench quality --photos "$(BENCH_ART)" --out "$(BENCH_OUT)-art" --scale $(BENCH_SCALE) --no-motion $(BENCH_ARGS)
 
 # The benchmarks that need nothing fetched, one after another (timings and peaks must not overlap).
 .NOTPARALLEL: bench

@@ -28,7 +28,8 @@ Row = dict[str, Any]
 EMPTY_FRAMES = np.zeros((0, 0, 0, 3), dtype=np.uint8)
 FRAME_COLUMNS = ("lr", "hr")
 REFERENCE_METRICS = ("psnr", "ssim", "ewarp")  # benchmark mode only: NaN (null) without a reference
-METRIC_COLUMNS = ("tfs", "lr_psnr", "detail_gain", "light_delta", *REFERENCE_METRICS)
+PAIR_METRICS = ("flicker", "ewarp")  # means over frame pairs: a video weights its segments by their pairs
+METRIC_COLUMNS = ("tfs", "flicker", "lr_psnr", "detail_gain", "light_delta", *REFERENCE_METRICS)
 TIMING_COLUMNS = ("decode_s", "strong_s", "light_s", "encode_s")
 
 

@@ -22,7 +22,7 @@ SELECT video_key, error, job_id, finished_at FROM latest WHERE status = 'failed'
 -- Segments to review, with their times (seconds from the video's first frame) and the flags' values.
 SELECT video_key, segment_index, round(start_s, 3) AS start_s, round(end_s, 3) AS end_s,
        core_start AS first_frame, core_end - 1 AS last_frame,
-       flag_tfs, tfs, flag_lr_psnr, lr_psnr, flag_light_delta, light_delta
+       flag_tfs, tfs, flag_flicker, flicker, flag_lr_psnr, lr_psnr, flag_light_delta, light_delta
 FROM latest_segments WHERE flagged ORDER BY video_key, segment_index;
 
 -- Benchmark mode (a job with --reference): the figures against the HR reference.

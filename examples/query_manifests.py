@@ -20,7 +20,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 MANIFESTS = "_pssr/manifest"
-FLAGS = {"flag_lr_psnr": "lr_psnr", "flag_tfs": "tfs", "flag_light_delta": "light_delta"}
+FLAGS = {"flag_lr_psnr": "lr_psnr", "flag_tfs": "tfs", "flag_flicker": "flicker", "flag_light_delta": "light_delta"}
 
 
 def manifest_tables(output: str, endpoint_url: str | None, region: str) -> tuple[pa.Table, pa.Table] | None:
@@ -71,7 +71,8 @@ def report(videos: pa.Table, segments: pa.Table) -> list[str]:
     if flagged.num_rows:
         lines.append("flagged segments:")
         for row in flagged.to_pylist():
-            flags = ", ".join(f"{metric} {row[metric]:.4g}" for flag, metric in FLAGS.items() if row[flag])
+            # .get: a flag newer than the manifests (flag_flicker) is absent from their columns.
+            flags = ", ".join(f"{metric} {row[metric]:.4g}" for flag, metric in FLAGS.items() if row.get(flag))
             span = f"{timecode(row['start_s'])}-{timecode(row['end_s'])}"
             frames = f"frames {row['core_start']}-{row['core_end'] - 1}"
             lines.append(f"  {row['video_key']} segment {row['segment_index']}: {span} ({frames}): {flags}")

@@ -12,21 +12,23 @@ from pipeline.config import ConfigError
 # pipeline.benchset's BenchSet defaults and TRACKS, and jobs.bench_quality's METHODS, written
 # out here because importing those modules (torch, PyAV) would slow every `pssr` command; a
 # test keeps them equal.
-SET_DEFAULTS: dict[str, int] = {
-    "videos": 2,
-    "scenes": 3,
-    "frames": 16,
+SET_DEFAULTS: dict[str, float] = {
+    "videos": 3,
+    "scenes": 4,
+    "frames": 24,
     "width": 640,
     "height": 360,
     "scale": 4,
     "seed": 0,
+    "max_speed": 8.0,
 }
 TRACKS = ("bi", "realistic")
 METHODS = ("bicubic", "lanczos", "light", "strong", "strong+light")
 
 
-def _set_option(name: str, help: str) -> Any:
-    return click.option(f"--{name}", type=int, help=f"{help}  [default: {SET_DEFAULTS[name]}]")
+def _set_option(name: str, help: str, kind: type = int) -> Any:
+    flag = "--" + name.replace("_", "-")
+    return click.option(flag, name, type=kind, help=f"{help}  [default: {SET_DEFAULTS[name]:g}]")
 
 
 @click.group()
@@ -39,7 +41,7 @@ def bench() -> None:
     "--photos",
     type=click.Path(exists=True, file_okay=False),
     required=True,
-    help="Folder of photos held out from training (`python -m jobs.photos bench DIR`).",
+    help="Folder of photos and videos held out from training (`python -m jobs.photos natural DIR`).",
 )
 @click.option("--out", "out", default="bench-out", show_default=True, help="Folder for the set, runs and results.")
 @click.option(
@@ -51,6 +53,7 @@ def bench() -> None:
 @_set_option("width", "HR frame width.")
 @_set_option("height", "HR frame height.")
 @_set_option("seed", "Seed of the set (photos, camera moves, degradations).")
+@_set_option("max_speed", "Fastest camera move or object in the photo scenes, LR pixels per frame.", float)
 @click.option(
     "--method", "methods", multiple=True, type=click.Choice(METHODS), help="Methods to run (repeatable); default: all."
 )
@@ -58,6 +61,12 @@ def bench() -> None:
 @click.option("--strong-model", default="tiny", show_default=True, help="Strong model of the learned methods.")
 @click.option("--light-model", default="tiny", show_default=True, help="Light model of the learned methods.")
 @click.option("--speed/--no-speed", default=True, show_default=True, help="Model-only speed test vs SRVGGNetCompact.")
+@click.option(
+    "--motion/--no-motion",
+    default=True,
+    show_default=True,
+    help="The models alone: neighbour-frame ablation and motion sweep (jobs/bench_motion.py).",
+)
 @click.option(
     "--config",
     type=click.Path(exists=True, dir_okay=False),
@@ -71,6 +80,7 @@ def quality(
     strong_model: str,
     light_model: str,
     speed: bool,
+    motion: bool,
     config: str | None,
     **set_options: Any,
 ) -> None:
@@ -86,13 +96,13 @@ def quality(
     from pipeline.storage import StorageError
 
     try:
-        spec = BenchSet(**{name: int(value) for name, value in set_options.items() if value is not None})
+        spec = BenchSet(**{name: value for name, value in set_options.items() if value is not None})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
         bench_quality(
             photos, out, spec, methods or METHODS, tracks or TRACKS, strong=strong_model, light=light_model,
-            config=config, speed=speed, echo=click.echo,
+            config=config, speed=speed, motion=motion, echo=click.echo,
         )  # fmt: skip
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None

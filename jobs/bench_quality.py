@@ -1,7 +1,7 @@
 """`pssr bench quality`: quality and speed of the methods, through the real pipeline.
 
 For each track (BI, realistic) and method, one `run_job` with the HR reference: the figures
-are the manifests' own (`psnr`, `ssim`, `ewarp`, `tfs`, `lr_psnr`), so the benchmark measures
+are the manifests' own (`psnr`, `ssim`, `ewarp`, `flicker`, `tfs`, `lr_psnr`), so the benchmark measures
 exactly what a job does, context frames, segment seams and 8-bit hand-offs included. Methods
 are pairs of registry names (classical stand-ins have no weights):
 
@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import ray
 import torch
 
+from jobs.bench_motion import Methods, ablation, motion_sweep, psnr_markdown
 from jobs.ray_cluster import connect
 from jobs.run_job import run_job
 from pipeline.benchset import TRACKS, BenchSet, build_bench_set
@@ -40,7 +41,7 @@ from pipeline.storage import Storage
 from pipeline.upscale import run_light, run_strong
 
 METHODS = ("bicubic", "lanczos", "light", "strong", "strong+light")
-METRICS = ("psnr", "ssim", "ewarp", "tfs", "lr_psnr")
+METRICS = ("psnr", "ssim", "ewarp", "flicker", "tfs", "lr_psnr")
 SPEED_HR = (360, 640)  # output size of the model-only speed test (h, w): 160x90 -> 640x360 at x4
 QUALITY_SCHEMA = pa.schema(
     [("track", pa.string()), ("method", pa.string())]
@@ -69,9 +70,9 @@ def method_models(method: str, strong: str, light: str) -> tuple[str, str]:
 
 def _weighted_mean(segments: pa.Table, column: str) -> float | None:
     """A segment metric over the run, as the video rows aggregate it: weighted by the frames it
-    was taken on (tfs and ewarp: frame pairs, what they average over); None if no segment has it."""
+    was taken on (tfs, ewarp and flicker: frame pairs, what they average over); None if no segment has it."""
     rows = segments.filter(pc.is_valid(segments[column]))
-    pairs = column in ("tfs", "ewarp")
+    pairs = column in ("tfs", "ewarp", "flicker")
     weights = [f - 1 if pairs else f for f in rows["frames"].to_pylist()]
     total = sum(weights)
     return sum(v * w for v, w in zip(rows[column].to_pylist(), weights)) / total if total else None
@@ -218,13 +219,14 @@ def _cell(value: float | None, fmt: str) -> str:
 
 def quality_markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| track | method | strong + light | PSNR dB | SSIM | ewarp | tfs | lr_psnr dB | fps |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| track | method | strong + light | PSNR dB | SSIM | ewarp | flicker | tfs | lr_psnr dB | fps |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['track']} | {r['method']} | {r['strong_model']} + {r['light_model']} | {_cell(r['psnr'], '.2f')} "
-            f"| {_cell(r['ssim'], '.4f')} | {_cell(r['ewarp'], '.4g')} | {_cell(r['tfs'], '.3f')} "
+            f"| {_cell(r['ssim'], '.4f')} | {_cell(r['ewarp'], '.4g')} | {_cell(r['flicker'], '.3g')} "
+            f"| {_cell(r['tfs'], '.3f')} "
             f"| {_cell(r['lr_psnr'], '.2f')} | {_cell(r['fps'], '.2f')} |"
         )
     return "\n".join(lines)
@@ -253,10 +255,12 @@ def bench_quality(
     light: str = "tiny",
     config: str | None = None,
     speed: bool = True,
+    motion: bool = True,
     echo: Callable[[str], None] = print,
 ) -> tuple[pa.Table, pa.Table | None]:
     """Build (or reuse) the set under OUT/set, run every track x method into OUT/runs, write
-    OUT/quality.parquet, OUT/speed.parquet and OUT/quality.md; returns the two tables.
+    OUT/quality.parquet, OUT/speed.parquet, OUT/ablation.parquet, OUT/sweep.parquet (jobs/bench_motion.py)
+    and OUT/quality.md; returns the first two tables.
 
     `config` is a YAML JobSpec for the pipeline settings (pools, segments, Ray); the benchmark
     sets input, output, reference, models, scale and codec itself.
@@ -277,6 +281,19 @@ def bench_quality(
     if speed:  # before Ray starts, so its processes take no CPU from the measurement
         speed_rows = model_speed(strong, light, bench_set.scale, job)
         echo(speed_markdown(speed_rows))
+    motion_tables = []
+    if motion:  # the models alone, in this process: the ablation and the motion sweep
+        methods_alone = Methods(strong, light, bench_set.scale, job)
+        ablation_rows = ablation(set_root, bench_set, methods_alone, echo)
+        sweep_rows = motion_sweep(photos, bench_set, methods_alone, echo)
+        pq.write_table(pa.Table.from_pylist(ablation_rows), out / "ablation.parquet")
+        pq.write_table(pa.Table.from_pylist(sweep_rows), out / "sweep.parquet")
+        motion_tables = [
+            "Neighbour frames (the models alone, on the set's scenes, PSNR dB):\n\n"
+            + psnr_markdown(ablation_rows, "scenes", "scenes"),
+            "Motion sweep (the models alone, PSNR dB):\n\n" + psnr_markdown(sweep_rows, "speed", "LR px/frame"),
+        ]
+        echo("\n\n".join(motion_tables))
 
     own_ray = not ray.is_initialized()
     ray_started = time.monotonic()
@@ -305,6 +322,7 @@ def bench_quality(
     if speed_table is not None:
         pq.write_table(speed_table, out / "speed.parquet")
         report += "\n\n" + speed_markdown(speed_rows)
+    report += "".join("\n\n" + table for table in motion_tables)
     (out / "quality.md").write_text(report + "\n")
     echo(quality_markdown(rows))
     echo(f"bench: {time.monotonic() - started:.0f} s; {out / 'quality.parquet'}, {out / 'quality.md'}")

@@ -103,6 +103,7 @@ def job_options(func: Callable) -> Callable:
         _option("--max-duration", field="limits.max_duration_s", type=float),
         _option("--min-lr-psnr", field="review.min_lr_psnr", type=float),
         _option("--max-tfs", field="review.max_tfs", type=float),
+        _option("--max-flicker", field="review.max_flicker", type=float),
         _option("--max-light-delta", field="review.max_light_delta", type=float),
         _option("--strong-actors", field="strong_pool.size", type=int),
         _option("--strong-batch", field="strong_pool.batch_size", type=int),
@@ -410,7 +411,7 @@ def status(output_uri: str, flagged: bool, as_json: bool, s3_endpoint_url: str |
 def report(output_uri: str, out_uri: str, max_crops: int, s3_endpoint_url: str | None, region: str | None) -> None:
     """Write a self-contained HTML report of the videos under OUTPUT (opens offline, no script).
 
-    The job summary; per video, tfs, lr_psnr and detail_gain per segment over time with the review
+    The job summary; per video, tfs, flicker, lr_psnr and detail_gain per segment over time with the review
     thresholds; per flagged segment, the input upscaled bicubic next to the output at its worst
     frame, around where they differ most. Exits 0 when written, 2 when OUTPUT holds no manifests
     or cannot be read (`pssr status` gives the job's state as an exit status).

@@ -2,8 +2,8 @@
 
 Inline CSS, plots as inline SVG, crops as PNG data: URIs; no script, nothing fetched, so it opens
 offline and can be mailed or archived with the job. From the latest manifest rows of each video
-(as `pssr status`): the job summary; per video, tfs, lr_psnr and detail_gain per segment over
-time; per flagged segment, the input upscaled bicubic next to the output at its review frame.
+(as `pssr status`): the job summary; per video, tfs, flicker, lr_psnr and detail_gain per segment
+over time; per flagged segment, the input upscaled bicubic next to the output at its review frame.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ DEFAULT_MAX_CROPS = 12  # per video: a badly flagged long video would otherwise 
 # metric -> (plot title, y axis label, video-row threshold column or None)
 PLOTS = {
     "tfs": ("Temporal Fidelity Score (lower is better)", "tfs", "max_tfs"),
+    "flicker": ("Flicker of the added detail along the motion (lower is better)", "flicker", "max_flicker"),
     "lr_psnr": ("Fidelity to the input: PSNR(D(O), I) (higher is better)", "lr_psnr (dB)", "min_lr_psnr"),
     "detail_gain": ("Detail gain: mean |O - B(I)|", "detail_gain", None),
 }

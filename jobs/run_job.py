@@ -24,7 +24,7 @@ from actors.decode import decode_segment, deinterlace_frames, deinterlace_mode, 
 from actors.encode import encode_segment
 from actors.fused import FusedStage
 from actors.light import LightStage
-from actors.rows import REFERENCE_METRICS, Row, new_row_fields
+from actors.rows import PAIR_METRICS, REFERENCE_METRICS, Row, new_row_fields
 from actors.strong import StrongStage
 from jobs.progress import Reporter
 from jobs.ray_cluster import connect
@@ -520,6 +520,7 @@ class Job:
             "scenes": len(probe.cuts) + 1 if probe else 0,
             "audio_streams_copied": stitch.audio_streams if stitch else 0,
             "subtitle_streams_copied": stitch.subtitle_streams if stitch else 0,
+            "flicker": _video_metric(segments, "flicker"),
             "reference_uri": state.reference_uri,
             **{name: _video_metric(segments, name) for name in REFERENCE_METRICS},
             "config_hash": self.config_hash,
@@ -569,13 +570,14 @@ def _reason(exc: BaseException) -> str:
 
 def _video_metric(segments: list[Row], name: str) -> float | None:
     """A segment metric over the whole video: the segments' values weighted by the frames they
-    were taken on (ewarp: by frame pairs, what it averages over); None when no segment has one."""
+    were taken on (ewarp and flicker: by frame pairs, what they average over); None when no segment
+    has one."""
     total = weight = 0.0
     for row in segments:
         value = _plain(row[name])
         if value is not None:
             frames = int(row["core_end"]) - int(row["core_start"])
-            pairs_or_frames = frames - 1 if name == "ewarp" else frames
+            pairs_or_frames = frames - 1 if name in PAIR_METRICS else frames
             total += value * pairs_or_frames
             weight += pairs_or_frames
     return total / weight if weight else None

@@ -15,7 +15,7 @@ from pipeline.manifest import manifest_root, read_latest
 from pipeline.review import THRESHOLDS, timecode
 from pipeline.storage import Storage
 
-UNITS = {"lr_psnr": " dB", "tfs": "", "light_delta": ""}
+UNITS = {"lr_psnr": " dB", "tfs": "", "flicker": "", "light_delta": ""}
 
 
 @dataclass

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,30 +39,28 @@ EVAL_BATCHES = 2
 
 
 class ClipBatches:
-    """(LR, HR) batches of clips, (B, T, 3, h, w) and (B, T, 3, H, W), drawn from the sources."""
+    """(LR, HR) batches of clips, (B, T, 3, p + 2m, p + 2m) and (B, T, 3, p·s, p·s): the LR clip
+    keeps a margin of m = `flow_margin` pixels around the patch the HR reference covers, for the
+    flow (a whole frame's flow sees beyond any patch of it); `Trainer._inputs` crops it."""
 
     def __init__(self, sources: list[Source], spec: TrainSpec) -> None:
         self.sources, self.spec = sources, spec
 
     def batch(self, seed: int, realistic_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
         spec = self.spec
+        s, m = spec.scale, spec.flow_margin
+        side = (spec.patch + 2 * m) * s
         gen = torch.Generator().manual_seed(seed)
         lrs, hrs = [], []
         for _ in range(spec.batch):
             source = self.sources[int(torch.randint(len(self.sources), (), generator=gen))]
-            hr = make_clip(
-                source,
-                spec.frames,
-                (spec.hr_patch, spec.hr_patch),
-                gen,
-                spec.motion.motion(),
-            )
+            hr = make_clip(source, spec.frames, (side, side), s, gen, spec.motion.ranges())
             if torch.rand((), generator=gen).item() < realistic_fraction:
-                lr = realistic_lr(hr, spec.scale, gen, spec.realistic.degradation())
+                lr = realistic_lr(hr, s, gen, spec.realistic.degradation())
             else:
-                lr = bicubic_lr(hr, spec.scale)
+                lr = bicubic_lr(hr, s)
             lrs.append(lr)
-            hrs.append(hr)
+            hrs.append(hr[..., m * s : side - m * s, m * s : side - m * s])
         return torch.stack(lrs), torch.stack(hrs)
 
 
@@ -166,7 +165,7 @@ class Trainer:
             echo(f"precision {spec.precision} applies on CUDA only; training in fp32 on {self.device}")
         self.out = Path(spec.out)
         (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
-        sources = load_sources(spec.data, spec.max_side, min_side=spec.hr_patch + 16)
+        sources = load_sources(spec.data, spec.max_side, min_side=(spec.patch + 2 * spec.flow_margin) * spec.scale + 16)
         echo(f"training data: {len(sources)} file(s) under {', '.join(spec.data)}")
         self.batches = ClipBatches(sources, spec)
 
@@ -212,18 +211,24 @@ class Trainer:
             self.echo(f"[{kind}] resuming at step {start} from {ckpt}")
         progress = Progress(f"{kind} x{spec.scale}", total, spec.eval_every, self.echo)
         began = time.monotonic()
+        # The next step's batch is made on a second thread while this one trains (a batch is a
+        # pure function of its seed, so the order of work does not change it).
+        pool = ThreadPoolExecutor(max_workers=1)
+        seed_of = lambda i: spec.seed * 1_000_000 + i  # noqa: E731
+        upcoming = pool.submit(self.batches.batch, seed_of(start), stage.realistic_fraction)
         for step in range(start, total):
-            lr, hr = (
-                t.to(device, non_blocking=True)
-                for t in self.batches.batch(spec.seed * 1_000_000 + step, stage.realistic_fraction)
-            )
+            batch = upcoming.result()
+            if step + 1 < total:
+                upcoming = pool.submit(self.batches.batch, seed_of(step + 1), stage.realistic_fraction)
+            lr, hr = (t.to(device, non_blocking=True) for t in batch)
+            lr, motion = self._inputs(model if kind == "strong" else strong, lr)
             for group in opt.param_groups:
                 group["lr"] = _lr_at(stage.lr, stage.warmup_steps, step, total)
             t0 = time.monotonic()
             model.train()
             with _autocast(spec, device):
-                out = self._forward(kind, model, strong, lr)
-                loss = sr_loss(out.float(), hr, stage.pixel_loss, stage.temporal_weight)
+                out = self._forward(kind, model, strong, lr, motion)
+                loss = sr_loss(out.float(), hr, stage.pixel_loss, stage.temporal_weight, motion)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -240,6 +245,7 @@ class Trainer:
                 progress.message(
                     f"[{kind} x{spec.scale}] step {step + 1}: eval PSNR {got:.2f} dB (bicubic {base:.2f} dB)"
                 )
+        pool.shutdown()
         got, base = self.evaluate(kind, model, strong)
         progress.message(f"[{kind} x{spec.scale}] done: eval PSNR {got:.2f} dB (bicubic {base:.2f} dB)")
         data = serialize(get_spec(kind, spec.model), spec.scale, model.cpu())
@@ -249,13 +255,22 @@ class Trainer:
         self.echo(f"[{kind} x{spec.scale}] weights {path} sha256 {sha}")
         return StageResult(kind, total, time.monotonic() - began, got, base, path, sha)
 
+    def _inputs(self, strong: nn.Module | None, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The LR patch and its flow, estimated on the patch with its margin, then cropped."""
+        m = self.spec.flow_margin
+        motion = strong.motion(lr) if hasattr(strong, "motion") else None
+        crop = (..., slice(m, lr.shape[-2] - m), slice(m, lr.shape[-1] - m))
+        return lr[crop], None if motion is None else motion[crop]
+
     @staticmethod
-    def _forward(kind: Stage, model: nn.Module, strong: nn.Module | None, lr: torch.Tensor) -> torch.Tensor:
+    def _forward(
+        kind: Stage, model: nn.Module, strong: nn.Module | None, lr: torch.Tensor, motion: torch.Tensor | None
+    ) -> torch.Tensor:
         if kind == "strong":
-            return model(lr)
+            return model(lr, None, motion)
         assert strong is not None
         with torch.no_grad():
-            base = strong(lr)
+            base = strong(lr, None, motion)
         return model(base.flatten(0, 1)).view(base.shape)
 
     @torch.no_grad()
@@ -266,8 +281,9 @@ class Trainer:
         for i in range(EVAL_BATCHES):
             seed = self.spec.seed + EVAL_SEED_OFFSET + i
             lr, hr = (t.to(self.device) for t in self.batches.batch(seed, self.spec.stage(kind).realistic_fraction))
+            lr, motion = self._inputs(model if kind == "strong" else strong, lr)
             with _autocast(self.spec, self.device):
-                outs.append(self._forward(kind, model, strong, lr).float().flatten(0, 1).clamp(0, 1))
+                outs.append(self._forward(kind, model, strong, lr, motion).float().flatten(0, 1).clamp(0, 1))
             bics.append(bicubic_upscale(lr.flatten(0, 1), self.spec.scale).clamp(0, 1))
             refs.append(hr.flatten(0, 1))
         ref = torch.cat(refs)

@@ -297,8 +297,10 @@ class ReviewSpec(StrictModel):
     """Thresholds of the review flags (`flag_*` segment columns; `pssr status --flagged`, `pssr report`).
 
     Defaults sit well outside what the shipped models produce (on the sample and the quality benchmark,
-    docs/benchmarks.md): lr_psnr 42-52 dB (bicubic itself 42-51), tfs 0.1-0.5, light_delta under 0.001.
-    They change no output, so they are not in config_hash: a finished video is not redone for new ones.
+    docs/benchmarks.md): lr_psnr 42-52 dB (bicubic itself 42-51), tfs 0.1-0.5, light_delta under 0.001;
+    and flicker outside what stable detail gives on photo pans (true HR frames, sharpening: up to 2.4e-3,
+    docs/status-and-report.md). They change no output, so they are not in config_hash: a finished video
+    is not redone for new ones.
     """
 
     min_lr_psnr: float | None = Field(
@@ -314,6 +316,13 @@ class ReviewSpec(StrictModel):
         ge=0,
         description="Flag segments whose tfs is above this: temporal change the input does not explain, as large "
         "as the motion itself (flicker, boiling texture). null: no flag.",
+    )
+    max_flicker: float | None = Field(
+        5e-3,
+        ge=0,
+        description="Flag segments whose flicker is above this: the detail added to bicubic changes between "
+        "frames, after motion compensation, by more than ~10 levels (of 255) RMS per channel; stable detail "
+        "stays under 2.4e-3 on photo pans. null: no flag.",
     )
     max_light_delta: float | None = Field(
         0.02,

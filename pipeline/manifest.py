@@ -148,6 +148,12 @@ _REVIEW_SEGMENT_FIELDS = [
         "segment, a one-frame segment, or when the threshold is off.",
     ),
     _field(
+        "flag_flicker",
+        pa.bool_(),
+        "flicker is above review.max_flicker (added detail that changes between frames along the motion); "
+        "false on a failed segment, a one-frame segment, or when the threshold is off.",
+    ),
+    _field(
         "flag_light_delta",
         pa.bool_(),
         "light_delta is above review.max_light_delta; false on a failed segment, or when the threshold is off.",
@@ -176,6 +182,15 @@ _REVIEW_SEGMENT_FIELDS = [
     ),
     _field("tfs_worst_s", pa.float64(), "Time of tfs_worst_frame, as start_s.", nullable=True),
     _field(
+        "flicker_worst_frame",
+        pa.int64(),
+        "Frame index t whose added detail departs most from frame t-1's moved along the motion (largest "
+        "masked mean ||R_t - W_t(R_t-1)||^2); null with one frame, when every mask is empty, or when the "
+        "segment failed.",
+        nullable=True,
+    ),
+    _field("flicker_worst_s", pa.float64(), "Time of flicker_worst_frame, as start_s.", nullable=True),
+    _field(
         "lr_psnr_worst_frame",
         pa.int64(),
         "Frame index with the lowest PSNR(D(O_t), I_t): where the output departs most from the input; null "
@@ -194,6 +209,7 @@ _REVIEW_VIDEO_FIELDS = [
         nullable=True,
     ),
     _field("max_tfs", pa.float64(), "review.max_tfs the flags were taken with; null: off.", nullable=True),
+    _field("max_flicker", pa.float64(), "review.max_flicker the flags were taken with; null: off.", nullable=True),
     _field(
         "max_light_delta", pa.float64(), "review.max_light_delta the flags were taken with; null: off.", nullable=True
     ),
@@ -243,6 +259,15 @@ SEGMENT_SCHEMA = pa.schema(
             pa.float64(),
             "Temporal Fidelity Score: output temporal change the input does not explain, "
             "normalised by motion; lower is better. Null when the segment failed.",
+            nullable=True,
+        ),
+        _field(
+            "flicker",
+            pa.float64(),
+            "Motion-compensated flicker of the detail added to bicubic: mean over frame pairs of the masked "
+            "mean ||R_t - W_t(R_t-1)||^2, R = output - bicubic(input), flow and occlusions from the input; "
+            "0 for bicubic, lower is better. Null when the segment failed, has a single frame, or every "
+            "pair's mask is empty.",
             nullable=True,
         ),
         _field(
@@ -332,6 +357,13 @@ VIDEO_SCHEMA = pa.schema(
         _field("scenes", pa.int32(), "Number of scenes detected."),
         _field("audio_streams_copied", pa.int32(), "Audio streams copied from the input."),
         _field("subtitle_streams_copied", pa.int32(), "Subtitle streams copied from the input."),
+        _field(
+            "flicker",
+            pa.float64(),
+            "Mean of the segments' flicker weighted by their frame pairs (pairs across segments are not "
+            "measured); null when failed, or when no segment has a pair.",
+            nullable=True,
+        ),
         _field(
             "reference_uri",
             pa.string(),

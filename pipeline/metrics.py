@@ -1,4 +1,4 @@
-"""Segment quality metrics; the definitions are part of the contract (DESIGN.md, "Metrics").
+"""Segment quality metrics; the definitions are part of the contract (docs/manifest.md, "Metric definitions").
 
 Frames are float tensors in [0, 1], shaped (T, 3, H, W), on any device: LR input I (T, 3, h, w),
 output O (T, 3, h*s, w*s). B is bicubic upscaling by s (unclamped, hence linear:
@@ -6,6 +6,21 @@ B(ΔI) = ΔB(I)); D is antialiased bicubic downscaling to the exact LR size. Seg
 straddle a scene cut, so every consecutive pair counts. Means are over all frames and pixels
 (channels included); the work runs a few frames at a time so memory stays O(frame), not
 O(segment). Every function returns a plain float.
+
+Without a reference, the light stage's flicker measure: the frame-to-frame change of the detail
+the output adds to bicubic, R_t = O_t - B(I_t), after motion compensation, in ewarp's form:
+
+    flicker = 1/(T-1) * sum_{t=2..T} [ sum_p M_t(p) ||R_t(p) - W_t(R_{t-1})(p)||^2 / sum_p M_t(p) ]
+
+where W_t warps to frame t (bilinear) by the flow F_t estimated on the LR input
+(I_t -> I_{t-1}, pipeline/flow.py: I_{t-1}(p + F_t(p)) ≈ I_t(p)), upsampled to HR (bilinear,
+vectors times s), and M_t is that flow's non-occlusion mask at LR (as ewarp's), upsampled
+nearest. W is linear, so R_t - W_t(R_{t-1}) = [O_t - W_t(O_{t-1})] - [B(I_t) - W_t(B(I_{t-1}))]:
+the output's motion-compensated change minus bicubic's. Bicubic itself scores exactly 0; added
+detail that moves with the picture scores low (what remains: the flow's and the warp's errors on
+HR detail, and bicubic's own shimmer on aliased input, which the output need not share), detail
+that changes from frame to frame (flicker, boiling or popping texture) raises it. Lower is
+better; pairs with an empty mask are left out, and fewer than two frames give NaN.
 
 Against an HR reference R (T, 3, H, W) (benchmark mode): `psnr`, `ssim`, and the flow-warping
 error of Lai et al. 2018 ("Learning Blind Video Temporal Consistency"):
@@ -25,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -81,37 +97,93 @@ def tfs(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
 def tfs_and_worst(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[float, int | None]:
     """`tfs`, and the frame t whose change from t-1 the input explains least (largest
     mean|ΔO_t - B(ΔI_t)|): where to look for flicker. None for fewer than two frames."""
-    score, worst, _ = bicubic_metrics(out, lr, scale)
-    return score, worst
+    found = bicubic_metrics(out, lr, scale)
+    return found.tfs, found.tfs_worst
 
 
-def bicubic_metrics(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[float, int | None, float]:
-    """`tfs` and its worst frame (as `tfs_and_worst`) and `detail_gain`, from one bicubic
-    upscaling of the input. B is linear, so ΔO_t - B(ΔI_t) = R_t - R_{t-1} with R = O - B(I),
-    the residual detail_gain averages: one residual serves both, in half the passes over HR-sized
-    memory of differencing O and B(I) apart. Those passes and the upscaling are the cost, and the
-    light stage pays it on every segment."""
+def flicker(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
+    """Motion-compensated flicker of the detail added to bicubic (formula in the module
+    docstring); lower is better, 0 for bicubic. NaN for fewer than two frames, or when every
+    pair's mask is empty."""
+    return flicker_and_worst(out, lr, scale)[0]
+
+
+def flicker_and_worst(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[float, int | None]:
+    """`flicker`, and the frame t whose added detail departs most from frame t-1's moved along
+    (largest masked mean ||R_t - W_t(R_{t-1})||^2). None where `flicker` is NaN."""
+    found = bicubic_metrics(out, lr, scale)
+    return found.flicker, found.flicker_worst
+
+
+class BicubicMetrics(NamedTuple):
+    tfs: float
+    tfs_worst: int | None  # frame index in the segment; None for fewer than two frames
+    detail_gain: float
+    flicker: float
+    flicker_worst: int | None  # None also when every pair's mask is empty
+
+
+def bicubic_metrics(out: torch.Tensor, lr: torch.Tensor, scale: int) -> BicubicMetrics:
+    """`tfs`, `detail_gain` and `flicker` with their worst frames, from one bicubic upscaling of
+    the input. B is linear, so ΔO_t - B(ΔI_t) = R_t - R_{t-1} with R = O - B(I), the residual
+    detail_gain averages and flicker compares along the motion: one residual serves all three,
+    in half the passes over HR-sized memory of differencing O and B(I) apart. Those passes, the
+    upscaling and flicker's LR flows and HR warps are the cost, and the light stage pays it on
+    every segment."""
     _check_pair(out, lr, scale)
     frames = out.shape[0]
     detail, unexplained, motion = [], [], []  # per chunk; per pair (t-1, t), summed over pixels
-    last: tuple[torch.Tensor, torch.Tensor] | None = None  # the previous chunk's last B(I) and R
+    moved = []  # per chunk: flicker's (masked error, mask size) of each pair, (2, pairs)
+    last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # the previous chunk's last I, B(I), R
     for chunk in _chunks(0, frames):
-        b = bicubic_upscale(lr[chunk].float(), scale)
+        small = lr[chunk].float()
+        b = bicubic_upscale(small, scale)
         residual = out[chunk].float() - b
         detail.append(residual.abs().sum())
         if last is not None:  # the pair straddling two chunks
-            unexplained.append((residual[:1] - last[1]).abs_().sum((1, 2, 3)))
-            motion.append((b[:1] - last[0]).abs_().sum((1, 2, 3)))
+            unexplained.append((residual[:1] - last[2]).abs_().sum((1, 2, 3)))
+            motion.append((b[:1] - last[1]).abs_().sum((1, 2, 3)))
+            moved.append(_flicker_sums(residual[:1], last[2], small[:1], last[0], scale))
         unexplained.append(residual.diff(dim=0).abs_().sum((1, 2, 3)))
         motion.append(b.diff(dim=0).abs_().sum((1, 2, 3)))
-        last = b[-1:], residual[-1:]
+        if len(small) > 1:
+            moved.append(_flicker_sums(residual[1:], residual[:-1], small[1:], small[:-1], scale))
+        last = small[-1:], b[-1:], residual[-1:]
     gain = torch.stack(detail).double().sum().item() / out.numel()
     if frames < 2:
-        return math.nan, None, gain
+        return BicubicMetrics(math.nan, None, gain, math.nan, None)
     per_pair = torch.cat(unexplained).double()
     count = (frames - 1) * out[0].numel()
     score = (per_pair.sum().item() / count) / max(torch.cat(motion).double().sum().item() / count, MIN_MOTION)
-    return score, 1 + int(per_pair.argmax().item()), gain
+    error, size = torch.cat(moved, dim=1).double()
+    kept = size > 0
+    if not kept.any():
+        return BicubicMetrics(score, 1 + int(per_pair.argmax().item()), gain, math.nan, None)
+    per_pair_flicker = torch.where(kept, error / size, -1.0)  # -1: an empty mask, left out
+    return BicubicMetrics(
+        score,
+        1 + int(per_pair.argmax().item()),
+        gain,
+        per_pair_flicker[kept].mean().item(),
+        1 + int(per_pair_flicker.argmax().item()),
+    )
+
+
+def _flicker_sums(
+    residual: torch.Tensor, residual_prev: torch.Tensor, lr: torch.Tensor, lr_prev: torch.Tensor, scale: int
+) -> torch.Tensor:
+    """(2, pairs), a column per pair (t-1, t): flicker's sum_p M_t(p) ||R_t(p) - W_t(R_{t-1})(p)||^2
+    and sum_p M_t(p), over HR pixels. The flow runs at LR, on s^2 times fewer pixels than the residual."""
+    to_prev = flow.estimate_flow(lr, lr_prev)  # F_t: frame t -> t-1
+    mask = flow.occlusion_mask(to_prev, flow.estimate_flow(lr_prev, lr))
+    sums = []
+    for part in _chunks(0, len(lr), FLOW_CHUNK_PAIRS):  # HR flow, mask and warp: ~7 maps a pair, a few pairs at a time
+        # HR pixel q lies at LR (q + 1/2) / s - 1/2, where align_corners=False samples; v LR px are v*s HR px.
+        hr_flow = F.interpolate(to_prev[part], scale_factor=scale, mode="bilinear", align_corners=False).mul_(scale)
+        hr_mask = F.interpolate(mask[part].float(), scale_factor=scale, mode="nearest")
+        error = (residual[part] - flow.warp(residual_prev[part], hr_flow)).square_().sum(1, keepdim=True)
+        sums.append(torch.stack(((error * hr_mask).sum((1, 2, 3)), hr_mask.sum((1, 2, 3)))))
+    return torch.cat(sums, dim=1)
 
 
 def lr_psnr(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
@@ -135,7 +207,7 @@ def lr_psnr_and_worst(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[
 
 def detail_gain(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
     """mean |O - B(I)|: how far the result moved from plain bicubic."""
-    return bicubic_metrics(out, lr, scale)[2]
+    return bicubic_metrics(out, lr, scale).detail_gain
 
 
 def light_delta(light: torch.Tensor, strong: torch.Tensor) -> float:

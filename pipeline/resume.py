@@ -14,9 +14,9 @@ from pipeline.storage import Storage
 # Written next to each chunk once the chunk itself is in place: a chunk with its record is whole.
 RECORD_SUFFIX = ".json"
 RECORD_FIELDS = ("segment_index", "core_start", "core_end", "decode_s", "strong_s", "light_s",
-                 "tfs", "lr_psnr", "detail_gain", "light_delta",
+                 "tfs", "flicker", "lr_psnr", "detail_gain", "light_delta",
                  "reference_uri", "psnr", "ssim", "ewarp",
-                 "start_s", "end_s", "tfs_worst_frame", "tfs_worst_s",
+                 "start_s", "end_s", "tfs_worst_frame", "tfs_worst_s", "flicker_worst_frame", "flicker_worst_s",
                  "lr_psnr_worst_frame", "lr_psnr_worst_s", "encoder", "encoded_at")  # fmt: skip
 
 

@@ -16,10 +16,16 @@ from typing import Any
 from pipeline.config import ReviewSpec
 
 # metric -> the ReviewSpec threshold it is checked against; "min_" flags values below, "max_" above.
-THRESHOLDS = {"lr_psnr": "min_lr_psnr", "tfs": "max_tfs", "light_delta": "max_light_delta"}
+THRESHOLDS = {
+    "lr_psnr": "min_lr_psnr",
+    "tfs": "max_tfs",
+    "flicker": "max_flicker",
+    "light_delta": "max_light_delta",
+}
 # The frames the light stage locates in each segment: where each of these metrics is worst.
-WORST_METRICS = ("tfs", "lr_psnr")
-NO_FRAME = -1  # a worst frame that was not measured (failed segment; tfs of a one-frame segment)
+WORST_METRICS = ("tfs", "flicker", "lr_psnr")
+TEMPORAL_METRICS = ("flicker", "tfs")  # they show between frames; flicker first: the sharper of the two
+NO_FRAME = -1  # a worst frame that was not measured (failed segment; tfs or flicker of a one-frame segment)
 
 
 def passes(metric: str, value: float | None, spec: ReviewSpec) -> bool:
@@ -84,10 +90,11 @@ def timecode(seconds: float | None) -> str:
 
 
 def review_frame(segment: Mapping[str, Any]) -> tuple[int, float] | None:
-    """The frame to show for a flagged segment, (video frame index, seconds): where tfs is worst when
-    tfs is flagged (flicker shows between frames), else where the output departs most from the input."""
-    order = ("tfs", "lr_psnr") if segment.get("flag_tfs") else ("lr_psnr", "tfs")
-    for metric in order:
+    """The frame to show for a flagged segment, (video frame index, seconds): where flicker or tfs is
+    worst when that is flagged (flicker shows between frames), else where the output departs most from
+    the input."""
+    flagged = [m for m in TEMPORAL_METRICS if segment.get(f"flag_{m}")]
+    for metric in (*flagged, "lr_psnr", *(m for m in TEMPORAL_METRICS if m not in flagged)):
         frame, seconds = segment.get(f"{metric}_worst_frame"), segment.get(f"{metric}_worst_s")
         if frame is not None and frame != NO_FRAME and seconds is not None and not math.isnan(seconds):
             return int(frame), float(seconds)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from html import escape
 
 WIDTH, HEIGHT = 560, 220
-LEFT, RIGHT, TOP, BOTTOM = 64, 72, 28, 44  # margins around the plot area, px (right: threshold label)
+LEFT, RIGHT, TOP, BOTTOM = 70, 72, 28, 44  # margins around the plot area, px (right: threshold label)
 LINE, FLAG, THRESHOLD, AXIS = "#1f5fa8", "#d62728", "#e07b00", "#444444"
 
 
@@ -36,8 +36,11 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def _label(value: float, ticks: Sequence[float]) -> str:
-    """A tick label with as many decimals as the step needs (0.25 -> 2, 5 -> 0)."""
+    """A tick label with as many decimals as the step needs (0.25 -> 2, 5 -> 0); steps under 0.001 in
+    exponent form (2.5e-05, not 0.000025), short enough to leave room for the axis label."""
     step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    if step < 1e-3:
+        return f"{value:g}"
     decimals = next(d for d in range(10) if abs(step * 10**d - round(step * 10**d)) < 1e-6 * 10**d)
     return f"{value:.{decimals}f}"
 

@@ -82,19 +82,26 @@ def spans(size: int, tile: int, radius: int, align: int = 1) -> list[Span]:
 
 
 def tiled(
-    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int | None, radius: int, align: int = 1
+    fn: Callable[..., torch.Tensor],
+    x: torch.Tensor,
+    tile: int | None,
+    radius: int,
+    align: int = 1,
+    *aux: torch.Tensor,
 ) -> torch.Tensor:
     """`fn` over (..., H, W) input `x` in overlapping tiles of at most `tile` pixels a side; `fn`
-    maps (..., h, w) to (..., h*s, w*s) for a whole scale s. `tile` None, or as big as the frame:
-    one call on the whole frame."""
+    maps (..., h, w) to (..., h*s, w*s) for a whole scale s. `aux` tensors of the same H, W (the
+    strong model's flow, computed on whole frames) are cut into the same tiles and passed after
+    `x`. `tile` None, or as big as the frame: one call on the whole frame."""
     height, width = x.shape[-2:]
     if tile is None or tile >= max(height, width):
-        return fn(x)
+        return fn(x, *aux)
     out: torch.Tensor | None = None
     s = 0
     for row in spans(height, tile, radius, align):
         for col in spans(width, tile, radius, align):
-            part = fn(x[..., row.lo : row.hi, col.lo : col.hi])
+            window = (..., slice(row.lo, row.hi), slice(col.lo, col.hi))
+            part = fn(x[window], *(a[window] for a in aux))
             if out is None:
                 s = part.shape[-1] // (col.hi - col.lo)
                 out = part.new_empty((*part.shape[:-2], height * s, width * s))

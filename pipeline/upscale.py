@@ -83,12 +83,17 @@ def run_strong(
     a side (pipeline/tiling.py), the same result again up to float rounding. Float32 out.
     """
     outputs = []
+    # The flow of the pairs the passes read, once, on whole frames: each pair's flow depends only
+    # on that pair, so every pass and tile gets exactly what a single whole pass would.
+    first, last = max(0, core.start - radius), min(lr.shape[0], core.stop + radius)
+    motion = model.motion(lr[first:last].unsqueeze(0)) if hasattr(model, "motion") else None
     for start in range(core.start, core.stop, frames_per_pass):
         stop = min(start + frames_per_pass, core.stop)
         lo, hi = max(0, start - radius), min(lr.shape[0], stop + radius)
         keep = slice(start - lo, stop - lo)
         clip = lr[lo:hi].unsqueeze(0)
-        outputs.append(tiled(partial(_forward_kept, model, keep), clip, tile, *_reach(model, tile))[0].float())
+        aux = () if motion is None else (motion[:, lo - first : hi - first],)
+        outputs.append(tiled(partial(_forward_kept, model, keep), clip, tile, *_reach(model, tile), *aux)[0].float())
     return torch.cat(outputs)
 
 
@@ -104,8 +109,8 @@ def run_light(model: torch.nn.Module, hr: torch.Tensor, frames_per_pass: int, ti
     )
 
 
-def _forward_kept(model: torch.nn.Module, keep: slice, clip: torch.Tensor) -> torch.Tensor:
-    return model(clip, keep)
+def _forward_kept(model: torch.nn.Module, keep: slice, clip: torch.Tensor, *motion: torch.Tensor) -> torch.Tensor:
+    return model(clip, keep, *motion)
 
 
 def _reach(model: torch.nn.Module, tile: int | None) -> tuple[int, int]:
@@ -118,21 +123,24 @@ def _reach(model: torch.nn.Module, tile: int | None) -> tuple[int, int]:
 def quality_metrics(
     lr: torch.Tensor, strong: torch.Tensor, out: torch.Tensor, scale: int, first_frame: int = 0
 ) -> dict[str, float | int]:
-    """The manifest's no-reference metrics of one segment's core frames (DESIGN.md), and the frames
-    where tfs and lr_psnr are worst (video frame indices, the core starting at `first_frame`)."""
-    tfs, tfs_worst, detail_gain = metrics.bicubic_metrics(out, lr, scale)
+    """The manifest's no-reference metrics of one segment's core frames (docs/manifest.md), and the
+    frames where tfs, flicker and lr_psnr are worst (video frame indices, the core starting at
+    `first_frame`)."""
+    found = metrics.bicubic_metrics(out, lr, scale)
     lr_psnr, lr_psnr_worst = metrics.lr_psnr_and_worst(out, lr, scale)
     return {
-        "tfs": float(tfs),
+        "tfs": float(found.tfs),
+        "flicker": float(found.flicker),
         "lr_psnr": float(lr_psnr),
-        "detail_gain": float(detail_gain),
+        "detail_gain": float(found.detail_gain),
         "light_delta": float(metrics.light_delta(out, strong)),
-        "tfs_worst_frame": NO_FRAME if tfs_worst is None else first_frame + tfs_worst,
+        "tfs_worst_frame": NO_FRAME if found.tfs_worst is None else first_frame + found.tfs_worst,
+        "flicker_worst_frame": NO_FRAME if found.flicker_worst is None else first_frame + found.flicker_worst,
         "lr_psnr_worst_frame": first_frame + lr_psnr_worst,
     }
 
 
 @torch.inference_mode()
 def reference_metrics(out: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
-    """Benchmark mode: the output's core frames against the HR reference's (DESIGN.md)."""
+    """Benchmark mode: the output's core frames against the HR reference's (docs/manifest.md)."""
     return {"psnr": metrics.psnr(out, ref), "ssim": metrics.ssim(out, ref), "ewarp": metrics.ewarp(out, ref)}

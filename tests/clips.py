@@ -7,8 +7,11 @@ import random
 from pathlib import Path
 
 import av
+import torch
 
 from pipeline.media.synthetic import clip_timing, make_audio_only, make_clip, synthetic_frame
+from pipeline.training.clips import Motion, film
+from pipeline.training.sources import load_media
 
 __all__ = [
     "clip_timing",
@@ -17,6 +20,7 @@ __all__ = [
     "make_clip",
     "make_corrupt",
     "make_truncated",
+    "photo_clip",
     "synthetic_frame",
 ]
 
@@ -51,3 +55,12 @@ def damage_packet(path: str | os.PathLike[str], index: int, nbytes: int = 8, see
     data[start : start + nbytes] = random.Random(seed).randbytes(nbytes)
     path.write_bytes(data)
     return path
+
+
+FIXTURE_PHOTO = Path(__file__).parent / "fixtures" / "by_the_water_crop.png"
+
+
+def photo_clip(frames: int, size: tuple[int, int], seed: int = 3, max_side: int = 300) -> torch.Tensor:
+    """(T, 3, H, W) float frames of a slow sub-pixel camera pan over a real photo (the fixture)."""
+    source = load_media(FIXTURE_PHOTO, max_side=max_side)
+    return film(source, frames, size, Motion(pan=(0.6, 0.35), zoom=0.002), 1, torch.Generator().manual_seed(seed))

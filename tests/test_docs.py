@@ -52,7 +52,7 @@ def test_the_manifest_tables_list_exactly_the_schema(section: str, schema):
 
 def test_every_metric_is_defined():
     definitions = MANIFEST_DOC.split("\n## Metric definitions\n", 1)[1].split("\n## Segment rows\n", 1)[0]
-    for metric in ("tfs", "lr_psnr", "detail_gain", "light_delta", "psnr", "ssim", "ewarp"):
+    for metric in ("tfs", "flicker", "lr_psnr", "detail_gain", "light_delta", "psnr", "ssim", "ewarp"):
         assert f"`{metric}` =" in definitions, metric
 
 

@@ -107,9 +107,14 @@ def _files(kind: Kind, name: str, sha256: dict[int, str], bundled: bool) -> dict
 # base: a GPU size (~31M strong, ~1M light). large: the published split (~426M strong, ~8M light).
 _ARCH: dict[Kind, dict[str, dict[str, Any]]] = {
     "strong": {
-        "tiny": {"dim": 24, "n_blocks": 3, "heads": 2, "window": 1, "patch": 1},
-        "base": {"dim": 384, "n_blocks": 8, "heads": 6, "window": 1, "patch": 2},
-        "large": {"dim": 1024, "n_blocks": 15, "heads": 16, "window": 1, "patch": 2, "mlp_ratio": 2.5},
+        # max_flow 0: the shipped weights predate flow alignment, carried over with zero offset
+        # biases and no flow (the same output as before) until weights trained aligned replace them.
+        "tiny": {"dim": 24, "n_blocks": 3, "heads": 2, "window": 1, "patch": 1, "neighbourhood": 1, "max_flow": 0},
+        "base": {"dim": 384, "n_blocks": 8, "heads": 6, "window": 1, "patch": 2, "neighbourhood": 3, "max_flow": 48},
+        "large": {
+            "dim": 1024, "n_blocks": 15, "heads": 16, "window": 1, "patch": 2, "mlp_ratio": 2.5, "neighbourhood": 3,
+            "max_flow": 48,
+        },
     },
     "light": {
         "tiny": {"features": 24, "n_convs": 3, "unshuffle": 2},
@@ -123,9 +128,9 @@ _ARCH: dict[Kind, dict[str, dict[str, Any]]] = {
 # throughput runs); replace each line when trained weights land.
 _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
     ("strong", "tiny"): {
-        2: "37d3f1d7494499640e41d3f063540bf00e5267958750589cd98a231172cf066b",
-        3: "bc6d1ac6877cee154b2c88151c1871391bad39cdda83c1fc186b51ff7aefb3b8",
-        4: "50ea8d0dccd5c0e79cbc59302ed187549f93dbd40913cf9f94d02051efa24878",
+        2: "54aed271d9e4bc09a3d3e55fac3faf6ca0c6c7e15c1552f70f154744696638e5",
+        3: "bd771f2b527425cd01dee78ac2558537b80e73b793243ce2c201cb80d0aafa70",
+        4: "cc0668ed4682f9de6ec6740f28b7c5bbc349c2645b98c0b8aa546d52b4c0429c",
     },
     ("light", "tiny"): {
         2: "cabd08c2e2f0b87c343bea9d9fe840f466023cda58cbfa0cb7b82cbe4cfc8bc3",
@@ -133,9 +138,9 @@ _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
         4: "5a5d26d8d2d71ba600e30462d95762eb5b64f12c1960ad26ad46e92976b794f3",
     },
     ("strong", "base"): {
-        2: "cb46760cdbc1d006c5a33e1073462e9413d4961f7dc4dd0ac7fc140c5f1d5757",
-        3: "79ccec4c9901484f9ecf3d4d1888d9e19b735e997d6bd9816d1d68a58883d53c",
-        4: "b53024f75f5ff125a6f9b5dc1baaa70812056410c7a8f01361feeb6ac25c4b30",
+        2: "6a1cacd188ae585818e2267fad00b9308209fe6c6bd5385d7c8635645f179f3b",
+        3: "ca813bbc366dab6cbb1985e7b77705c8e9cf03899f481936a57dfb672cbbddef",
+        4: "243690b47819aea85a951ec0daa7462da474cc34c4793a1a9c6ed580f155060f",
     },
     ("light", "base"): {
         2: "c2021c79784c18743364be1080afb570995c3d6ad9289ea85b8a55cb03d549f0",
@@ -143,9 +148,9 @@ _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
         4: "acd7e262948352c63894ffdd99b09800c9671970bc7c495e92bc69246431026c",
     },
     ("strong", "large"): {
-        2: "83bb5e65dc9632770398e48a2127b3f119a54fd4df921736942213035892a553",
-        3: "a113355d219604de5dd43bf8fa083303986abf144a5d70c28dc3801eb2aaac31",
-        4: "e9f6169be5895aeb7d2cb9abc7adc7cd444bb68b5db0e861e239114d51dfa938",
+        2: "cdbbf3caaca85d08bda90234ce2a9311189bc9e45cd0ba205c3acd9295eabc55",
+        3: "2179b9a5b2f0a5dc0a4ffbd1c13b499475d1f97fb5ed9d369b4ea9112836be6d",
+        4: "6114bb2fd4a88bd02b82bfa097b3fb1746ba5794948bbec0bee9719135b04e26",
     },
     ("light", "large"): {
         2: "ee956113231dcb2ac9fe534f228ec35467cd946c51936c818b569d6e8f0071de",

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 
 from pipeline import flow
 
@@ -55,23 +56,47 @@ def reference_motion(ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return to_prev, mask
 
 
-def temporal_loss(out: torch.Tensor, ref: torch.Tensor, kind: PixelLoss = "charbonnier") -> torch.Tensor:
-    """ρ_M(E_t − W_t(E_{t−1})) over consecutive frames of (B, T, C, H, W) clips; 0 for one-frame clips."""
+@torch.no_grad()
+def input_motion(motion: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """F_t (frame t -> t−1) and M_t at HR `size` from the strong model's LR flow (B, T, 4, h, w)
+    (pipeline/models/strong.py, `estimate_motion`): the flow the model aligns by, upsampled with
+    its vectors scaled; a fraction of the cost of estimating it again on the HR reference."""
+    b, t, _, h, w = motion.shape
+    ratio = torch.tensor((size[1] / w, size[0] / h), device=motion.device).view(1, 2, 1, 1)
+
+    def up(x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x.reshape(b * (t - 1), 2, h, w).float(), size=size, mode="bilinear") * ratio
+
+    to_prev, from_prev = up(motion[:, 1:, 2:4]), up(motion[:, :-1, 0:2])
+    return to_prev, flow.occlusion_mask(to_prev, from_prev)
+
+
+def temporal_loss(
+    out: torch.Tensor, ref: torch.Tensor, kind: PixelLoss = "charbonnier", motion: torch.Tensor | None = None
+) -> torch.Tensor:
+    """ρ_M(E_t − W_t(E_{t−1})) over consecutive frames of (B, T, C, H, W) clips; 0 for one-frame
+    clips. The flow: the input's (`motion`, LR) when given, else estimated on the reference."""
     if out.shape[1] < 2:
         return out.new_zeros(())
     b, t = out.shape[:2]
-    to_prev, mask = reference_motion(ref)
+    to_prev, mask = reference_motion(ref) if motion is None else input_motion(motion, out.shape[-2:])
     error = out - ref
     cur = error[:, 1:].reshape(b * (t - 1), *out.shape[2:])
     prev = error[:, :-1].reshape(b * (t - 1), *out.shape[2:])
     return penalty(cur - flow.warp(prev, to_prev), kind, mask)
 
 
-def sr_loss(out: torch.Tensor, ref: torch.Tensor, kind: PixelLoss, temporal_weight: float) -> torch.Tensor:
+def sr_loss(
+    out: torch.Tensor,
+    ref: torch.Tensor,
+    kind: PixelLoss,
+    temporal_weight: float,
+    motion: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The training objective L above, for (B, T, C, H, W) outputs and references."""
     if out.shape != ref.shape or out.dim() != 5:
         raise ValueError(f"expected matching (B, T, C, H, W) tensors, got {tuple(out.shape)} and {tuple(ref.shape)}")
     loss = penalty(out - ref, kind)
     if temporal_weight:
-        loss = loss + temporal_weight * temporal_loss(out, ref, kind)
+        loss = loss + temporal_weight * temporal_loss(out, ref, kind, motion)
     return loss

@@ -64,12 +64,14 @@ def _reduce(frames: torch.Tensor, max_side: int) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-def load_media(path: Path, max_side: int, max_frames: int = 64) -> Source:
-    """Decode an image (one frame) or the first `max_frames` frames of a video as RGB uint8."""
+def load_media(path: Path, max_side: int, max_frames: int = 64, start: int = 0) -> Source:
+    """Decode an image (one frame) or `max_frames` frames of a video from frame `start` as RGB uint8."""
     frames = []
     try:
         with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
+            for index, frame in enumerate(container.decode(video=0)):
+                if index < start:
+                    continue
                 rgb = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)
                 frames.append(_reduce(rgb.unsqueeze(0), max_side))
                 if len(frames) >= max_frames:

@@ -8,44 +8,59 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from pipeline.config import StrictModel, load_spec
-from pipeline.training.clips import CameraMotion
-from pipeline.training.degrade import RealisticDegradation
+from pipeline.training.clips import MotionRanges
+from pipeline.training.degrade import KERNELS, RealisticDegradation
 from pipeline.training.losses import PixelLoss
 
 Stage = Literal["strong", "light"]
+_REAL, _MOTION = RealisticDegradation(), MotionRanges()
 
 
 class RealisticSpec(StrictModel):
-    blur_sigma: tuple[float, float] = Field(
-        RealisticDegradation.blur_sigma,
-        description="Gaussian blur sigma range, LR pixels.",
-    )
-    noise_sigma: tuple[float, float] = Field(
-        RealisticDegradation.noise_sigma, description="Noise sigma range, code values."
-    )
-    crf: tuple[int, int] = Field(
-        RealisticDegradation.crf,
-        description="libx264 CRF range of the H.264 round trip.",
-    )
-    interlace_probability: float = Field(0.0, ge=0, le=1, description="Share of clips woven from two fields.")
+    """The realistic track's ranges (pipeline/training/degrade.py); each optional step happens
+    with its probability."""
+
+    blur_sigma: tuple[float, float] = Field(_REAL.blur_sigma, description="Gaussian blur sigma range, LR pixels.")
+    kernels: tuple[str, ...] = Field(_REAL.kernels, description=f"Downscaling kernels drawn from: {', '.join(KERNELS)}.")
+    antialias_probability: float = Field(_REAL.antialias_probability, ge=0, le=1, description="Share of antialiased downscales.")
+    noise_sigma: tuple[float, float] = Field(_REAL.noise_sigma, description="Noise sigma range, code values.")
+    shot_noise_probability: float = Field(_REAL.shot_noise_probability, ge=0, le=1, description="Share of signal-dependent noise.")
+    chroma_probability: float = Field(_REAL.chroma_probability, ge=0, le=1, description="Share of clips with chroma subsampled and bled.")
+    chroma_bleed: tuple[float, float] = Field(_REAL.chroma_bleed, description="Extra horizontal chroma blur, LR pixels.")
+    tape_probability: float = Field(_REAL.tape_probability, ge=0, le=1, description="Share with tape damage.")
+    interlace_probability: float = Field(_REAL.interlace_probability, ge=0, le=1, description="Share woven from two fields.")
+    codecs: tuple[Literal["h264", "hevc", "mpeg2", "mpeg4"], ...] = Field(_REAL.codecs, description="Codecs drawn from.")
+    crf: tuple[int, int] = Field(_REAL.crf, description="CRF range of H.264 and HEVC.")
+    qscale: tuple[int, int] = Field(_REAL.qscale, description="qscale range of MPEG-2 and MPEG-4 part 2.")
+
+    @model_validator(mode="after")
+    def _known_kernels(self) -> RealisticSpec:
+        unknown = set(self.kernels) - set(KERNELS)
+        if unknown or not self.kernels:
+            raise ValueError(f"unknown kernels {sorted(unknown)}; known: {', '.join(KERNELS)}")
+        return self
 
     def degradation(self) -> RealisticDegradation:
         return RealisticDegradation(**self.model_dump())
 
 
 class MotionSpec(StrictModel):
-    max_pan: float = Field(CameraMotion.max_pan, ge=0, description="Camera pan per frame, HR pixels.")
-    max_zoom: float = Field(CameraMotion.max_zoom, ge=0, lt=0.1, description="Relative zoom per frame.")
-    max_rotate_deg: float = Field(
-        CameraMotion.max_rotate_deg,
-        ge=0,
-        le=5,
-        description="Rotation per frame, degrees.",
-    )
-    max_reduce: float = Field(CameraMotion.max_reduce, ge=1, description="Most photo pixels per HR pixel.")
+    """How photos are filmed (pipeline/training/clips.py); speeds in LR pixels per frame."""
 
-    def motion(self) -> CameraMotion:
-        return CameraMotion(**self.model_dump())
+    max_speed: float = Field(_MOTION.max_speed, ge=0, description="Fastest pan or object, LR pixels per frame.")
+    slow_share: float = Field(_MOTION.slow_share, ge=0, le=1, description="Share of moves under 1 px/frame.")
+    fast_share: float = Field(_MOTION.fast_share, ge=0, le=1, description="Share of moves over 4 px/frame.")
+    max_zoom: float = Field(_MOTION.max_zoom, ge=0, lt=0.1, description="Relative zoom per frame.")
+    max_rotate_deg: float = Field(_MOTION.max_rotate_deg, ge=0, le=5, description="Rotation per frame, degrees.")
+    shake_probability: float = Field(_MOTION.shake_probability, ge=0, le=1, description="Share of hand-held clips.")
+    max_shake: float = Field(_MOTION.max_shake, ge=0, description="Hand-held jitter, LR pixels (std).")
+    object_probability: float = Field(_MOTION.object_probability, ge=0, le=1, description="Share with moving objects.")
+    max_objects: int = Field(_MOTION.max_objects, ge=1, description="Most objects in a clip.")
+    blur_probability: float = Field(_MOTION.blur_probability, ge=0, le=1, description="Share with motion blur.")
+    max_reduce: float = Field(_MOTION.max_reduce, ge=1, description="Most photo pixels per HR pixel.")
+
+    def ranges(self) -> MotionRanges:
+        return MotionRanges(**self.model_dump())
 
 
 class StrongStage(StrictModel):
@@ -87,7 +102,13 @@ class TrainSpec(StrictModel):
     patch: int = Field(32, ge=8, description="LR patch side; HR patches are patch * scale.")
     realistic: RealisticSpec = Field(default_factory=RealisticSpec)
     motion: MotionSpec = Field(default_factory=MotionSpec)
-    max_side: int = Field(1280, ge=64, description="Photos are area-reduced to this longer side at load.")
+    max_side: int = Field(2048, ge=64, description="Photos are area-reduced to this longer side at load.")
+    flow_margin: int = Field(
+        16,
+        ge=0,
+        description="LR pixels of context around each patch that the flow is estimated on (as a whole frame's "
+        "flow sees beyond any patch of it); the model sees the patch only.",
+    )
     seed: int = 0
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="Autocast precision (CUDA only).")

@@ -14,7 +14,9 @@ from actors.light import LightStage
 from actors.rows import Row, batch_to_rows, rows_to_batch
 from actors.strong import StrongStage
 from pipeline.config import PoolSpec
+from pipeline.models.weights import model_info
 from pipeline.storage import Storage
+from pipeline.tiling import min_tile
 from tests.actors.test_stages import segment_row
 from tests.clips import make_clip
 from tests.oom import PixelBudget
@@ -86,8 +88,10 @@ def test_a_configured_tile_gives_the_whole_frame_output(clip: Path) -> None:
 
 
 def test_a_tile_below_the_models_margins_fails_at_actor_start() -> None:
-    with pytest.raises(ValueError, match="tile 24 is below 32 px"):
-        StrongStage("tiny", 2, "cpu", PoolSpec(tile=24), None, None)
+    info = model_info("strong", "tiny", 2)
+    minimum = min_tile(info.spatial_radius, info.spatial_align)
+    with pytest.raises(ValueError, match=f"tile {minimum - 1} is below {minimum} px"):
+        StrongStage("tiny", 2, "cpu", PoolSpec(tile=minimum - 1), None, None)
 
 
 @pytest.mark.parametrize("stage_class", [StrongStage, LightStage])

@@ -54,14 +54,16 @@ def test_a_segment_through_every_stage(clip: Path, tmp_path: Path):
     StrongStage("tiny", 2, "cpu", pool, None, None).process(row)
     assert row["lr"].shape == (4, 24, 32, 3) and row["hr"].shape == (4, 48, 64, 3)  # context trimmed
     LightStage("tiny", 2, "cpu", pool, None, None).process(row)
-    assert all(math.isfinite(row[m]) for m in ("tfs", "lr_psnr", "detail_gain", "light_delta"))
+    assert all(math.isfinite(row[m]) for m in ("tfs", "flicker", "lr_psnr", "detail_gain", "light_delta"))
     assert row["lr_psnr"] > 30  # the output agrees with its input
     # Located in time from the source's own pts (a VFR clip), counted from its first frame.
     probe = probe_video(clip, detect_scenes=False)
     times = [float((p - probe.pts[0]) * probe.time_base) for p in probe.pts]
     assert (row["start_s"], row["end_s"]) == pytest.approx((times[7], times[10]))
     assert 8 <= row["tfs_worst_frame"] <= 10 and 7 <= row["lr_psnr_worst_frame"] <= 10
+    assert 8 <= row["flicker_worst_frame"] <= 10  # the second frame of a pair
     assert row["tfs_worst_s"] == pytest.approx(times[row["tfs_worst_frame"]])
+    assert row["flicker_worst_s"] == pytest.approx(times[row["flicker_worst_frame"]])
     assert row["lr_psnr_worst_s"] == pytest.approx(times[row["lr_psnr_worst_frame"]])
 
     row["chunk_uri"] = str(tmp_path / "staging" / "chunk.mp4")

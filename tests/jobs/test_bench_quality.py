@@ -65,13 +65,13 @@ def test_bench_quality_end_to_end(tmp_path: Path) -> None:
         write_image(photos / f"p{i}.png", textured_image(160, 240, seed=i))
     out = tmp_path / "bench"
     args = ["bench", "quality", "--photos", str(photos), "--out", str(out), "--videos", "1", "--scenes", "2"]
-    args += ["--frames", "8", "--width", "128", "--height", "72", "--track", "bi", "--no-speed"]
+    args += ["--frames", "8", "--width", "128", "--height", "72", "--track", "bi", "--no-speed", "--no-motion"]
     args += ["--method", "bicubic", "--method", "strong+light", "--config", str(config)]
 
     result = CliRunner().invoke(cli, args)
 
     assert result.exit_code == 0, result.output
-    assert "| track | method | strong + light | PSNR dB | SSIM | ewarp | tfs | lr_psnr dB | fps |" in result.output
+    assert "| track | method | strong + light | PSNR dB | SSIM | ewarp | flicker | tfs | lr_psnr dB | fps |" in result.output
     assert "| bi | bicubic | bicubic + none |" in result.output
     assert "| bi | strong+light | tiny + tiny |" in result.output
     table = pq.read_table(out / "quality.parquet")

@@ -31,7 +31,7 @@ def expected_lines(job: FlaggedJob) -> tuple[list[str], list[str]]:
     failed = [f"  {v['video_key']}: {v['error']}  (job {v['job_id']})" for v in videos if v["status"] == "failed"]
     flagged = [
         f"  {s['video_key']} segment {s['segment_index']}: {timecode(s['start_s'])}-{timecode(s['end_s'])} "
-        f"(frames {s['core_start']}-{s['core_end'] - 1}): tfs {s['tfs']:.4g}"
+        f"(frames {s['core_start']}-{s['core_end'] - 1}): tfs {s['tfs']:.4g}, flicker {s['flicker']:.4g}"
         for s in segments
         if s["flagged"]
     ]
@@ -43,7 +43,7 @@ def check(job: FlaggedJob, failed_count: int) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     failed, flagged = expected_lines(job)
-    assert len(failed) == failed_count and flagged  # the fixture's broken file, and tfs flags on the moving clip
+    assert len(failed) == failed_count and flagged  # the fixture's broken file; tfs, flicker flags on the moving clip
     assert lines[0].endswith(f"{failed_count} failed; {len(flagged)} segment(s) flagged for review")
     if failed:
         start = lines.index("failed videos:")

@@ -97,10 +97,11 @@ def test_a_self_contained_report_with_plots_and_crops(flagged_local_job: Flagged
     assert [a["data-video"] for a, _ in page.find("section") if "data-video" in a] == [
         "broken.mp4", "moving.mp4", "still.mkv",
     ]  # fmt: skip
-    for key, plots in (("moving.mp4", 3), ("still.mkv", 3), ("broken.mp4", 0)):
+    for key, plots in (("moving.mp4", 4), ("still.mkv", 4), ("broken.mp4", 0)):
         svgs = page.find("svg", video=key, **{"class": "plot"})
-        assert sorted(a["data-metric"] for a, _ in svgs) == (["detail_gain", "lr_psnr", "tfs"] if plots else [])
-    assert len(page.find("line", video="moving.mp4", **{"class": "threshold"})) == 1  # max_tfs; the others off
+        metrics = sorted(a["data-metric"] for a, _ in svgs)
+        assert metrics == (["detail_gain", "flicker", "lr_psnr", "tfs"] if plots else [])
+    assert len(page.find("line", video="moving.mp4", **{"class": "threshold"})) == 2  # max_tfs, max_flicker
     assert not page.find("figure", video="still.mkv") and not page.find("figure", video="broken.mp4")
 
     # A crop pair per flagged segment, at its review frame: the same window of the output video's frame
@@ -108,7 +109,8 @@ def test_a_self_contained_report_with_plots_and_crops(flagged_local_job: Flagged
     flagged = flagged_segments(job, "moving.mp4")
     figures = page.find("figure", video="moving.mp4", **{"class": "crop"})
     assert [int(a["data-segment"]) for a, _ in figures] == [s["segment_index"] for s in flagged]
-    assert [int(a["data-frame"]) for a, _ in figures] == [s["tfs_worst_frame"] for s in flagged]  # tfs flagged
+    # Flicker flagged (with tfs): where flicker is worst.
+    assert [int(a["data-frame"]) for a, _ in figures] == [s["flicker_worst_frame"] for s in flagged]
     inputs, outputs = frames_of(job.inputs["moving.mp4"]), frames_of(Path(job.output) / "moving_x2.mp4")
     for figure, _ in figures:
         frame, x, y = int(figure["data-frame"]), int(figure["data-x"]), int(figure["data-y"])
@@ -187,7 +189,7 @@ def test_chromium_renders_the_plots_and_crops(flagged_local_job: FlaggedJob, chr
     assert (image.min(axis=2) < 200).mean() > 0.05
     # The DOM the browser built holds the plots as SVG and the crops as decodable PNGs of their size.
     rendered = Elements(dom)
-    assert len(rendered.find("svg", **{"class": "plot"})) == 6
+    assert len(rendered.find("svg", **{"class": "plot"})) == 8  # 4 metrics x 2 videos
     flagged = len(flagged_segments(flagged_local_job, "moving.mp4"))
     images = rendered.find("img")
     assert len(images) == 2 * flagged > 0

@@ -102,6 +102,7 @@ def test_killed_driver_resumes_from_finished_chunks(tmp_path: Path):
     assert videos.to_pylist()[-1]["segments_reused"] == resumed.segments_reused
     assert sum(segments.column("reused").to_pylist()) == resumed.segments_reused
     assert set(segments.column("encoder").to_pylist()) == {"ffv1"}  # reused chunks' records keep it
+    assert all(s["flicker"] is not None and s["flicker_worst_s"] is not None for s in segments.to_pylist())  # so
     # and when they were written: before the resumed run, the others during it
     assert all((s["encoded_at"] < resumed_at) == s["reused"] for s in segments.to_pylist())
     assert not list(staging.rglob("chunk_*"))

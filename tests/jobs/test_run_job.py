@@ -12,10 +12,10 @@ import torch
 
 from jobs.run_job import Job, run_job
 from pipeline.config import load_job_spec
-from pipeline.manifest import SEGMENT_SCHEMA, VIDEO_SCHEMA, read_manifests
+from pipeline.manifest import SEGMENT_SCHEMA, VIDEO_SCHEMA, read_latest, read_manifests
 from pipeline.storage import Storage
 from tests.clips import make_clip
-from tests.jobs.conftest import audio_durations, video_timeline
+from tests.jobs.conftest import REVIEW, FlaggedJob, audio_durations, video_timeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
 
@@ -82,7 +82,7 @@ def test_local_folder_to_local_folder(tmp_path: Path):
     # a: scenes of 15 frames -> 2 segments each; b: 21 frames -> 3 segments.
     assert_complete(segments, SEGMENT_SCHEMA, 7)
     for seg in segments.to_pylist():
-        assert all(math.isfinite(seg[m]) for m in ("tfs", "lr_psnr", "detail_gain", "light_delta"))
+        assert all(math.isfinite(seg[m]) for m in ("tfs", "flicker", "lr_psnr", "detail_gain", "light_delta"))
         assert seg["context_start"] <= seg["core_start"] < seg["core_end"] <= seg["context_end"]
         assert (seg["hr_width"], seg["hr_height"]) == (seg["lr_width"] * 4, seg["lr_height"] * 4)
         assert seg["encoder"] == "libx264"
@@ -149,3 +149,24 @@ def test_a_pool_that_cannot_start_fails_its_videos_with_the_reason(tmp_path: Pat
     assert not summary.ok
     assert summary.videos_failed["a.mp4"].startswith("pipeline: RuntimeError: device 'cuda' requested but CUDA")
     assert not (tmp_path / "out" / "a_x4.mp4").exists()
+
+
+@pytest.mark.allow_error_logs  # the broken input's failure (see flagged_local_job)
+def test_flicker_in_the_segment_and_video_rows(flagged_local_job: FlaggedJob):
+    """A real run (classical models, tests/jobs/conftest.py): flicker per segment with the frame where it is
+    worst, and per video weighted by frame pairs; a moving clip flickers (clamped bicubic), a still one not."""
+    videos, segments = read_latest(flagged_local_job.storage, flagged_local_job.output)
+    by_key = {v["video_key"]: v for v in videos}
+    for key in ("moving.mp4", "still.mkv"):
+        rows = [s for s in segments if s["video_key"] == key]
+        for s in rows:
+            assert s["core_start"] < s["flicker_worst_frame"] < s["core_end"] and s["flicker_worst_s"] > 0
+            assert s["flag_flicker"] == (key == "moving.mp4")
+        pairs = [s["frames"] - 1 for s in rows]
+        mean = sum(s["flicker"] * n for s, n in zip(rows, pairs)) / sum(pairs)
+        assert by_key[key]["flicker"] == pytest.approx(mean, rel=1e-9)
+        assert by_key[key]["max_flicker"] == REVIEW.max_flicker
+    moving = [s["flicker"] for s in segments if s["video_key"] == "moving.mp4"]
+    still = [s["flicker"] for s in segments if s["video_key"] == "still.mkv"]
+    assert min(moving) > 1e-7 and max(still) < 1e-12
+    assert by_key["broken.mp4"]["flicker"] is None

@@ -23,12 +23,20 @@ def status(job: FlaggedJob, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def past(segment: dict) -> list[str]:
+    """The temporal metrics of a segment row past REVIEW's thresholds, from its figures."""
+    return [
+        m for m in ("tfs", "flicker")
+        if segment["status"] == "ok" and segment[m] is not None and segment[m] > getattr(REVIEW, f"max_{m}")
+    ]  # fmt: skip
+
+
 def expected_flags(job: FlaggedJob) -> dict[str, list[int]]:
-    """video key -> indices of the segments whose tfs is past the threshold, from the manifests' figures."""
+    """video key -> indices of the segments whose tfs or flicker is past the threshold, from the manifests' figures."""
     _, segments = read_latest(job.storage, job.output)
     flagged: dict[str, list[int]] = {}
     for s in segments:
-        if s["status"] == "ok" and s["tfs"] is not None and s["tfs"] > REVIEW.max_tfs:
+        if past(s):
             flagged.setdefault(s["video_key"], []).append(s["segment_index"])
     return flagged
 
@@ -64,12 +72,13 @@ def test_flagged_segments_with_their_time_codes(flagged_local_job: FlaggedJob):
     times, _, _ = video_timeline(job.inputs["moving.mp4"])  # the source's own frame times
     assert [int(line.split()[1]) for line in listing] == expected_flags(job)["moving.mp4"]
     for line in listing:
-        video, index, span, frames, *flags = line.split()
+        video, index, span, frames, flags = line.split(maxsplit=4)
         segment = by_index[int(index)]
         first, last = segment["core_start"], segment["core_end"] - 1
         assert video == "moving.mp4" and frames == f"{first}-{last}"
         assert span == f"{timecode(times[first] - times[0])}-{timecode(times[last] - times[0])}"
-        assert flags == ["tfs", f"{segment['tfs']:.4g}", ">", "0.001"]
+        assert past(segment) == ["tfs", "flicker"]  # the moving clip's segments pass both
+        assert flags == f"tfs {segment['tfs']:.4g} > 0.001; flicker {segment['flicker']:.4g} > 1e-09"
 
 
 @pytest.mark.allow_error_logs
@@ -86,6 +95,7 @@ def test_json(flagged_local_job: FlaggedJob):
     assert broken["status"] == "failed" and broken["error"] == flagged_local_job.failed["broken.mp4"]
     segment = document["flagged_segments"][0]
     assert segment["video_key"] == "moving.mp4" and segment["flags"]["tfs"]["threshold"] == REVIEW.max_tfs
+    assert segment["flags"]["flicker"]["threshold"] == REVIEW.max_flicker and segment["flags"]["flicker"]["value"] > 0
     assert segment["time"] == f"{timecode(segment['start_s'])}-{timecode(segment['end_s'])}"
 
 

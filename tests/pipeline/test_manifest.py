@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.manifest import (
@@ -48,6 +51,7 @@ def _video_row(job_id: str, key: str, status: str = "ok") -> dict[str, Any]:
         "scenes": 1,
         "audio_streams_copied": 1,
         "subtitle_streams_copied": 0,
+        "flicker": None if failed else 3.2e-4,
         "reference_uri": None if failed else f"s3://hr/{key}",
         "psnr": None if failed else 31.5,
         "ssim": None if failed else 0.91,
@@ -56,6 +60,7 @@ def _video_row(job_id: str, key: str, status: str = "ok") -> dict[str, Any]:
         "segments_flagged": 0 if failed else 2,
         "min_lr_psnr": 38.0,
         "max_tfs": 0.5,
+        "max_flicker": 5e-3,
         "max_light_delta": None,
         "pix_fmt": "yuv420p10le",
         "bit_depth": 10,
@@ -107,6 +112,7 @@ def _segment_row(job_id: str, key: str, index: int, status: str = "ok") -> dict[
         "light_s": 0.5,
         "encode_s": 0.2,
         "tfs": None if failed else 0.8,
+        "flicker": None if failed else 3.2e-4,
         "lr_psnr": None if failed else 41.2,
         "detail_gain": None if failed else 0.02,
         "light_delta": None if failed else 0.004,
@@ -115,12 +121,15 @@ def _segment_row(job_id: str, key: str, index: int, status: str = "ok") -> dict[
         "ewarp": None if failed else 0.0021,
         "flag_lr_psnr": False,
         "flag_tfs": not failed,  # tfs 0.8 against the video row's max_tfs 0.5
+        "flag_flicker": False,
         "flag_light_delta": False,
         "flagged": not failed,
         "start_s": None if failed else 2.0 * index,
         "end_s": None if failed else 2.0 * index + 1.958,
         "tfs_worst_frame": None if failed else 48 * index + 7,
         "tfs_worst_s": None if failed else 2.0 * index + 0.292,
+        "flicker_worst_frame": None if failed else 48 * index + 8,
+        "flicker_worst_s": None if failed else 2.0 * index + 0.333,
         "lr_psnr_worst_frame": None if failed else 48 * index + 30,
         "lr_psnr_worst_s": None if failed else 2.0 * index + 1.25,
         "chunk_uri": None if failed else f"s3://out/_pssr/staging/{index}.mp4",
@@ -247,3 +256,20 @@ def test_missing_column_is_named(tmp_path: Path, column: str) -> None:
 def test_job_id_must_be_one_path_component(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="job_id"):
         write_video_manifest(Storage(), str(tmp_path), "a/b", _video_row("a/b", "v.mp4"), [])
+
+
+def test_manifests_from_before_a_column_read_back_with_nulls(storage_root: tuple[Storage, str]) -> None:
+    """A manifest written before flicker existed: its rows read back with flicker (and its flag) null."""
+    storage, output = storage_root
+    newer = {"flicker", "flag_flicker", "flicker_worst_frame", "flicker_worst_s", "max_flicker"}
+    rows = {"videos": _video_row("j0", "old.mp4"), "segments": _segment_row("j0", "old.mp4", 0)}
+    for kind, schema in (("videos", VIDEO_SCHEMA), ("segments", SEGMENT_SCHEMA)):
+        old = pa.schema([f for f in schema if f.name not in newer])
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist([rows[kind]], schema=old), buffer)
+        storage.write_bytes(join_uri(output, "_pssr/manifest", kind, "j0", "old.parquet"), buffer.getvalue())
+
+    videos, segments = read_latest(storage, output)
+
+    assert videos[0]["flicker"] is None and videos[0]["max_flicker"] is None and videos[0]["max_tfs"] == 0.5
+    assert segments[0]["flicker"] is None and segments[0]["flag_flicker"] is None and segments[0]["tfs"] == 0.8

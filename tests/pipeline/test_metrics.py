@@ -1,4 +1,4 @@
-"""Metrics on hand-checkable cases (definitions: DESIGN.md, "Metrics")."""
+"""Metrics on hand-checkable cases (definitions: docs/manifest.md, "Metric definitions")."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from pipeline import metrics
+from pipeline import flow, metrics
 from pipeline.metrics import bicubic_downscale
 from pipeline.models.strong import bicubic_upscale
 from tests.pipeline.test_flow import texture
@@ -104,10 +105,10 @@ def test_long_segments_are_chunked_consistently() -> None:
     out[8] += 0.05  # the pairs (7, 8), straddling the first two chunks, and (8, 9) change most
     d_out, d_in = out[1:] - out[:-1], bicubic_upscale(lr[1:] - lr[:-1], 2)
     expected = (d_out - d_in).abs().mean().item() / max(d_in.abs().mean().item(), 1 / 255)
-    score, worst, gain = metrics.bicubic_metrics(out, lr, 2)
-    assert score == pytest.approx(expected, rel=1e-5)
-    assert worst == 1 + int((d_out - d_in).abs().sum((1, 2, 3)).argmax()) and worst in (8, 9)
-    assert gain == pytest.approx((out - bicubic_upscale(lr, 2)).abs().mean().item(), rel=1e-5)
+    found = metrics.bicubic_metrics(out, lr, 2)
+    assert found.tfs == pytest.approx(expected, rel=1e-5)
+    assert found.tfs_worst == 1 + int((d_out - d_in).abs().sum((1, 2, 3)).argmax()) and found.tfs_worst in (8, 9)
+    assert found.detail_gain == pytest.approx((out - bicubic_upscale(lr, 2)).abs().mean().item(), rel=1e-5)
 
 
 def panning_texture(frames: int = 6) -> torch.Tensor:
@@ -148,10 +149,77 @@ def test_ewarp_is_a_mean_over_pairs_whatever_the_chunking(monkeypatch: pytest.Mo
     assert math.isnan(metrics.ewarp(out[:1], ref[:1]))
 
 
+def panned_photo(frames: int = 6, dx: float = 0.7, dy: float = -0.4) -> tuple[torch.Tensor, torch.Tensor]:
+    """HR frames of a stable picture panning (dx, dy) HR px per frame, and their LR input at x2."""
+    hr = torch.cat([texture(lambda x, y, t=t: (x + dx * t, y + dy * t)) for t in range(frames)])
+    return hr, bicubic_downscale(hr, (hr.shape[2] // 2, hr.shape[3] // 2))
+
+
+def test_flicker_of_bicubic_is_zero() -> None:
+    lr = smooth_clip(12, shift=2.0)  # two chunks
+    assert metrics.flicker(bicubic_upscale(lr, 2), lr, 2) == 0.0
+    _, lr = panned_photo()
+    assert metrics.flicker(bicubic_upscale(lr, 2), lr, 2) == 0.0
+
+
+def test_flicker_keeps_stable_detail_low_and_catches_detail_that_changes() -> None:
+    hr, lr = panned_photo()
+    # The true HR frames: detail bicubic lacks, moving with the picture. Only the flow's and the warp's
+    # errors remain (as ewarp's of the reference itself).
+    stable = metrics.flicker(hr, lr, 2)
+    assert stable < 3e-5
+    # A brightness flicker of +-0.02 moves every pixel's added detail by 0.04 between frames: 3 channels * 0.04^2.
+    sign = torch.tensor([(-1.0) ** t for t in range(6)]).view(6, 1, 1, 1)
+    assert metrics.flicker(hr + 0.02 * sign, lr, 2) == pytest.approx(stable + 3 * 0.04**2, rel=0.01)
+    # Independent noise per frame (sigma 0.02): 3 * 0.02^2 times 1 + the bilinear weights' squares (1/4..1).
+    torch.manual_seed(0)
+    assert 1.25 * 3 * 0.02**2 < metrics.flicker(hr + 0.02 * torch.randn_like(hr), lr, 2) < 2 * 3 * 0.02**2
+    # Sharpening bicubic: the same every frame is detail that moves with the picture; a strength that
+    # alternates between 0 and 1 (the same mean) is flicker.
+    b = bicubic_upscale(lr, 2)
+    detail = b - F.avg_pool2d(F.pad(b, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    alternating = torch.tensor([0.0, 1.0] * 3).view(6, 1, 1, 1)
+    assert metrics.flicker(b + alternating * detail, lr, 2) > 4 * metrics.flicker(b + 0.5 * detail, lr, 2)
+
+
+def test_flicker_ignores_what_the_mask_leaves_out() -> None:
+    """A pan of 3 LR px per frame uncovers a strip at the right edge: whatever the output holds there
+    counts for nothing; the same change where the mask holds raises flicker."""
+    hr, lr = panned_photo(2, dx=6.0, dy=0.0)
+    forward = flow.estimate_flow(lr[1:], lr[:1])
+    mask = flow.occlusion_mask(forward, flow.estimate_flow(lr[:1], lr[1:]))
+    hidden = F.interpolate((~mask).float(), scale_factor=2, mode="nearest").bool().expand(-1, 3, -1, -1)
+    assert 0 < hidden.float().mean() < 0.2 and hidden[..., -1].all()  # the strip the motion uncovers
+    torch.manual_seed(0)
+    garbage = torch.rand(1, 3, *hr.shape[2:])
+    clean = metrics.flicker(hr, lr, 2)
+    out = hr.clone()
+    out[1:][hidden] = garbage[hidden]
+    assert metrics.flicker(out, lr, 2) == pytest.approx(clean, rel=1e-5)
+    out = hr.clone()
+    out[1:, :, :, :8][~hidden[..., :8]] = garbage[..., :8][~hidden[..., :8]]  # as much, where the mask holds
+    assert metrics.flicker(out, lr, 2) > clean + 0.01
+
+
+def test_flicker_is_a_mean_over_pairs_whatever_the_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
+    hr, lr = panned_photo(11)
+    torch.manual_seed(1)
+    out = hr + 0.01 * torch.randn_like(hr)
+    out[8, :, 8:24, 8:24] += 0.2  # the pairs (7, 8), straddling two chunks of 4, and (8, 9)
+    per_pair = [metrics.flicker(out[t - 1 : t + 1], lr[t - 1 : t + 1], 2) for t in range(1, 11)]
+    monkeypatch.setattr(metrics, "CHUNK_FRAMES", 4)
+    score, worst = metrics.flicker_and_worst(out, lr, 2)
+    assert score == pytest.approx(sum(per_pair) / 10, rel=1e-5)
+    assert worst == 1 + max(range(10), key=per_pair.__getitem__) and worst in (8, 9)
+    assert metrics.flicker_and_worst(out[:1], lr[:1], 2) == (pytest.approx(math.nan, nan_ok=True), None)
+
+
 def test_shape_errors() -> None:
     lr = smooth_clip()
     with pytest.raises(ValueError, match="upscaled x3"):
         metrics.lr_psnr(bicubic_upscale(lr, 2), lr, 3)
+    with pytest.raises(ValueError, match="upscaled x3"):
+        metrics.flicker(bicubic_upscale(lr, 2), lr, 3)
     with pytest.raises(ValueError, match="shapes differ"):
         metrics.light_delta(lr, lr[:2])
     with pytest.raises(ValueError, match="float frames"):
@@ -167,4 +235,8 @@ def test_cuda_matches_cpu() -> None:
     out = bicubic_upscale(lr, 2) + 0.01
     for fn in (metrics.tfs, metrics.lr_psnr, metrics.detail_gain):
         assert fn(out.cuda(), lr.cuda(), 2) == pytest.approx(fn(out, lr, 2), rel=1e-4)
+    hr, small = panned_photo()
+    torch.manual_seed(0)
+    noisy = hr + 0.02 * torch.randn_like(hr)
+    assert metrics.flicker(noisy.cuda(), small.cuda(), 2) == pytest.approx(metrics.flicker(noisy, small, 2), rel=1e-3)
     assert metrics.ssim(out.cuda(), out.cuda() * 0.9) == pytest.approx(metrics.ssim(out, out * 0.9), abs=1e-5)

@@ -8,7 +8,6 @@ move over a photo) with the shipped trained tiny weights, a few times what was m
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,18 +16,16 @@ import torch
 from pipeline.config import load_job_spec
 from pipeline.models import load_model
 from pipeline.models.device import autocast, check_precision
-from pipeline.training.clips import camera_clip
-from pipeline.training.sources import load_media
 from pipeline.upscale import run_light, run_strong, to_pixels, to_tensor
+from tests.clips import photo_clip
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "by_the_water_crop.png"
 # precision -> (mean, max) absolute difference from fp32, in levels of 255.
 TOLERANCE = {"bf16": (0.5, 4.0), "fp16": (0.1, 1.0)}
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: this machine has no GPU")
 
 
-def photo_clip(frames: int = 6, size: tuple[int, int] = (72, 96)) -> torch.Tensor:
-    return camera_clip(load_media(FIXTURE, max_side=300), frames, size, torch.Generator().manual_seed(3))
+def clip() -> torch.Tensor:
+    return photo_clip(6, (72, 96))
 
 
 def pair(scale: int, device: torch.device, lr: torch.Tensor, precision: str) -> torch.Tensor:
@@ -50,12 +47,12 @@ def assert_within(out: torch.Tensor, ref: torch.Tensor, precision: str) -> None:
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 @pytest.mark.parametrize("scale", [2, 4])  # two of the trained scales
 def test_cpu_autocast_stays_within_the_tolerance_of_fp32(scale: int, precision: str) -> None:
-    lr, cpu = photo_clip(), torch.device("cpu")
+    lr, cpu = clip(), torch.device("cpu")
     assert_within(pair(scale, cpu, lr, precision), pair(scale, cpu, lr, "fp32"), precision)
 
 
 def test_fp32_is_the_plain_forward_pass() -> None:
-    lr, cpu = photo_clip(), torch.device("cpu")
+    lr, cpu = clip(), torch.device("cpu")
     strong, _ = load_model("strong", "tiny", 2)
     with autocast(cpu, "fp32"):
         assert not torch.is_autocast_enabled("cpu")
@@ -80,7 +77,7 @@ def test_cuda_autocast_stays_within_the_tolerance_of_fp32(precision: str) -> Non
             check_precision(cuda, precision)
         return
     check_precision(cuda, precision)
-    lr = photo_clip()
+    lr = clip()
     assert_within(pair(4, cuda, lr, precision), pair(4, torch.device("cpu"), lr, "fp32"), precision)
 
 

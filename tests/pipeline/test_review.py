@@ -25,11 +25,12 @@ DEFAULT = ReviewSpec()
     ("metric", "ok_value", "flagged_value"),
     [("lr_psnr", DEFAULT.min_lr_psnr + 0.1, DEFAULT.min_lr_psnr - 0.1),
      ("tfs", DEFAULT.max_tfs - 0.01, DEFAULT.max_tfs + 0.01),
+     ("flicker", DEFAULT.max_flicker - 1e-4, DEFAULT.max_flicker + 1e-4),
      ("light_delta", DEFAULT.max_light_delta - 0.001, DEFAULT.max_light_delta + 0.001)],
 )  # fmt: skip
 def test_each_threshold_flags_its_own_metric(metric: str, ok_value: float, flagged_value: float):
     assert review_flags({metric: ok_value}, DEFAULT) == {
-        "flag_lr_psnr": False, "flag_tfs": False, "flag_light_delta": False, "flagged": False,
+        "flag_lr_psnr": False, "flag_tfs": False, "flag_flicker": False, "flag_light_delta": False, "flagged": False,
     }  # fmt: skip
     flags = review_flags({metric: flagged_value}, DEFAULT)
     assert flags[f"flag_{metric}"] and flags["flagged"]
@@ -42,16 +43,16 @@ def test_a_value_at_the_threshold_is_not_flagged():
 
 def test_missing_metrics_and_thresholds_flag_nothing():
     assert not review_flags({"tfs": math.nan, "lr_psnr": None}, ReviewSpec(max_tfs=0.0, min_lr_psnr=100))["flagged"]
-    off = ReviewSpec(min_lr_psnr=None, max_tfs=None, max_light_delta=None)
-    assert not review_flags({"tfs": 1e9, "lr_psnr": 0.0, "light_delta": 1.0}, off)["flagged"]
+    off = ReviewSpec(min_lr_psnr=None, max_tfs=None, max_flicker=None, max_light_delta=None)
+    assert not review_flags({"tfs": 1e9, "flicker": 1.0, "lr_psnr": 0.0, "light_delta": 1.0}, off)["flagged"]
 
 
 def test_the_manifest_review_of_a_segment_row():
-    row = {"status": "ok", "tfs": 2.5, "lr_psnr": 45.0, "light_delta": 0.001,
-           "tfs_worst_frame": 17, "lr_psnr_worst_frame": NO_FRAME}  # fmt: skip
+    row = {"status": "ok", "tfs": 2.5, "flicker": 0.02, "lr_psnr": 45.0, "light_delta": 0.001,
+           "tfs_worst_frame": 17, "flicker_worst_frame": 18, "lr_psnr_worst_frame": NO_FRAME}  # fmt: skip
     review = segment_review(row, DEFAULT)
-    assert review["flag_tfs"] and review["flagged"] and not review["flag_lr_psnr"]
-    assert (review["tfs_worst_frame"], review["lr_psnr_worst_frame"]) == (17, None)
+    assert review["flag_tfs"] and review["flag_flicker"] and review["flagged"] and not review["flag_lr_psnr"]
+    assert (review["tfs_worst_frame"], review["flicker_worst_frame"], review["lr_psnr_worst_frame"]) == (17, 18, None)
     # A failed segment's figures (taken before a later stage failed) raise no flag: its failure is the news.
     assert not segment_review({**row, "status": "failed"}, DEFAULT)["flagged"]
 
@@ -62,11 +63,15 @@ def test_thresholds_are_job_settings_outside_the_config_hash(tmp_path):
     job_file.write_text("review:\n  min_lr_psnr: null  # off\n")
     strict = load_job_spec(job_file, {"input": "in", "output": "out", "review.max_tfs": 0.2})
     assert strict.review.max_tfs == 0.2 and strict.review.min_lr_psnr is None
-    assert flag_thresholds(strict.review) == {"min_lr_psnr": None, "max_tfs": 0.2, "max_light_delta": 0.02}
+    assert flag_thresholds(strict.review) == {
+        "min_lr_psnr": None, "max_tfs": 0.2, "max_flicker": DEFAULT.max_flicker, "max_light_delta": 0.02,
+    }  # fmt: skip
     # They change no output video: a finished video is not redone for new thresholds.
     assert strict.config_hash({}) == base.config_hash({})
     with pytest.raises(ConfigError, match="review.max_tfs"):
         load_job_spec(None, {"input": "in", "output": "out", "review.max_tfs": -1})
+    with pytest.raises(ConfigError, match="review.max_flicker"):
+        load_job_spec(None, {"input": "in", "output": "out", "review.max_flicker": -1})
 
 
 def test_locate_counts_from_the_first_frame_of_the_video():
@@ -93,3 +98,8 @@ def test_the_review_frame_follows_the_flag():
     assert review_frame({**segment, "flag_tfs": False, "flag_lr_psnr": True}) == (14, 0.58)
     assert review_frame({**segment, "flag_tfs": False, "lr_psnr_worst_frame": None}) == (12, 0.5)
     assert review_frame({"flag_tfs": True, "tfs_worst_frame": None, "lr_psnr_worst_frame": None}) is None
+    # Flicker flagged: where it is worst, before tfs's frame (flicker is the sharper of the two).
+    flickers = {**segment, "flag_flicker": True, "flicker_worst_frame": 13, "flicker_worst_s": 0.54}
+    assert review_frame(flickers) == (13, 0.54)
+    assert review_frame({**flickers, "flag_tfs": False, "flag_lr_psnr": True}) == (13, 0.54)
+    assert review_frame({**flickers, "flicker_worst_frame": None}) == (12, 0.5)

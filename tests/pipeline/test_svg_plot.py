@@ -57,3 +57,11 @@ def test_a_constant_series_gets_a_visible_range():
                                       duration_s=2.0))  # fmt: skip
     ys = {float(c.get("cy")) for c in root.iter(f"{SVG}circle")}
     assert len(ys) == 1 and all(math.isfinite(y) and TOP < y < HEIGHT for y in ys)
+
+
+def test_small_values_get_short_tick_labels():
+    """flicker's ~1e-5: exponent labels, not 0.000025 (which would run into the axis label)."""
+    root = ET.fromstring(segment_plot([Span(0, 1, 2e-5), Span(1, 2, 9e-5)], metric="flicker", title="t",
+                                      y_label="flicker", duration_s=2.0))  # fmt: skip
+    labels = [t.text for t in root.iter(f"{SVG}text") if t.get("text-anchor") == "end"]
+    assert "4e-05" in labels and all(len(label) <= 7 for label in labels)

@@ -4,7 +4,6 @@ sizes and tiles that do not divide them; the out-of-memory fallback shrinks the 
 from __future__ import annotations
 
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,18 +11,11 @@ from torch import nn
 
 from pipeline.models import BicubicSR, IdentitySR, LanczosSR, LightSR, StrongSR, get_spec, load_model
 from pipeline.tiling import AdaptiveTile, min_tile, spans, tiled
-from pipeline.training.clips import camera_clip
-from pipeline.training.sources import load_media
 from pipeline.upscale import run_light, run_strong
+from tests.clips import photo_clip
 from tests.oom import PixelBudget
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "by_the_water_crop.png"
 TOLERANCE = 1e-5  # float rounding only: the kept pixels see exactly what they see in a whole frame
-
-
-def photo_clip(frames: int, size: tuple[int, int], seed: int = 3) -> torch.Tensor:
-    """(T, 3, H, W) frames of a camera move over a real photo."""
-    return camera_clip(load_media(FIXTURE, max_side=300), frames, size, torch.Generator().manual_seed(seed))
 
 
 def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -58,12 +50,18 @@ def test_a_tile_without_room_inside_its_margins_is_refused() -> None:
 
 
 def strong_models() -> list[tuple[str, nn.Module]]:
-    """The shipped tiny weights at x2 and x4, the tiny architecture with random weights at x3 (every
-    layer non-zero), a patch-2 model, the classical ones."""
+    """The shipped tiny weights at x2 and x4, the tiny architecture with random weights at x3
+    (every layer non-zero), a small model with a small flow clamp and a patch-2 one with a 3 x 3
+    neighbourhood, the classical ones."""
+
+    def small(**arch: object) -> StrongSR:
+        return randomised(StrongSR(3, **{"dim": 16, "n_blocks": 2, "heads": 2, "window": 1, **arch}))
+
     return [
         *((f"tiny-x{s}", load_model("strong", "tiny", s)[0]) for s in (2, 4)),
         ("tiny-random-x3", randomised(get_spec("strong", "tiny").build(3))),
-        ("patch2-random-x3", randomised(StrongSR(3, dim=16, n_blocks=2, heads=2, window=1, patch=2))),
+        ("random-flow3-x3", small(max_flow=3)),
+        ("patch2-neighbourhood3-x3", small(patch=2, neighbourhood=3, max_flow=4)),
         ("bicubic-x3", BicubicSR(3)),
         ("lanczos-x3", LanczosSR(3)),
     ]
@@ -71,10 +69,11 @@ def strong_models() -> list[tuple[str, nn.Module]]:
 
 @pytest.mark.parametrize(("name", "model"), strong_models(), ids=[n for n, _ in strong_models()])
 def test_tiled_strong_equals_whole_frames(name: str, model: nn.Module) -> None:
-    lr = photo_clip(4, (45, 53))  # odd sizes; the tiles below divide neither
     tile = min_tile(model.spatial_radius, model.spatial_align) + 3
-    assert len(spans(45, tile, model.spatial_radius, model.spatial_align)) > 1
-    assert len(spans(53, tile, model.spatial_radius, model.spatial_align)) > 1
+    size = (tile + 7, tile + 20)  # frames the tiles divide unevenly (the flow's reach makes them large)
+    lr = photo_clip(4, size, max_side=2 * max(size))
+    assert len(spans(size[0], tile, model.spatial_radius, model.spatial_align)) > 1
+    assert len(spans(size[1], tile, model.spatial_radius, model.spatial_align)) > 1
     radius = model.temporal_radius
     whole = run_strong(model, lr, slice(1, 3), radius, 2)
     tiled_out = run_strong(model, lr, slice(1, 3), radius, 2, tile=tile)
@@ -105,17 +104,25 @@ def test_tiled_light_equals_whole_frames(name: str, model: nn.Module) -> None:
     [
         randomised(StrongSR(2, dim=8, n_blocks=2, heads=2, window=0)),
         randomised(StrongSR(3, dim=8, n_blocks=1, heads=2, window=0, patch=3)),
+        randomised(StrongSR(2, dim=8, n_blocks=2, heads=2, window=1, neighbourhood=3, max_flow=2)),
         randomised(LightSR(8, 1, unshuffle=2)),
     ],
 )
 def test_an_output_pixel_sees_no_further_than_the_declared_radius(model: nn.Module) -> None:
-    """A one-pixel change at the centre moves only output pixels within spatial_radius input pixels of it."""
+    """A one-pixel change at the centre moves only output pixels within spatial_radius input pixels
+    of it, the flow held as the whole frame's (as run_strong hands it to every tile)."""
     strong = isinstance(model, StrongSR)
-    x = photo_clip(1, (41, 41))
+    x = photo_clip(3, (41, 41))
     y = x.clone()
-    y[..., 20, 20] += 0.5
+    y[1, :, 20, 20] += 0.5
     with torch.no_grad():
-        a, b = (model(t.unsqueeze(0))[0] if strong else model(t) for t in (x, y))
+        if strong:
+            motion = model.motion(x.unsqueeze(0))
+            # A flow that crosses the centre at the clamp: the reach of the warp is exercised.
+            motion[:, :, :, 16:25, 16:25] = model.max_flow
+            a, b = (model(t.unsqueeze(0), None, motion)[0] for t in (x, y))
+        else:
+            a, b = model(x), model(y)
     scale = a.shape[-1] // 41
     changed = (a - b).abs().amax(dim=(0, 1)) > 0
     rows, cols = changed.nonzero(as_tuple=True)

@@ -7,7 +7,6 @@ the BI degradation, and the whole pair runs as the pipeline runs it.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,12 +15,10 @@ from pipeline.metrics import psnr
 from pipeline.models.registry import SCALES, get_spec
 from pipeline.models.strong import bicubic_upscale
 from pipeline.models.weights import load_model
-from pipeline.training.clips import camera_clip
 from pipeline.training.degrade import bicubic_lr
-from pipeline.training.sources import load_media
 from pipeline.upscale import run_light, run_strong
+from tests.clips import photo_clip
 
-FIXTURE = Path(__file__).parents[2] / "fixtures" / "by_the_water_crop.png"
 MARGIN_DB = 0.3
 
 
@@ -35,7 +32,7 @@ def test_the_registry_lists_x2_and_x4_as_trained() -> None:
 @pytest.mark.parametrize("scale", TRAINED)
 def test_shipped_pair_beats_bicubic_on_a_held_out_clip(scale: int) -> None:
     # 144x240: whole LR frames at x2, x3 and x4
-    hr = camera_clip(load_media(FIXTURE, max_side=400), 8, (144, 240), torch.Generator().manual_seed(7))
+    hr = photo_clip(8, (144, 240), seed=7, max_side=400)
     lr = bicubic_lr(hr, scale)
     strong, _ = load_model("strong", "tiny", scale)
     light, _ = load_model("light", "tiny", scale)
