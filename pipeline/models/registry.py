@@ -104,15 +104,17 @@ def _files(kind: Kind, name: str, sha256: dict[int, str], bundled: bool) -> dict
 
 
 # Sizes. tiny: the CPU default, ~2.0 GMAC per 640x360 output frame for the pair at x4.
-# base: a GPU size (~31M strong, ~1M light). large: the published split (~426M strong, ~8M light).
+# base: a GPU size (~35M strong, ~1M light). large: the published split (~428M strong, ~8M light).
 _ARCH: dict[Kind, dict[str, dict[str, Any]]] = {
     "strong": {
         # max_flow 0: the shipped weights predate flow alignment, carried over with zero offset
-        # biases and no flow (the same output as before) until weights trained aligned replace them.
+        # biases and fusion and no flow (the same output as before) until weights trained aligned
+        # replace them.
         "tiny": {"dim": 24, "n_blocks": 3, "heads": 2, "window": 1, "patch": 1, "neighbourhood": 1, "max_flow": 0},
         "base": {"dim": 384, "n_blocks": 8, "heads": 6, "window": 1, "patch": 2, "neighbourhood": 3, "max_flow": 48},
         "large": {
-            "dim": 1024, "n_blocks": 15, "heads": 16, "window": 1, "patch": 2, "mlp_ratio": 2.5, "neighbourhood": 3,
+            # 14 blocks at MLP ratio 2: the published ~420M split with the aligned fusion's weights.
+            "dim": 1024, "n_blocks": 14, "heads": 16, "window": 1, "patch": 2, "mlp_ratio": 2.0, "neighbourhood": 3,
             "max_flow": 48,
         },
     },
@@ -128,9 +130,9 @@ _ARCH: dict[Kind, dict[str, dict[str, Any]]] = {
 # throughput runs); replace each line when trained weights land.
 _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
     ("strong", "tiny"): {
-        2: "54aed271d9e4bc09a3d3e55fac3faf6ca0c6c7e15c1552f70f154744696638e5",
-        3: "bd771f2b527425cd01dee78ac2558537b80e73b793243ce2c201cb80d0aafa70",
-        4: "cc0668ed4682f9de6ec6740f28b7c5bbc349c2645b98c0b8aa546d52b4c0429c",
+        2: "b146ca65e507a0746479495f3d731548251175a13be2eb4c8566136effa00010",
+        3: "61685284b746d678cb7ced5a3dc83fe60db4c0e4e0ed08c8162b7f8d0a84a030",
+        4: "5853127796d91d95a7aebbb240f7ded8277d3e0031aa2e2aa25e22f791740dff",
     },
     ("light", "tiny"): {
         2: "cabd08c2e2f0b87c343bea9d9fe840f466023cda58cbfa0cb7b82cbe4cfc8bc3",
@@ -138,9 +140,9 @@ _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
         4: "5a5d26d8d2d71ba600e30462d95762eb5b64f12c1960ad26ad46e92976b794f3",
     },
     ("strong", "base"): {
-        2: "6a1cacd188ae585818e2267fad00b9308209fe6c6bd5385d7c8635645f179f3b",
-        3: "ca813bbc366dab6cbb1985e7b77705c8e9cf03899f481936a57dfb672cbbddef",
-        4: "243690b47819aea85a951ec0daa7462da474cc34c4793a1a9c6ed580f155060f",
+        2: "659d106330254e257c8e824fb074789a34ecf4d2060d3bf6600bc9efcb5aa2a2",
+        3: "3f49529a578c8e29fb00b8ca7f1903418c08187fcdb23969a4037dc95fea1d70",
+        4: "b42f68351e84ba205f4529e2c3d3a624ca5464fd7b814d6909dabb4f414bf025",
     },
     ("light", "base"): {
         2: "c2021c79784c18743364be1080afb570995c3d6ad9289ea85b8a55cb03d549f0",
@@ -148,9 +150,9 @@ _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
         4: "acd7e262948352c63894ffdd99b09800c9671970bc7c495e92bc69246431026c",
     },
     ("strong", "large"): {
-        2: "cdbbf3caaca85d08bda90234ce2a9311189bc9e45cd0ba205c3acd9295eabc55",
-        3: "2179b9a5b2f0a5dc0a4ffbd1c13b499475d1f97fb5ed9d369b4ea9112836be6d",
-        4: "6114bb2fd4a88bd02b82bfa097b3fb1746ba5794948bbec0bee9719135b04e26",
+        2: "ade11e8c0dd13138640203303a2ec455f0118aaef81811d508a35a3a31afdf90",
+        3: "7ca384a7e5f6414a56669cad4cc38fe84d3d9641fb2c7040914ee6262a648466",
+        4: "44e5a120744d5e87f72ac79220f7b255b097357e4481655d513be7b57942f85b",
     },
     ("light", "large"): {
         2: "ee956113231dcb2ac9fe534f228ec35467cd946c51936c818b569d6e8f0071de",

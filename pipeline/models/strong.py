@@ -8,7 +8,8 @@ warped to t, bilinear), with a learned bias per frame offset and neighbour. Alig
 follows motion of any speed up to `max_flow` LR pixels per frame, and the k x k neighbourhood
 absorbs the flow's small errors (the guided-attention idea of RVRT, and the flow-guided
 alignment of BasicVSR++, at a CPU budget). Where the flow is wrong (occlusions, new content),
-the attention weights fall back on frame t itself.
+the attention weights fall back on frame t itself. Beside the attention, which can only average
+what it aligned, a linear fusion of the aligned values side by side can take their differences.
 
 Output frame t depends only on input frames t-R..t+R with R = n_blocks * window
 (`temporal_radius`): the flow of a pair of frames depends only on that pair, and frames beyond
@@ -170,6 +171,11 @@ class AlignedAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         # Learned preference per frame offset (-window..window) and neighbour, per head.
         self.bias = nn.Parameter(torch.zeros(2 * window + 1, neighbourhood * neighbourhood, heads))
+        # Aligned fusion: a linear map of the values of frame t and of its aligned neighbours, side by
+        # side. Attention can only average them; this can take their differences, where the sub-pixel
+        # detail a neighbour adds lies (the concat-and-convolve fusion of BasicVSR). Starts at zero.
+        self.fuse = nn.Linear((2 * window + 1) * dim, dim, bias=False)
+        nn.init.zeros_(self.fuse.weight)
 
     def forward(self, x: torch.Tensor, frames: int, window: int, grids: dict[int, torch.Tensor]) -> torch.Tensor:
         """x: (B*T, H, W, C) tokens of `frames` consecutive frames per clip -> same shape.
@@ -231,6 +237,11 @@ class AlignedAttention(nn.Module):
                     out = weights[0] * v
                 else:
                     out[:, lo:hi].addcmul_(weights[i * n + j, :, lo:hi], v)
+        out = out.view(b, frames, h, w, c)
+        for d, lo, hi, src in sources:  # the fusion's share of each frame present (values before v's bias)
+            start = (centre + d) * c
+            v = src[:, :, r : r + h, r : r + w, c:]
+            out[:, lo:hi] += _linear(v, self.fuse.weight[:, start : start + c], None)
         return _linear(out.view(bt, h, w, c), self.proj.weight, self.proj.bias + self.proj.weight @ bv)
 
 

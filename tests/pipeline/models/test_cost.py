@@ -18,5 +18,5 @@ def test_tiny_pair_is_about_2_gmac_per_640x360_frame() -> None:
 
 
 def test_parameters_and_radius() -> None:
-    assert parameters("strong", "tiny", 4) == (56_970, 3)
+    assert parameters("strong", "tiny", 4) == (62_154, 3)
     assert parameters("light", "none", 4) == (0, 0)

@@ -20,6 +20,7 @@ def _randomised(model: StrongSR, seed: int = 0) -> StrongSR:
     nn.init.normal_(model.recon.bias, std=0.01)
     for block in model.blocks:
         nn.init.normal_(block.attn.bias, std=0.5)
+        nn.init.normal_(block.attn.fuse.weight, std=0.1)
     return model.eval()
 
 
