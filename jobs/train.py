@@ -27,7 +27,7 @@ from pipeline.metrics import psnr
 from pipeline.models.device import pick_device
 from pipeline.models.registry import Kind, get_spec, weight_filename
 from pipeline.models.strong import bicubic_upscale
-from pipeline.models.weights import load_model, serialize, sha256_bytes
+from pipeline.models.weights import load_model, read_verified, serialize, sha256_bytes
 from pipeline.training.clips import make_clip
 from pipeline.training.degrade import bicubic_lr, realistic_lr
 from pipeline.training.losses import sr_loss
@@ -199,9 +199,12 @@ class Trainer:
         stage = spec.stage(kind)
         total = stage.steps
         torch.manual_seed(spec.seed)
-        model = get_spec(kind, spec.model).build(spec.scale).to(device)
-        if kind == "light":
+        model = get_spec(kind, spec.model).build(spec.scale)
+        if stage.init:
+            self._start_from(model, stage.init, stage.init_sha256)
+        elif kind == "light":
             _break_symmetry(model)
+        model = model.to(device)
         strong = self._frozen_strong() if kind == "light" else None
         opt = torch.optim.AdamW(model.parameters(), lr=stage.lr, weight_decay=0.0)
         scaler = torch.amp.GradScaler(device.type, enabled=spec.precision == "fp16" and device.type == "cuda")
@@ -254,6 +257,15 @@ class Trainer:
         sha = sha256_bytes(data)
         self.echo(f"[{kind} x{spec.scale}] weights {path} sha256 {sha}")
         return StageResult(kind, total, time.monotonic() - began, got, base, path, sha)
+
+    def _start_from(self, model: nn.Module, path: str, sha256: str | None) -> None:
+        """Load the tensors of `path` whose names and shapes fit; the others keep their start."""
+        tensors = read_verified(Path(path), sha256) if sha256 else load_file(path)
+        own = model.state_dict()
+        fitting = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(fitting, strict=False)
+        fresh = sorted(set(own) - set(fitting))
+        self.echo(f"started from {path}: {len(fitting)} tensors" + (f"; fresh: {', '.join(fresh)}" if fresh else ""))
 
     def _inputs(self, strong: nn.Module | None, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The LR patch and its flow, estimated on the patch with its margin, then cropped."""

@@ -222,6 +222,8 @@ def sweep_clips(
         angle = 2 * math.pi * torch.rand((), generator=gen).item()
         for speed in speeds:
             pan = (speed * math.cos(angle), speed * math.sin(angle))
-            clip_gen = torch.Generator().manual_seed(spec.seed + 3)  # the same framing at every speed
-            out.append((speed, quantize(film(source, frames, hr_size, Motion(pan=pan, reduce=SWEEP_REDUCE), spec.scale, clip_gen))))
+            # The same middle frame at every speed: only the motion differs.
+            motion = Motion(pan=pan, reduce=SWEEP_REDUCE, centre=(0.5, 0.5))
+            clip_gen = torch.Generator().manual_seed(spec.seed + 3)
+            out.append((speed, quantize(film(source, frames, hr_size, motion, spec.scale, clip_gen))))
     return out

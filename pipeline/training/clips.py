@@ -65,6 +65,8 @@ class Motion:
     shutter: float = 0.0  # fraction of the frame interval the shutter is open (0: no motion blur)
     objects: tuple[MovingObject, ...] = field(default_factory=tuple)
     reduce: float = 1.0  # photo pixels per HR pixel
+    # Where the middle frame looks, as fractions (y, x) of the photo; None: anywhere the move fits.
+    centre: tuple[float, float] | None = None
 
     @property
     def speed(self) -> float:
@@ -163,8 +165,12 @@ def film(
     # frames at one region pixel per output pixel (bicubic is alias-free at that rate).
     rh, rw = math.ceil(h + 2 * reach), math.ceil(w + 2 * reach)
     ch, cw = min(ih, math.ceil(rh * reduce)), min(iw, math.ceil(rw * reduce))
-    y0 = int(torch.randint(0, ih - ch + 1, (), generator=gen))
-    x0 = int(torch.randint(0, iw - cw + 1, (), generator=gen))
+    if motion.centre is None:
+        y0 = int(torch.randint(0, ih - ch + 1, (), generator=gen))
+        x0 = int(torch.randint(0, iw - cw + 1, (), generator=gen))
+    else:
+        y0 = min(max(0, round(motion.centre[0] * ih - ch / 2)), ih - ch)
+        x0 = min(max(0, round(motion.centre[1] * iw - cw / 2)), iw - cw)
     region = image[:, y0 : y0 + ch, x0 : x0 + cw].float().unsqueeze(0) / 255.0
     region = F.interpolate(region, size=(rh, rw), mode="bicubic", antialias=True, align_corners=False).clamp_(0, 1)
     offset = torch.tensor([_uniform(gen, -0.5, 0.5), _uniform(gen, -0.5, 0.5)])  # sub-pixel start

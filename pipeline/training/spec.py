@@ -72,6 +72,12 @@ class StrongStage(StrictModel):
     pixel_loss: PixelLoss = "charbonnier"
     temporal_weight: float = Field(0.3, ge=0, description="λ of the temporal-consistency term.")
     realistic_fraction: float = Field(0.3, ge=0, le=1, description="Share of clips on the realistic track.")
+    init: str | None = Field(
+        None,
+        description="Weight file to start from (this size, any scale: layers whose shape differs, such as the "
+        "strong model's reconstruction at another scale, start fresh).",
+    )
+    init_sha256: str | None = Field(None, description="sha256 the init file must have (recipes pin it).")
 
 
 class LightStage(StrongStage):

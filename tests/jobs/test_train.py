@@ -15,7 +15,7 @@ from jobs.cli import cli
 from jobs.train import Trainer, train
 from pipeline.config import ConfigError
 from pipeline.models.registry import get_spec
-from pipeline.models.weights import sha256_bytes
+from pipeline.models.weights import WeightsError, serialize, sha256_bytes
 from pipeline.training.spec import TrainSpec, load_train_spec
 from tests.pipeline.training.conftest import textured_image, write_image
 
@@ -135,3 +135,25 @@ def test_each_recipe_trains_a_few_steps(config: Path, tmp_path: Path) -> None:
     for result in results:
         model = get_spec(result.kind, spec.model).build(spec.scale)
         model.load_state_dict(load_file(str(result.weights)), strict=True)
+
+
+def test_a_stage_starts_from_weights_of_another_scale(photos: Path, tmp_path: Path) -> None:
+    """`init`: the x4 file's tensors that fit the x2 model are loaded; the reconstruction (another
+    shape at another scale) starts fresh; a file whose sha256 differs from `init_sha256` is refused."""
+    x4 = get_spec("strong", "tiny").build(4)
+    for p in x4.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    path = tmp_path / "x4.safetensors"
+    path.write_bytes(serialize(get_spec("strong", "tiny"), 4, x4))
+    lines: list[str] = []
+    trainer = Trainer(_spec(photos, tmp_path / "run"), echo=lines.append)
+    x2 = get_spec("strong", "tiny").build(2)
+    trainer._start_from(x2, str(path), sha256_bytes(path.read_bytes()))
+    for name, tensor in x2.state_dict().items():
+        if name.startswith("recon."):
+            assert not tensor.any()  # the honest start: zero
+        else:
+            assert torch.equal(tensor, x4.state_dict()[name]), name
+    assert any("fresh: recon.bias, recon.weight" in line for line in lines)
+    with pytest.raises(WeightsError, match="wrong sha256"):
+        trainer._start_from(x2, str(path), "0" * 64)

@@ -145,3 +145,11 @@ def test_sweep_pans_at_exactly_its_speeds(tmp_path: Path) -> None:
         assert abs(moved - speed) < 0.2, (speed, moved)
     with pytest.raises(ValueError, match="room for a 30"):
         sweep_clips(tmp_path, spec, speeds=(0.0, 30.0), clips=1, frames=4)
+
+
+def test_sweep_clips_share_their_middle_frame(tmp_path: Path) -> None:
+    write_image(tmp_path / "big.png", textured_image(420, 640, seed=4))
+    spec = replace(SMALL, width=96, height=64)
+    clips = sweep_clips(tmp_path, spec, speeds=(0.0, 1.0, 2.5), clips=1, frames=5)
+    middles = [hr[2] for _, hr in clips]
+    assert all((m - middles[0]).abs().mean() < 2 / 255 for m in middles[1:])  # up to resampling
