@@ -1,4 +1,4 @@
-# Two commands on a fresh machine: `make run` and `make test` (see README.md).
+# Two commands on a fresh machine: `make run` and `make test` (see README.md); `make test-fast` for the unit tests alone.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -24,7 +24,7 @@ TRAIN_SCALE ?= 4
 TRAIN_OUT ?= train-out/tiny_x$(TRAIN_SCALE)
 TRAIN_ARGS ?=
 
-.PHONY: install run test plan clean bench bench-memory bench-throughput bench-quality bench-quality-art train docs
+.PHONY: install run test test-fast plan clean bench bench-memory bench-throughput bench-quality bench-quality-art train docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,13 @@ run: install $(if $(filter samples/sample.mp4,$(INPUT)),samples/sample.mp4)
 plan: install $(if $(filter samples/sample.mp4,$(INPUT)),samples/sample.mp4)
 	$(BIN)/pssr plan "$(INPUT)" $(ARGS)
 
+# Every test: unit tests, whole jobs on a local Ray cluster, S3 over HTTP (CI runs this).
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tests: no Ray, no whole job (tests marked `slow` are left out); a few minutes on 2 cores.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # docs/reference/cli.md and config.md, generated from the click commands and JobSpec (tests/test_docs.py checks them).
 docs: install

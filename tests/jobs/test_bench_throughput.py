@@ -69,6 +69,7 @@ def test_pools_leave_room_for_a_task_on_two_cores() -> None:
     assert reserved + spec.ray.task_cpus <= 2 and two["strong_pool.torch_threads"] == 1
 
 
+@pytest.mark.slow  # real jobs, each in its own process and Ray cluster
 def test_quick_run_writes_every_figure(tmp_path) -> None:
     out = tmp_path / "bench"
     config = tmp_path / "job.yaml"

@@ -39,6 +39,7 @@ def _spec(photos: Path, out: Path, **kw: object) -> TrainSpec:
     return TrainSpec.model_validate({**base, **kw})
 
 
+@pytest.mark.slow  # a whole training run: 100 steps
 def test_training_beats_bicubic_on_its_data_and_writes_weights(photos: Path, tmp_path: Path) -> None:
     lines: list[str] = []
     strong, light = train(_spec(photos, tmp_path / "run"), echo=lines.append)
@@ -121,6 +122,7 @@ def test_a_bad_training_setting_is_named() -> None:
         load_train_spec(None, {"data": ["photos"], "light.lr": -1})
 
 
+@pytest.mark.slow  # each recipe's full-size clips and both models
 @pytest.mark.parametrize("config", sorted((Path(__file__).parents[2] / "jobs" / "configs").glob("train-*.yaml")))
 def test_each_recipe_trains_a_few_steps(config: Path, tmp_path: Path) -> None:
     """The shipped recipes run as written (their patch, frames, flow margin, degradations), a few
