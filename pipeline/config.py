@@ -13,6 +13,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.errors import PssrError
+
 Codec = Literal["h264", "hevc", "av1", "ffv1", "prores"]
 
 # Container chosen by codec when `container` is "auto": MP4 for distribution codecs,
@@ -29,7 +31,7 @@ DEFAULT_CONTAINER: dict[str, str] = {
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConfigError(ValueError):
+class ConfigError(PssrError, ValueError):
     """A configuration value is invalid; the message names the field."""
 
 

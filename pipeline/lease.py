@@ -231,11 +231,11 @@ class _S3Files:
         bucket, key = split_s3(uri)
         # A lease is small and short-lived: no storage class (minimum-duration billing), but the
         # job's encryption, which a bucket policy may require of every PUT.
-        sse = {"ServerSideEncryption": self.storage.sse} if self.storage.sse else {}
-        if self.storage.sse_kms_key_id:
-            sse["SSEKMSKeyId"] = self.storage.sse_kms_key_id
+        sse = {"ServerSideEncryption": self.storage.s3.sse} if self.storage.s3.sse else {}
+        if self.storage.s3.sse_kms_key_id:
+            sse["SSEKMSKeyId"] = self.storage.s3.sse_kms_key_id
         try:
-            answer = self.storage.client.put_object(
+            answer = self.storage.s3.client.put_object(
                 Bucket=bucket, Key=key, Body=data, ContentType="application/json", **condition, **sse
             )
         except ClientError as exc:
@@ -255,7 +255,7 @@ class _S3Files:
     def read(self, uri: str) -> tuple[bytes, str, float] | None:
         bucket, key = split_s3(uri)
         try:
-            answer = self.storage.client.get_object(Bucket=bucket, Key=key)
+            answer = self.storage.s3.client.get_object(Bucket=bucket, Key=key)
             data = answer["Body"].read()
         except ClientError as exc:
             if _code(exc) in ("NoSuchKey", "404"):

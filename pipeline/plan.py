@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import BinaryIO
 
 from pipeline.config import LimitsSpec, SegmentSpec
+from pipeline.errors import PssrError
 from pipeline.media import MediaError, Source, VideoProbe, probe_video
 from pipeline.storage import Storage, StorageError
 
@@ -83,7 +84,7 @@ class VideoPlan:
     reference_seek_pts: list[tuple[int, int]] | None = None
 
 
-class ReferenceMismatch(Exception):
+class ReferenceMismatch(PssrError):
     """The HR reference of a video cannot serve: unreadable, or not the input's frames at the output size."""
 
 

@@ -21,6 +21,8 @@ from itertools import pairwise
 
 import torch
 
+from pipeline.errors import PssrError
+
 log = logging.getLogger(__name__)
 
 # Smallest kept part of a tile, in input pixels, when the stage shrinks tiles after out-of-memory
@@ -47,7 +49,7 @@ def min_tile(radius: int, align: int = 1) -> int:
     return 2 * _round_up(radius, align) + _round_up(_MIN_KEPT, align)
 
 
-class TileError(ValueError):
+class TileError(PssrError, ValueError):
     """A configured tile too small for the model it tiles."""
 
 

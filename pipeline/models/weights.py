@@ -16,13 +16,14 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
+from pipeline.errors import PssrError
 from pipeline.models.device import pick_device
 from pipeline.models.registry import Kind, ModelSpec, WeightFile, get_spec, weight_filename
 
 BUNDLED_DIR = Path(__file__).with_name("weights")
 
 
-class WeightsError(RuntimeError):
+class WeightsError(PssrError, RuntimeError):
     """A weight file is missing, unregistered, altered or does not fit its model."""
 
 

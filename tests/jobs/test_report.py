@@ -62,7 +62,7 @@ class Elements(HTMLParser):
 
 
 def report(job: FlaggedJob, out: str, *args: str) -> str:
-    s3 = ["--s3-endpoint-url", job.storage.s3_endpoint_url] if job.storage.s3_endpoint_url else []
+    s3 = ["--s3-endpoint-url", job.storage.s3.s3_endpoint_url] if job.storage.s3.s3_endpoint_url else []
     result = CliRunner().invoke(cli, ["report", job.output, "--out", out, *s3, *args])
     assert result.exit_code == 0, result.output
     return job.storage.read_bytes(out).decode()

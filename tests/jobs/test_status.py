@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.slow]
 
 
 def status(job: FlaggedJob, *args: str) -> tuple[int, str]:
-    s3 = ["--s3-endpoint-url", job.storage.s3_endpoint_url] if job.storage.s3_endpoint_url else []
+    s3 = ["--s3-endpoint-url", job.storage.s3.s3_endpoint_url] if job.storage.s3.s3_endpoint_url else []
     result = CliRunner().invoke(cli, ["status", job.output, *s3, *args])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result.exit_code, result.output

@@ -42,7 +42,7 @@ def _noise_video(frames: int = 24, width: int = 64, height: int = 48) -> bytes:
 
 
 def _s3_client(storage: Storage) -> Any:
-    return boto3.client("s3", endpoint_url=storage.s3_endpoint_url, region_name="us-east-1")
+    return boto3.client("s3", endpoint_url=storage.s3.s3_endpoint_url, region_name="us-east-1")
 
 
 def _relative(root: str, infos: list[ObjectInfo]) -> list[str]:
@@ -251,7 +251,7 @@ def test_ranged_reader_fails_when_the_object_changes(s3_server: str, s3_bucket: 
 def test_pyav_reads_a_video_through_open_read(storage_root: tuple[Storage, str]) -> None:
     storage, root = storage_root
     if is_s3(root):  # small blocks, so the demuxer's seeks cross many ranged GETs
-        storage = Storage(storage.s3_endpoint_url, "us-east-1", read_block_size=8 * 1024, read_max_blocks=2)
+        storage = Storage(storage.s3.s3_endpoint_url, "us-east-1", read_block_size=8 * 1024, read_max_blocks=2)
     uri = join_uri(root, "noise.mp4")
     storage.write_bytes(uri, _noise_video())
 
