@@ -16,7 +16,7 @@ from actors.rows import FRAME_COLUMNS, Row, run_stage
 from pipeline.config import EncodeSpec
 from pipeline.host_memory import keep_freed_memory
 from pipeline.media import encode_chunk
-from pipeline.resume import chunk_record_uri, record_bytes
+from pipeline.runs.resume import chunk_record_uri, record_bytes
 from pipeline.storage import Storage
 
 

@@ -10,8 +10,8 @@ import numpy as np
 from actors.model_stage import ModelStage
 from actors.rows import Row
 from pipeline.media import decode_frames
-from pipeline.review import WORST_METRICS, locate
-from pipeline.upscale import quality_metrics, reference_metrics, run_light, to_pixels, to_tensor
+from pipeline.quality.review import WORST_METRICS, locate
+from pipeline.models.inference import quality_metrics, reference_metrics, run_light, to_pixels, to_tensor
 
 
 class LightStage(ModelStage):

@@ -14,7 +14,7 @@ from pipeline.host_memory import keep_freed_memory
 from pipeline.models import load_model, pick_device
 from pipeline.models.device import autocast, check_precision, compile_model
 from pipeline.storage import Storage
-from pipeline.tiling import AdaptiveTile
+from pipeline.models.tiling import AdaptiveTile
 
 
 def set_torch_threads(pool: PoolSpec) -> None:
@@ -58,7 +58,7 @@ class ModelStage:
 
     def forward(self, work: Callable[[int | None], torch.Tensor], frame_size: tuple[int, int]) -> torch.Tensor:
         """`work(tile)` (run_strong or run_light) at the pool's precision, in smaller tiles after
-        running out of device memory (pipeline/tiling.py)."""
+        running out of device memory (pipeline/models/tiling.py)."""
         with autocast(self.device, self.precision):
             return self.tile.run(work, frame_size)
 

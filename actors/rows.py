@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.attempts import mark_run
-from pipeline.review import unlocated
+from pipeline.runs.attempts import mark_run
+from pipeline.quality.review import unlocated
 from pipeline.storage import Storage
 
 log = logging.getLogger(__name__)

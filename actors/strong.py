@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actors.model_stage import ModelStage
 from actors.rows import Row
-from pipeline.upscale import run_strong, to_pixels, to_tensor
+from pipeline.models.inference import run_strong, to_pixels, to_tensor
 
 
 class StrongStage(ModelStage):

@@ -401,7 +401,7 @@ class JobSpec(StrictModel):
         """The settings that change output bytes: two runs that agree on these write the same files.
 
         Not `reference`: it adds figures to the manifests, never changes an output (see
-        jobs/run_job.py for when a finished video is measured again). Nor `review`: its thresholds
+        jobs/run/job.py for when a finished video is measured again). Nor `review`: its thresholds
         only decide the flags written beside the metrics. Nor the pools' frames_per_pass, tile and
         compile: they give the same frames up to float rounding (pool precision does not)."""
         return {

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.reference import REFERENCES
+from jobs.cli.reference import REFERENCES
 from pipeline.config import load_job_spec
-from pipeline.manifest import SEGMENT_SCHEMA, VIDEO_SCHEMA
+from pipeline.manifest.files import SEGMENT_SCHEMA, VIDEO_SCHEMA
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()

@@ -10,7 +10,7 @@ from .encode import DEFAULT_PIX_FMT, ENCODERS, bit_depth, deep_frames, encode_ch
 from .errors import MediaError
 from .probe import VideoProbe, probe_video
 from .scenes import ContentDetector, detect_cuts
-from .stitch import StitchStats, stitch_chunks
+from .concat import StitchStats, stitch_chunks
 
 __all__ = [
     "DEFAULT_PIX_FMT",

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline import flow
+from pipeline.quality import flow
 
 # Flow is estimated on frames of at most this many pixels on the longer side (larger ones are
 # reduced first, the flow scaled back up): motion estimation needs structure, not fine detail,

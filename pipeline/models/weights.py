@@ -94,7 +94,7 @@ class ModelInfo:
     sha256: str | None  # None: a classical method, without weights
     path: Path | None
     temporal_radius: int  # R of the strong model (context frames needed); 0 for the per-frame light model
-    spatial_radius: int  # pixels an output pixel sees on each side, and the tile alignment (pipeline/tiling.py)
+    spatial_radius: int  # pixels an output pixel sees on each side, and the tile alignment (pipeline/models/tiling.py)
     spatial_align: int
 
 

@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from pipeline import flow
+from pipeline.quality import flow
 
 PixelLoss = Literal["charbonnier", "l1", "mse"]
 CHARBONNIER_EPS = 1e-3

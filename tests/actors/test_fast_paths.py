@@ -16,7 +16,7 @@ from actors.strong import StrongStage
 from pipeline.config import PoolSpec
 from pipeline.models.weights import model_info
 from pipeline.storage import Storage
-from pipeline.tiling import min_tile
+from pipeline.models.tiling import min_tile
 from tests.actors.test_stages import segment_row
 from tests.clips import make_clip
 from tests.oom import PixelBudget
@@ -44,7 +44,7 @@ def both_stages(clip: Path, strong: PoolSpec, light: PoolSpec, scale: int = 2) -
 
 
 def test_bf16_through_the_stages_stays_within_its_tolerance(clip: Path) -> None:
-    """As tests/pipeline/test_precision.py, on decoded 8-bit frames: bf16 moves pixels by a level or
+    """As tests/pipeline/models/test_precision.py, on decoded 8-bit frames: bf16 moves pixels by a level or
     two (its tolerance: mean 0.5, max 4 levels), and the metrics barely."""
     plain = both_stages(clip, PoolSpec(), PoolSpec())
     fast = both_stages(clip, PoolSpec(precision="bf16"), PoolSpec(precision="bf16"))

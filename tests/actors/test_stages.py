@@ -15,12 +15,12 @@ from actors.encode import encode_segment
 from actors.light import LightStage
 from actors.rows import EMPTY_FRAMES, batch_to_rows, new_row_fields, rows_to_batch
 from actors.strong import StrongStage
-from pipeline import metrics
-from pipeline.attempts import segment_attempts
+from pipeline.quality import metrics
+from pipeline.runs.attempts import segment_attempts
 from pipeline.config import EncodeSpec, PoolSpec
 from pipeline.media import decode_frames, probe_video
 from pipeline.storage import Storage
-from pipeline.upscale import to_tensor
+from pipeline.models.inference import to_tensor
 from tests.clips import make_clip
 
 

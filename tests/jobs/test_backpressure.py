@@ -18,7 +18,7 @@ import pyarrow.dataset as pads
 import pytest
 import ray
 
-from jobs.run_job import run_job, segment_bytes
+from jobs.run.job import run_job, segment_bytes
 from pipeline.config import load_job_spec
 from tests.clips import make_clip
 

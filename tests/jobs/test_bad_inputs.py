@@ -20,10 +20,10 @@ import pytest
 import torch
 from click.testing import CliRunner, Result
 
-from jobs.cli import cli
-from jobs.run_job import Job
+from jobs.cli.main import cli
+from jobs.run.job import Job
 from pipeline.config import load_job_spec
-from pipeline.manifest import read_manifests
+from pipeline.manifest.files import read_manifests
 from pipeline.media import decode_frames, encoded_size, probe_video
 from pipeline.models.strong import bicubic_upscale
 from pipeline.storage import Storage

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.manifest import read_latest
-from pipeline.review import timecode
+from pipeline.manifest.files import read_latest
+from pipeline.quality.review import timecode
 from tests.jobs.conftest import FlaggedJob
 
 pytestmark = [pytest.mark.slow]

@@ -10,9 +10,9 @@ import pyarrow.dataset as pads
 import pytest
 import torch
 
-from jobs.run_job import Job, run_job
+from jobs.run.job import Job, run_job
 from pipeline.config import load_job_spec
-from pipeline.manifest import SEGMENT_SCHEMA, VIDEO_SCHEMA, read_latest, read_manifests
+from pipeline.manifest.files import SEGMENT_SCHEMA, VIDEO_SCHEMA, read_latest, read_manifests
 from pipeline.storage import Storage
 from tests.clips import make_clip
 from tests.jobs.conftest import REVIEW, FlaggedJob, audio_durations, video_timeline
