@@ -1,6 +1,6 @@
-"""Stitch one video: fetch its chunks from staging, remux them with the source's audio and
-subtitles and the output's provenance tags, and put the result at its final key in one atomic
-upload."""
+"""Stitch task (a Ray task per video, once all its chunks are in): fetch the chunks from staging,
+join them by stream copy with the source's audio and subtitles and the output's provenance tags
+(pipeline/media/concat.py), and put the result at its final key in one atomic upload."""
 
 from __future__ import annotations
 

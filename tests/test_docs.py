@@ -14,7 +14,8 @@ import pytest
 
 from jobs.cli.reference import REFERENCES
 from pipeline.config import load_job_spec
-from pipeline.manifest.files import SEGMENT_SCHEMA, VIDEO_SCHEMA
+from pipeline.manifest.video import VIDEO_SCHEMA
+from pipeline.segment import SEGMENT_SCHEMA
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()

@@ -28,12 +28,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.bench.errors import BenchError
 from jobs.bench.peak_rss import PeakRssSampler, ProcessPeak
+from jobs.bench.tables import Column, table
 
 RATIO_LIMIT = 1.2
 _DONE = "PSSR-BENCH-MEMORY-DONE "  # the run's last stdout line before it waits: its JSON summary
@@ -63,10 +66,6 @@ MEMORY_SCHEMA = pa.schema(
     + [(name, pa.float64()) for name in ("peak_short_mb", "peak_long_mb", "ratio", "budget_mb")]
     + [("ok", pa.bool_())]
 )
-
-
-class BenchError(RuntimeError):
-    """A run failed: its peaks would not be those of a whole job."""
 
 
 def role_of(peak: ProcessPeak, driver: int) -> str:
@@ -172,19 +171,18 @@ def compare(runs: dict[str, list[dict[str, Any]]], object_store_budget: int) -> 
 
 
 def markdown(rows: list[dict[str, Any]], frames: int, factor: int) -> str:
-    lines = [
-        f"| role | processes | peak MiB, {frames} frames | peak MiB, {frames * factor} frames | ratio | checked |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for r in rows:
+    columns: list[Column] = [("role", "role", "s"), ("processes", "processes", ">s")]
+    columns += [(f"peak MiB, {frames} frames", "peak_short_mb", ".0f")]
+    columns += [(f"peak MiB, {frames * factor} frames", "peak_long_mb", ".0f"), ("ratio", "ratio", ".2f")]
+    columns += [("checked", "checked", "s")]
+
+    def shown(r: dict[str, Any]) -> dict[str, Any]:
         store = r["budget_mb"] is not None
-        processes = "-" if store else f"{r['processes_short']} / {r['processes_long']}"
         check = f"≤ budget {r['budget_mb']:.0f} MiB" if store else f"ratio ≤ {RATIO_LIMIT}"
-        lines.append(
-            f"| {r['role']} | {processes} | {r['peak_short_mb']:.0f} | {r['peak_long_mb']:.0f} | {r['ratio']:.2f} "
-            f"| {check}: {'yes' if r['ok'] else 'NO'} |"
-        )
-    return "\n".join(lines) + "\n"
+        processes = "-" if store else f"{r['processes_short']} / {r['processes_long']}"
+        return {**r, "processes": processes, "checked": f"{check}: {'yes' if r['ok'] else 'NO'}"}
+
+    return table([shown(r) for r in rows], columns) + "\n"
 
 
 def bench_memory(
@@ -252,7 +250,8 @@ def _run_in_this_process(request: dict[str, Any]) -> None:
     """The measured process: start Ray, run the job, report, and wait for the last sample."""
     import ray
 
-    from jobs.run.job import run_job, segment_bytes, segments_in_flight
+    from jobs.run.dataset import segment_bytes, segments_in_flight
+    from jobs.run.job import run_job
     from pipeline.config import load_job_spec
     from pipeline.manifest.files import read_manifests
     from pipeline.storage import Storage
@@ -273,7 +272,7 @@ def _run_in_this_process(request: dict[str, Any]) -> None:
     done.set()
     sampler.join()
     _, segments = read_manifests(Storage(), spec.output)
-    segment = max(segment_bytes(row, spec) for row in segments.to_pylist())
+    segment = max(segment_bytes(SimpleNamespace(**row), spec) for row in segments.to_pylist())
     report = {
         "ok": summary.ok,
         "failed": summary.videos_failed,

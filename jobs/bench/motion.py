@@ -26,10 +26,10 @@ from jobs.bench.benchset import SWEEP_SPEEDS, TRACKS, BenchSet, sweep_clips
 from pipeline.config import JobSpec
 from pipeline.media.decode import decode_frames
 from pipeline.media.probe import probe_video
-from pipeline.quality.metrics import psnr
 from pipeline.models import load_model, pick_device
-from pipeline.training.degrade import bicubic_lr, quantize, realistic_lr
 from pipeline.models.inference import run_light, run_strong
+from pipeline.quality.metrics import psnr
+from pipeline.training.degrade import bicubic_lr, quantize, realistic_lr
 
 METHODS = ("bicubic", "light", "strong", "strong, no neighbours", "strong+light")
 GAINS = {

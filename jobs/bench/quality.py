@@ -28,17 +28,17 @@ import pyarrow.parquet as pq
 import ray
 import torch
 
-from jobs.bench.motion import Methods, ablation, motion_sweep, psnr_markdown
-from jobs.run.ray_cluster import connect
-from jobs.run.job import run_job
 from jobs.bench.benchset import TRACKS, BenchSet, build_bench_set
+from jobs.bench.motion import Methods, ablation, motion_sweep, psnr_markdown
+from jobs.run.job import run_job
+from jobs.run.ray_cluster import connect
 from pipeline.config import JobSpec, load_job_spec
 from pipeline.host_memory import keep_freed_memory
 from pipeline.manifest.files import read_manifests
 from pipeline.models import get_spec, load_model, pick_device
 from pipeline.models.baselines import SRVGGNetCompact
-from pipeline.storage import Storage
 from pipeline.models.inference import run_light, run_strong
+from pipeline.storage import Storage
 
 METHODS = ("bicubic", "lanczos", "light", "strong", "strong+light")
 METRICS = ("psnr", "ssim", "ewarp", "flicker", "tfs", "lr_psnr")

@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
 from pipeline.config import ConfigError
 
-# pipeline.benchset's BenchSet defaults and TRACKS, and jobs.bench_quality's METHODS, written
-# out here because importing those modules (torch, PyAV) would slow every `pssr` command; a
-# test keeps them equal.
+
+class _ImportedChoice(click.Choice):
+    """A Choice whose values come from the module that owns them, imported the first time they are
+    needed (parsing or showing the command's options): that module imports torch and Ray, which
+    `pssr --help` and the other commands must not wait for."""
+
+    def __init__(self, load: Callable[[], Sequence[str]]) -> None:
+        self._load = load
+        self.case_sensitive = True
+
+    @functools.cached_property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(self._load())
+
+
+def _methods() -> Sequence[str]:
+    from jobs.bench.quality import METHODS
+
+    return METHODS
+
+
+def _tracks() -> Sequence[str]:
+    from jobs.bench.benchset import TRACKS
+
+    return TRACKS
+
+
+# jobs/bench/benchset.py's BenchSet defaults, written out here for the help texts, which every
+# `pssr bench` help and the references show without importing torch; a test keeps them equal.
 SET_DEFAULTS: dict[str, float] = {
     "videos": 3,
     "scenes": 4,
@@ -22,8 +49,6 @@ SET_DEFAULTS: dict[str, float] = {
     "seed": 0,
     "max_speed": 8.0,
 }
-TRACKS = ("bi", "realistic")
-METHODS = ("bicubic", "lanczos", "light", "strong", "strong+light")
 
 
 def _set_option(name: str, help: str, kind: type = int) -> Any:
@@ -55,9 +80,9 @@ def bench() -> None:
 @_set_option("seed", "Seed of the set (photos, camera moves, degradations).")
 @_set_option("max_speed", "Fastest camera move or object in the photo scenes, LR pixels per frame.", float)
 @click.option(
-    "--method", "methods", multiple=True, type=click.Choice(METHODS), help="Methods to run (repeatable); default: all."
+    "--method", "methods", multiple=True, type=_ImportedChoice(_methods), help="Methods to run (repeatable); default: all."
 )
-@click.option("--track", "tracks", multiple=True, type=click.Choice(TRACKS), help="Tracks to run; default: both.")
+@click.option("--track", "tracks", multiple=True, type=_ImportedChoice(_tracks), help="Tracks to run; default: both.")
 @click.option("--strong-model", default="tiny", show_default=True, help="Strong model of the learned methods.")
 @click.option("--light-model", default="tiny", show_default=True, help="Light model of the learned methods.")
 @click.option("--speed/--no-speed", default=True, show_default=True, help="Model-only speed test vs SRVGGNetCompact.")
@@ -90,8 +115,8 @@ def quality(
     Every figure comes from `pssr run` with the HR reference. Writes OUT/quality.parquet,
     OUT/speed.parquet and OUT/quality.md.
     """
-    from jobs.bench.quality import BenchError, bench_quality  # late: torch and Ray import slowly
-    from jobs.bench.benchset import BenchSet
+    from jobs.bench.benchset import TRACKS, BenchSet
+    from jobs.bench.quality import METHODS, BenchError, bench_quality  # late: torch and Ray import slowly
     from pipeline.models import WeightsError
     from pipeline.storage import StorageError
 
@@ -164,7 +189,8 @@ def memory(out: str, scale: str, **options: Any) -> None:
     OUT/memory_processes.parquet (every process) and OUT/memory.md, and exits 1 unless every
     ratio is at most 1.2.
     """
-    from jobs.bench.memory import BenchError, bench_memory  # late: PyAV and pyarrow import slowly
+    from jobs.bench.errors import BenchError
+    from jobs.bench.memory import bench_memory  # late: PyAV and pyarrow import slowly
 
     try:
         ok = bench_memory(out, scale=int(scale), echo=click.echo, **options)
@@ -233,7 +259,9 @@ def throughput(
 
     Writes OUT/throughput.parquet (one row per measurement) and OUT/throughput.md.
     """
-    from jobs.bench.throughput import BenchError, Settings, bench_throughput  # late: torch and Ray import slowly
+    from jobs.bench.errors import BenchError
+    from jobs.bench.throughput.run import bench_throughput  # late: torch and Ray import slowly
+    from jobs.bench.throughput.settings import Settings
 
     if any(s not in (2, 3, 4) for s in scales or ()):
         raise click.BadParameter("scales are 2, 3 or 4", param_hint="--scale")

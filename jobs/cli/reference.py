@@ -24,7 +24,8 @@ import click
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from jobs.cli.main import RUN_FIELDS, cli
+from jobs.cli.main import cli
+from jobs.cli.options import RUN_FIELDS
 from pipeline.config import JobSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +69,7 @@ def _param_type(info: dict[str, Any]) -> str:
     kind = info["type"]
     if info.get("is_flag"):
         text = "flag"
-    elif kind["param_type"] == "Choice":
+    elif "choices" in kind:  # click.Choice and its kind
         text = " \\| ".join(_code(c) for c in kind["choices"])
     elif kind["param_type"] in ("IntRange", "FloatRange"):
         number = "integer" if kind["param_type"] == "IntRange" else "number"
@@ -143,7 +144,7 @@ def cli_reference() -> str:
     intro = [
         "# Command-line reference",
         "",
-        GENERATED.format(source="the click commands (`jobs/cli/main.py`, `jobs/cli/bench.py`)"),
+        GENERATED.format(source="the click commands (`jobs/cli/`)"),
         "",
         CLI_INTRO,
         "",

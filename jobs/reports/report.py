@@ -16,13 +16,13 @@ from html import escape
 from typing import Any
 
 from jobs.reports.status import FlaggedSegment, JobStatus, summarize
-from pipeline.quality.crops import review_crop
+from jobs.reports.svg_plot import Span, segment_plot
 from pipeline.manifest.files import read_latest
 from pipeline.media import MediaError
 from pipeline.media.still import frame_at, png_bytes
+from pipeline.quality.crops import review_crop
 from pipeline.quality.review import review_frame, timecode
 from pipeline.storage import Storage, StorageError
-from jobs.reports.svg_plot import Span, segment_plot
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ _job_id: str | None = None  # the job this process runs; one at a time
 
 
 def set_job_id(job_id: str | None) -> None:
-    """Put `job_id` on every log record from now on (jobs/run/progress.py does it as a job starts)."""
+    """Put `job_id` on every log record from now on (jobs/run/reporters.py does it as a job starts)."""
     global _job_id
     _job_id = job_id
 

@@ -27,5 +27,5 @@ def connect(spec: RaySpec, verbose: bool = False) -> None:
     if not verbose:
         # Read by Ray Data each time a Dataset starts (its documented logging hook).
         os.environ.setdefault("RAY_DATA_LOGGING_CONFIG", str(Path(__file__).with_name("ray_data_quiet_logging.yaml")))
-    # The job shows its own progress (jobs/run/progress.py); Ray Data's bars would fight its status line.
+    # The job shows its own progress (jobs/run/reporters.py); Ray Data's bars would fight its status line.
     ray.data.DataContext.get_current().enable_progress_bars = False

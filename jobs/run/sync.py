@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from jobs.run.progress import Reporter
-from jobs.run.job import Job, JobSummary, VideoState
+from jobs.run.job import Job
+from jobs.run.reporters import Reporter
+from jobs.run.summary import JobSummary
 from pipeline.config import JobSpec
 from pipeline.runs.lease import Claim, Leases
+from pipeline.video import VideoState
 
 
 @dataclass

@@ -23,11 +23,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from pipeline.host_memory import keep_freed_memory
-from pipeline.quality.metrics import psnr
 from pipeline.models.device import pick_device
 from pipeline.models.registry import Kind, get_spec, weight_filename
 from pipeline.models.strong import bicubic_upscale
 from pipeline.models.weights import load_model, serialize, sha256_bytes
+from pipeline.quality.metrics import psnr
 from pipeline.training.clips import make_clip
 from pipeline.training.degrade import bicubic_lr, realistic_lr
 from pipeline.training.losses import sr_loss

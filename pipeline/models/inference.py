@@ -1,4 +1,4 @@
-"""Running the two models over a segment's frames (Ray-free; the actors call these).
+"""Running the two models over a segment's frames (Ray-free; the pool actors call these).
 
 Frames travel as RGB arrays (T, H, W, 3), uint8, or uint16 for outputs above 8 bits; the float
 conversion happens on the model's device so only integers cross the host-device boundary and the
@@ -13,8 +13,6 @@ from functools import partial
 import numpy as np
 import torch
 
-from pipeline.quality import metrics
-from pipeline.quality.review import NO_FRAME
 from pipeline.models.tiling import tiled
 
 _MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -117,30 +115,3 @@ def _reach(model: torch.nn.Module, tile: int | None) -> tuple[int, int]:
     """The model's spatial receptive radius and tile alignment (pipeline/models/tiling.py), read only when
     tiling: any module runs whole frames."""
     return (model.spatial_radius, model.spatial_align) if tile is not None else (0, 1)
-
-
-@torch.inference_mode()
-def quality_metrics(
-    lr: torch.Tensor, strong: torch.Tensor, out: torch.Tensor, scale: int, first_frame: int = 0
-) -> dict[str, float | int]:
-    """The manifest's no-reference metrics of one segment's core frames (docs/manifest.md), and the
-    frames where tfs, flicker and lr_psnr are worst (video frame indices, the core starting at
-    `first_frame`)."""
-    found = metrics.bicubic_metrics(out, lr, scale)
-    lr_psnr, lr_psnr_worst = metrics.lr_psnr_and_worst(out, lr, scale)
-    return {
-        "tfs": float(found.tfs),
-        "flicker": float(found.flicker),
-        "lr_psnr": float(lr_psnr),
-        "detail_gain": float(found.detail_gain),
-        "light_delta": float(metrics.light_delta(out, strong)),
-        "tfs_worst_frame": NO_FRAME if found.tfs_worst is None else first_frame + found.tfs_worst,
-        "flicker_worst_frame": NO_FRAME if found.flicker_worst is None else first_frame + found.flicker_worst,
-        "lr_psnr_worst_frame": first_frame + lr_psnr_worst,
-    }
-
-
-@torch.inference_mode()
-def reference_metrics(out: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
-    """Benchmark mode: the output's core frames against the HR reference's (docs/manifest.md)."""
-    return {"psnr": metrics.psnr(out, ref), "ssim": metrics.ssim(out, ref), "ewarp": metrics.ewarp(out, ref)}

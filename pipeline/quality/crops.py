@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipeline.models.strong import bicubic_upscale
 from pipeline.models.inference import to_tensor, to_uint8
+from pipeline.models.strong import bicubic_upscale
 
 CROP_SIZE = 160  # output pixels: big enough to judge texture, small enough to show two side by side
 

@@ -45,8 +45,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from pipeline.quality import flow
 from pipeline.models.strong import bicubic_upscale
+from pipeline.quality import flow
 
 MIN_MOTION = 1.0 / 255.0  # tfs denominator floor: static shots must not divide by ~0
 PSNR_CAP_DB = 100.0  # PSNR of identical frames (finite, so manifests aggregate cleanly)

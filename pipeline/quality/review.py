@@ -3,17 +3,18 @@
 A segment is flagged when one of its no-reference metrics passes a threshold of the job's
 `review` settings (ReviewSpec). The flags are taken when the video's manifest is written, from
 the metrics the light stage measured (or a reused chunk's record), so a reused segment is judged
-by the thresholds of the run that writes its row.
+by the thresholds of the run that writes its row. `review_frame` and `timecode` serve the readers
+of finished manifests (`pssr status`, `pssr report`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from fractions import Fraction
+from collections.abc import Mapping
 from typing import Any
 
 from pipeline.config import ReviewSpec
+from pipeline.segment import SegmentRecord
 
 # metric -> the ReviewSpec threshold it is checked against; "min_" flags values below, "max_" above.
 THRESHOLDS = {
@@ -22,10 +23,7 @@ THRESHOLDS = {
     "flicker": "max_flicker",
     "light_delta": "max_light_delta",
 }
-# The frames the light stage locates in each segment: where each of these metrics is worst.
-WORST_METRICS = ("tfs", "flicker", "lr_psnr")
 TEMPORAL_METRICS = ("flicker", "tfs")  # they show between frames; flicker first: the sharper of the two
-NO_FRAME = -1  # a worst frame that was not measured (failed segment; tfs or flicker of a one-frame segment)
 
 
 def passes(metric: str, value: float | None, spec: ReviewSpec) -> bool:
@@ -43,40 +41,27 @@ def review_flags(metrics: Mapping[str, float | None], spec: ReviewSpec) -> dict[
     return {**flags, "flagged": any(flags.values())}
 
 
-def segment_review(row: Mapping[str, Any], spec: ReviewSpec) -> dict[str, Any]:
-    """A segment row's review columns for its manifest: its flags (none on a failed segment: the failure
-    is what to look at), and its worst frames (null where not measured)."""
-    ok = row["status"] == "ok"
-    flags = review_flags({m: float(row[m]) if ok and row[m] is not None else None for m in THRESHOLDS}, spec)
-    frames = {f"{m}_worst_frame": int(row[f"{m}_worst_frame"]) for m in WORST_METRICS}
-    return {**flags, **{name: None if frame == NO_FRAME else frame for name, frame in frames.items()}}
+def review_segment(segment: SegmentRecord, spec: ReviewSpec) -> None:
+    """Set a segment's flags for its manifest row; none on a failed segment: the failure is what
+    to look at."""
+    ok = segment.status == "ok"
+    flags = review_flags({metric: getattr(segment, metric) if ok else None for metric in THRESHOLDS}, spec)
+    for name, flag in flags.items():
+        setattr(segment, name, flag)
 
 
-def flag_thresholds(spec: ReviewSpec) -> dict[str, float | None]:
-    """The video row's record of the thresholds its flags were taken with."""
-    return {field: getattr(spec, field) for field in THRESHOLDS.values()}
+def locate(segment: SegmentRecord) -> None:
+    """Set when the segment's first and last core frames and its worst frames are shown, in
+    seconds from the video's first frame (from its core frames' pts)."""
+    times = [float(int(p) * segment.time_base) - segment.video_start_s for p in segment.pts]
 
+    def at(frame: int | None) -> float | None:
+        return None if frame is None else times[frame - segment.core_start]
 
-def unlocated() -> dict[str, Any]:
-    """The timing fields of a segment row before the light stage locates it."""
-    return {
-        "start_s": math.nan,
-        "end_s": math.nan,
-        **{f"{m}_worst_frame": NO_FRAME for m in WORST_METRICS},
-        **{f"{m}_worst_s": math.nan for m in WORST_METRICS},
-    }
-
-
-def locate(
-    pts: Sequence[int], time_base: Fraction, video_start_s: float, core_start: int, worst: Mapping[str, int]
-) -> dict[str, float]:
-    """Times in seconds from the video's first frame: the segment's first and last core frame
-    (`pts`, in `time_base`), and each `<metric>_worst_frame` in `worst` (a video frame index)."""
-    times = [float(p * time_base) - video_start_s for p in pts]
-    located = {"start_s": times[0], "end_s": times[-1]}
-    for name, frame in worst.items():
-        located[name.replace("_frame", "_s")] = times[frame - core_start] if frame != NO_FRAME else math.nan
-    return located
+    segment.start_s, segment.end_s = times[0], times[-1]
+    segment.tfs_worst_s = at(segment.tfs_worst_frame)
+    segment.flicker_worst_s = at(segment.flicker_worst_frame)
+    segment.lr_psnr_worst_s = at(segment.lr_psnr_worst_frame)
 
 
 def timecode(seconds: float | None) -> str:
@@ -96,6 +81,6 @@ def review_frame(segment: Mapping[str, Any]) -> tuple[int, float] | None:
     flagged = [m for m in TEMPORAL_METRICS if segment.get(f"flag_{m}")]
     for metric in (*flagged, "lr_psnr", *(m for m in TEMPORAL_METRICS if m not in flagged)):
         frame, seconds = segment.get(f"{metric}_worst_frame"), segment.get(f"{metric}_worst_s")
-        if frame is not None and frame != NO_FRAME and seconds is not None and not math.isnan(seconds):
+        if frame is not None and seconds is not None and not math.isnan(seconds):
             return int(frame), float(seconds)
     return None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pyarrow.compute as pc
 
 from pipeline.manifest.files import read_video_manifests
+from pipeline.segment import SegmentRecord
 from pipeline.storage import Storage
 
 # Written next to each chunk once the chunk itself is in place: a chunk with its record is whole.
@@ -45,8 +46,11 @@ def chunk_record_uri(chunk_uri: str) -> str:
     return chunk_uri + RECORD_SUFFIX
 
 
-def record_bytes(row: dict) -> bytes:
-    return json.dumps({name: _json_value(row[name]) for name in RECORD_FIELDS}).encode()
+def chunk_record(segment: SegmentRecord) -> bytes:
+    """What a finished chunk's record keeps of its segment: the frames it holds, and the timings and
+    metrics measured on the way (as a row crosses Ray: NaN, -1 or "" where absent)."""
+    row = segment.to_row(frames=False)
+    return json.dumps({name: row[name] for name in RECORD_FIELDS}).encode()
 
 
 def reusable_chunks(storage: Storage, staging_prefix: str) -> dict[int, dict]:
@@ -59,5 +63,12 @@ def reusable_chunks(storage: Storage, staging_prefix: str) -> dict[int, dict]:
     return records
 
 
-def _json_value(value):
-    return value.item() if hasattr(value, "item") else value
+def reused(segment: SegmentRecord, record: dict | None) -> SegmentRecord | None:
+    """The segment as an earlier run finished it, when `record` is of the same frames and its
+    figures were taken against the same reference (or none, both times); else None."""
+    row = segment.to_row(frames=False)
+    if record is None or (record["core_start"], record["core_end"], record.get("reference_uri", "")) != (
+        row["core_start"], row["core_end"], row["reference_uri"]
+    ):  # fmt: skip
+        return None
+    return SegmentRecord.from_row({**row, **record, "reused": True})

@@ -13,7 +13,7 @@ from typing import BinaryIO
 import pyarrow.fs as pafs
 
 from pipeline.storage.errors import local_errors
-from pipeline.storage.uris import MiB, PIPELINE_AREA, ObjectInfo, to_local_path
+from pipeline.storage.uris import PIPELINE_AREA, MiB, ObjectInfo, to_local_path
 
 
 def _current_umask() -> int:

@@ -24,8 +24,8 @@ import click
 import pytest
 import yaml
 
-from jobs.cli.main import RUN_FIELDS
 from jobs.cli.main import cli as pssr_cli
+from jobs.cli.options import RUN_FIELDS
 from pipeline.config import JobSpec, PoolSpec, load_job_spec
 
 ROOT = Path(__file__).parents[2]

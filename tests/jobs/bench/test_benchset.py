@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.quality import flow
 from jobs.bench.benchset import BenchSet, _write_ffv1, build_bench_set, pick_photos, sweep_clips
 from pipeline.media.decode import decode_frames
 from pipeline.media.probe import probe_video
+from pipeline.quality import flow
 from pipeline.training.degrade import bicubic_lr
 from tests.clips import make_clip
 from tests.pipeline.training.conftest import textured_image, write_image

@@ -12,8 +12,8 @@ import time
 from click.testing import CliRunner
 
 from jobs.bench.memory import OBJECT_STORE, RATIO_LIMIT, compare, role_of
-from jobs.cli.main import cli
 from jobs.bench.peak_rss import PeakRssSampler, ProcessPeak, command_line, descendants
+from jobs.cli.main import cli
 
 MIB = 2**20
 # Touches every page (bytes repetition writes them), holds them while the sampler looks, exits.

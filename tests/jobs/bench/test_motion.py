@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from jobs.bench.motion import METHODS, Methods, ablation, motion_sweep, psnr_markdown, without_neighbours
 from jobs.bench.benchset import BenchSet, build_bench_set
+from jobs.bench.motion import METHODS, Methods, ablation, motion_sweep, psnr_markdown, without_neighbours
 from pipeline.config import load_job_spec
 from pipeline.models import load_model
 from pipeline.models.inference import run_strong

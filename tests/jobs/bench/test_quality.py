@@ -1,4 +1,4 @@
-"""`pssr bench quality`: the CLI's copies of the defaults, the model-only speed test, and an
+"""`pssr bench quality`: the CLI's methods, tracks and defaults, the model-only speed test, and an
 end-to-end run on a tiny set whose bicubic PSNR matches a direct computation."""
 
 from __future__ import annotations
@@ -12,22 +12,22 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from jobs.cli import bench as bench_cli
-from jobs.bench.quality import METHODS, METRICS, model_speed
-from jobs.cli.main import cli
 from jobs.bench import benchset
-from pipeline.quality import metrics
+from jobs.bench.quality import METHODS, METRICS, model_speed
+from jobs.cli import bench as bench_cli
+from jobs.cli.main import cli
 from pipeline.media.decode import decode_frames
 from pipeline.media.probe import probe_video
 from pipeline.models.classical import BicubicSR
 from pipeline.models.weights import find_weights, weight_file
+from pipeline.quality import metrics
 from tests.pipeline.training.conftest import textured_image, write_image
 
 
-def test_cli_copies_of_the_defaults_match() -> None:
-    assert bench_cli.SET_DEFAULTS == asdict(benchset.BenchSet())
-    assert bench_cli.TRACKS == benchset.TRACKS
-    assert bench_cli.METHODS == METHODS
+def test_the_cli_offers_the_benchmarks_own_methods_tracks_and_defaults() -> None:
+    assert bench_cli.SET_DEFAULTS == asdict(benchset.BenchSet())  # the help texts' copy
+    params = {p.name: p for p in bench_cli.quality.params}
+    assert params["methods"].type.choices == METHODS and params["tracks"].type.choices == benchset.TRACKS
 
 
 def test_model_speed_rows() -> None:

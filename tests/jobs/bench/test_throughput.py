@@ -12,7 +12,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from jobs.bench.throughput import CPU, GPU, STAGES, pool_overrides, roofline, steady_fps
+from jobs.bench.throughput.compute import mfu, peak_flops
+from jobs.bench.throughput.e2e import pool_overrides, steady_fps
+from jobs.bench.throughput.run import roofline
+from jobs.bench.throughput.settings import CPU, GPU, STAGES
 from jobs.cli.main import cli
 from pipeline.config import load_job_spec
 from pipeline.models.baselines import RRDBNet
@@ -60,6 +63,19 @@ def test_rrdbnet_is_esrgan_x4plus() -> None:
     with pytest.raises(ValueError, match="2, 3 or 4"):
         RRDBNet(scale=8)
 
+
+
+def test_mfu_is_over_the_peak_of_the_arithmetic_the_pass_ran_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
+    gpu = torch.device("cuda")
+    assert peak_flops(gpu, "bf16") == peak_flops(gpu, "fp16") == 989e12
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)  # torch's default: fp32 convolutions as TF32
+    assert peak_flops(gpu, "fp32") == 495e12
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    assert peak_flops(gpu, "fp32") == 67e12
+    tflops, utilisation = mfu(1.0, 1000.0, gpu, "fp32")  # 1 GMAC a frame at 1000 frames/s: 2 TFLOP/s
+    assert tflops == pytest.approx(2.0) and utilisation == pytest.approx(2e12 / 67e12)
+    assert math.isnan(peak_flops(torch.device("cpu"), "bf16")) and math.isnan(mfu(1.0, 1.0, torch.device("cpu"), "fp32")[1])
 
 def test_pools_leave_room_for_a_task_on_two_cores() -> None:
     spec = load_job_spec(None, {"input": "-", "output": "-"})

@@ -17,10 +17,10 @@ import torch
 from click.testing import CliRunner
 
 from jobs.cli.main import cli
-from pipeline.manifest.files import read_latest
-from pipeline.models.strong import bicubic_upscale
 from jobs.reports.svg_plot import FLAG, LINE
+from pipeline.manifest.files import read_latest
 from pipeline.models.inference import to_tensor, to_uint8
+from pipeline.models.strong import bicubic_upscale
 from tests.jobs.conftest import FlaggedJob
 
 pytestmark = [pytest.mark.slow]

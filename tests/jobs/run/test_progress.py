@@ -1,4 +1,4 @@
-"""What users see while a job runs (jobs/run/progress.py, jobs/run/logs.py): the progress model's arithmetic on an
+"""What users see while a job runs (jobs/run/progress.py, jobs/run/reporters.py, jobs/run/logs.py): the progress model's arithmetic on an
 injected clock, the terminal and plain renderings, JSON Lines, log records with the job id, and `pssr run
 --json` / `pssr sync --quiet` end to end on the test's Ray cluster."""
 
@@ -17,15 +17,9 @@ import pytest
 import ray
 
 from jobs.run.logs import JobIdFilter, JsonFormatter, TextFormatter, set_job_id
-from jobs.run.progress import (
-    RATE_WINDOW_S,
-    JobProgress,
-    JsonReporter,
-    Reporter,
-    TerminalReporter,
-    console_reporter,
-)
-from jobs.run.job import JobSummary
+from jobs.run.progress import RATE_WINDOW_S, JobProgress
+from jobs.run.reporters import JsonReporter, Reporter, TerminalReporter, console_reporter
+from jobs.run.summary import JobSummary
 from pipeline.manifest.files import read_manifests
 from pipeline.storage import Storage
 from tests.clips import make_clip
@@ -137,7 +131,7 @@ def test_plain_lines_are_the_events_and_progress_is_a_log_record_every_period(ca
     clock, lines = Clock(), []
     assert type(console_reporter(lines.append, Stream(tty=False))) is Reporter
     reporter = Reporter(lines.append, clock)
-    caplog.set_level(logging.INFO, logger="jobs.run.progress")
+    caplog.set_level(logging.INFO, logger="jobs.run.reporters")
     feed(reporter, clock)
     reporter.tick()  # not due yet
     assert not caplog.records
@@ -251,7 +245,7 @@ def test_reserved_stdout_sends_everything_else_to_stderr():
     script = textwrap.dedent(
         """
         import os, subprocess, sys
-        from jobs.run.progress import reserved_stdout
+        from jobs.run.reporters import reserved_stdout
         with reserved_stdout() as out:
             out.write("reserved\\n")
             print("python print")

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from jobs.cli.main import cli
 from jobs.run.sync import SyncJob, run_sync
 from pipeline.config import load_job_spec
-from pipeline.runs.lease import Leases
 from pipeline.manifest.files import read_manifests
+from pipeline.runs.lease import Leases
 from pipeline.storage import Storage
 from tests.clips import make_clip
 from tests.s3_fault_proxy import S3FaultProxy

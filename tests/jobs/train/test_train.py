@@ -10,8 +10,8 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from jobs.train import train as train_module
 from jobs.cli.main import cli
+from jobs.train import train as train_module
 from jobs.train.train import Trainer, train
 from pipeline.config import ConfigError
 from pipeline.models.registry import get_spec

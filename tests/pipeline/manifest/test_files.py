@@ -10,14 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.manifest.files import (
-    SEGMENT_SCHEMA,
-    VIDEO_SCHEMA,
-    read_latest,
-    read_manifests,
-    video_id,
-    write_video_manifest,
-)
+from pipeline.manifest.files import read_latest, read_manifests, video_id, write_video_manifest
+from pipeline.manifest.video import VIDEO_SCHEMA
+from pipeline.segment import SEGMENT_SCHEMA
 from pipeline.storage import Storage, join_uri
 
 FINISHED = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.timezone.utc)

@@ -8,7 +8,6 @@ move over a photo) with the shipped trained tiny weights, a few times what was m
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from pipeline.models import BicubicSR, IdentitySR, LanczosSR, LightSR, StrongSR, get_spec, load_model
-from pipeline.models.tiling import AdaptiveTile, min_tile, spans, tiled
 from pipeline.models.inference import run_light, run_strong
+from pipeline.models.tiling import AdaptiveTile, min_tile, spans, tiled
 from tests.clips import photo_clip
 from tests.oom import PixelBudget
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.quality.crops import review_crop
-from pipeline.models.strong import bicubic_upscale
 from pipeline.models.inference import to_tensor, to_uint8
+from pipeline.models.strong import bicubic_upscale
+from pipeline.quality.crops import review_crop
 
 
 def lr_frame() -> np.ndarray:

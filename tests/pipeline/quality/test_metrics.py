@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pipeline.models.strong import bicubic_upscale
 from pipeline.quality import flow, metrics
 from pipeline.quality.metrics import bicubic_downscale
-from pipeline.models.strong import bicubic_upscale
 from tests.pipeline.quality.test_flow import texture
 
 

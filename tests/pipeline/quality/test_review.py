@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from pipeline.config import ConfigError, ReviewSpec, load_job_spec
-from pipeline.quality.review import (
-    NO_FRAME,
-    flag_thresholds,
-    locate,
-    review_flags,
-    review_frame,
-    segment_review,
-    timecode,
-)
+from pipeline.quality.review import locate, review_flags, review_frame, review_segment, timecode
+from pipeline.segment import SegmentRecord
 
 DEFAULT = ReviewSpec()
 
@@ -47,14 +40,25 @@ def test_missing_metrics_and_thresholds_flag_nothing():
     assert not review_flags({"tfs": 1e9, "flicker": 1.0, "lr_psnr": 0.0, "light_delta": 1.0}, off)["flagged"]
 
 
-def test_the_manifest_review_of_a_segment_row():
-    row = {"status": "ok", "tfs": 2.5, "flicker": 0.02, "lr_psnr": 45.0, "light_delta": 0.001,
-           "tfs_worst_frame": 17, "flicker_worst_frame": 18, "lr_psnr_worst_frame": NO_FRAME}  # fmt: skip
-    review = segment_review(row, DEFAULT)
-    assert review["flag_tfs"] and review["flag_flicker"] and review["flagged"] and not review["flag_lr_psnr"]
-    assert (review["tfs_worst_frame"], review["flicker_worst_frame"], review["lr_psnr_worst_frame"]) == (17, 18, None)
+def segment(core: tuple[int, int] = (30, 33), **fields: object) -> SegmentRecord:
+    return SegmentRecord(
+        video_key="v.mp4", input_uri="v.mp4", segment_index=0, segment_count=1, scene_index=0,
+        core_start=core[0], core_end=core[1], context_start=core[0], context_end=core[1],
+        lr_width=32, lr_height=24, hr_width=64, hr_height=48, chunk_uri="chunk_000000.mp4",
+        time_base_num=1, time_base_den=1000, colour_primaries=2, colour_transfer=2, colour_matrix=2, colour_range=0,
+        **fields,
+    )  # fmt: skip
+
+
+def test_the_manifest_review_of_a_segment():
+    reviewed = segment(tfs=2.5, flicker=0.02, lr_psnr=45.0, light_delta=0.001)
+    review_segment(reviewed, DEFAULT)
+    assert reviewed.flag_tfs and reviewed.flag_flicker and reviewed.flagged
+    assert not reviewed.flag_lr_psnr and not reviewed.flag_light_delta
     # A failed segment's figures (taken before a later stage failed) raise no flag: its failure is the news.
-    assert not segment_review({**row, "status": "failed"}, DEFAULT)["flagged"]
+    failed = segment(tfs=2.5, flicker=0.02, lr_psnr=45.0, light_delta=0.001, status="failed")
+    review_segment(failed, DEFAULT)
+    assert not failed.flagged
 
 
 def test_thresholds_are_job_settings_outside_the_config_hash(tmp_path):
@@ -63,9 +67,6 @@ def test_thresholds_are_job_settings_outside_the_config_hash(tmp_path):
     job_file.write_text("review:\n  min_lr_psnr: null  # off\n")
     strict = load_job_spec(job_file, {"input": "in", "output": "out", "review.max_tfs": 0.2})
     assert strict.review.max_tfs == 0.2 and strict.review.min_lr_psnr is None
-    assert flag_thresholds(strict.review) == {
-        "min_lr_psnr": None, "max_tfs": 0.2, "max_flicker": DEFAULT.max_flicker, "max_light_delta": 0.02,
-    }  # fmt: skip
     # They change no output video: a finished video is not redone for new thresholds.
     assert strict.config_hash({}) == base.config_hash({})
     with pytest.raises(ConfigError, match="review.max_tfs"):
@@ -76,10 +77,10 @@ def test_thresholds_are_job_settings_outside_the_config_hash(tmp_path):
 
 def test_locate_counts_from_the_first_frame_of_the_video():
     # Frames at 10.0 s, 10.04 s, 10.1 s (variable rate) in a 1/1000 time base; the video starts at 9.96 s.
-    located = locate([10_000, 10_040, 10_100], Fraction(1, 1000), 9.96, 30, {"tfs_worst_frame": 32,
-                     "lr_psnr_worst_frame": NO_FRAME})  # fmt: skip
-    assert located["start_s"] == pytest.approx(0.04) and located["end_s"] == pytest.approx(0.14)
-    assert located["tfs_worst_s"] == pytest.approx(0.14) and math.isnan(located["lr_psnr_worst_s"])
+    located = segment(video_start_s=9.96, pts=np.array([10_000, 10_040, 10_100]), tfs_worst_frame=32)
+    locate(located)
+    assert located.start_s == pytest.approx(0.04) and located.end_s == pytest.approx(0.14)
+    assert located.tfs_worst_s == pytest.approx(0.14) and located.lr_psnr_worst_s is None
 
 
 @pytest.mark.parametrize(
