@@ -40,7 +40,8 @@ def to_pixels(frames: torch.Tensor, dtype: np.dtype) -> np.ndarray:
         out = np.empty((frames.shape[0], *frames.shape[2:], 3), dtype)
         target = torch.from_numpy(out)
         # A frame at a time, straight into the result: the float intermediates stay cache-sized
-        # (3-4x faster than converting the segment whole, which makes two segment-sized copies).
+        # (3-4x faster than converting the segment whole, which makes two segment-sized copies;
+        # measured once by hand: docs/performance.md, "CPU").
         for i, frame in enumerate(frames):
             target[i].copy_(_rounded(frame, peak).permute(1, 2, 0))
         return out
