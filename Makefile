@@ -1,4 +1,4 @@
-# Two commands on a fresh machine: `make run` and `make test` (see README.md).
+# Two commands on a fresh machine: `make run` and `make test` (see README.md); `make test-fast` for the unit tests alone.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -24,7 +24,7 @@ TRAIN_SCALE ?= 4
 TRAIN_OUT ?= train-out/tiny_x$(TRAIN_SCALE)
 TRAIN_ARGS ?=
 
-.PHONY: install run test plan clean bench bench-memory bench-throughput bench-quality bench-quality-art train docs
+.PHONY: install run test test-fast plan clean bench bench-memory bench-throughput bench-quality bench-quality-art train docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 samples/sample.mp4: | $(BIN)/.installed
-	$(BIN)/python -m jobs.sample $@
+	$(BIN)/python -m jobs.run.sample $@
 
 # Upscale INPUT (default: a generated 4 s sample with audio) into OUTPUT on a local Ray cluster.
 run: install $(if $(filter samples/sample.mp4,$(INPUT)),samples/sample.mp4)
@@ -45,12 +45,17 @@ run: install $(if $(filter samples/sample.mp4,$(INPUT)),samples/sample.mp4)
 plan: install $(if $(filter samples/sample.mp4,$(INPUT)),samples/sample.mp4)
 	$(BIN)/pssr plan "$(INPUT)" $(ARGS)
 
+# Every test: unit tests, whole jobs on a local Ray cluster, S3 over HTTP (CI runs this).
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The unit tests: no Ray, no whole job (tests marked `slow` are left out); a few minutes on 2 cores.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
 # docs/reference/cli.md and config.md, generated from the click commands and JobSpec (tests/test_docs.py checks them).
 docs: install
-	$(BIN)/python -m jobs.reference
+	$(BIN)/python -m jobs.cli.reference
 
 clean:
 	rm -rf $(OUTPUT) samples .pytest_cache
@@ -58,21 +63,21 @@ clean:
 # Fetched into a .part folder and renamed, so an interrupted download is not taken for a set.
 $(BENCH_PHOTOS): | $(BIN)/.installed
 	rm -rf "$@.part"
-	$(BIN)/python -m jobs.photos natural "$@.part"
+	$(BIN)/python -m jobs.train.photos natural "$@.part"
 	mv "$@.part" "$@"
 
 $(TRAIN_PHOTOS): | $(BIN)/.installed
 	rm -rf "$@.part"
-	$(BIN)/python -m jobs.photos train "$@.part"
+	$(BIN)/python -m jobs.train.photos train "$@.part"
 	mv "$@.part" "$@"
 
 # Train the tiny pair at TRAIN_SCALE as the shipped weights were (docs/models/); resumable.
 train: install | $(TRAIN_PHOTOS)
-	$(BIN)/pssr train "$(TRAIN_PHOTOS)" --config jobs/configs/train-tiny-x$(TRAIN_SCALE).yaml --out "$(TRAIN_OUT)" $(TRAIN_ARGS)
+	$(BIN)/pssr train "$(TRAIN_PHOTOS)" --config jobs/train/configs/train-tiny-x$(TRAIN_SCALE).yaml --out "$(TRAIN_OUT)" $(TRAIN_ARGS)
 
 $(BENCH_ART): | $(BIN)/.installed
 	rm -rf "$@.part"
-	$(BIN)/python -m jobs.photos art "$@.part"
+	$(BIN)/python -m jobs.train.photos art "$@.part"
 	mv "$@.part" "$@"
 
 # Quality and speed of bicubic, Lanczos and the models through the real pipeline, the neighbour-frame

@@ -13,7 +13,7 @@ from typing import Any
 
 from actors.light import LightStage
 from actors.model_stage import set_torch_threads
-from actors.rows import batch_to_rows, rows_to_batch, run_stage
+from actors.rows import records_from_batch, records_to_batch
 from actors.strong import StrongStage
 
 
@@ -26,8 +26,8 @@ class FusedStage:
         set_torch_threads(strong["pool"])  # the actor's CPUs are the strong pool's (each stage set its own)
 
     def __call__(self, batch: dict) -> dict:
-        rows = batch_to_rows(batch)
-        for row in rows:
-            for stage in (self.strong, self.light):
-                run_stage(row, stage.kind, stage.process, stage.storage)
-        return rows_to_batch(rows)
+        segments = records_from_batch(batch)
+        for segment in segments:
+            self.strong.run(segment)
+            self.light.run(segment)
+        return records_to_batch(segments)

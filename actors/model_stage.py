@@ -8,13 +8,14 @@ from collections.abc import Callable
 
 import torch
 
-from actors.rows import Row, batch_to_rows, rows_to_batch, run_stage
+from actors.rows import records_from_batch, records_to_batch
 from pipeline.config import PoolSpec
 from pipeline.host_memory import keep_freed_memory
 from pipeline.models import load_model, pick_device
 from pipeline.models.device import autocast, check_precision, compile_model
+from pipeline.models.tiling import AdaptiveTile
+from pipeline.segment import SegmentRecord
 from pipeline.storage import Storage
-from pipeline.tiling import AdaptiveTile
 
 
 def set_torch_threads(pool: PoolSpec) -> None:
@@ -51,16 +52,20 @@ class ModelStage:
         self.storage = storage or Storage()  # the job's output storage: run markers (and references)
 
     def __call__(self, batch: dict) -> dict:
-        rows = batch_to_rows(batch)
-        for row in rows:
-            run_stage(row, self.kind, self.process, self.storage)
-        return rows_to_batch(rows)
+        segments = records_from_batch(batch)
+        for segment in segments:
+            self.run(segment)
+        return records_to_batch(segments)
 
     def forward(self, work: Callable[[int | None], torch.Tensor], frame_size: tuple[int, int]) -> torch.Tensor:
         """`work(tile)` (run_strong or run_light) at the pool's precision, in smaller tiles after
-        running out of device memory (pipeline/tiling.py)."""
+        running out of device memory (pipeline/models/tiling.py)."""
         with autocast(self.device, self.precision):
             return self.tile.run(work, frame_size)
 
-    def process(self, row: Row) -> None:
+    def run(self, segment: SegmentRecord) -> None:
+        """`process` the segment through actors/rows.py: run_stage, timing it into its stage's time."""
+        raise NotImplementedError
+
+    def process(self, segment: SegmentRecord) -> None:
         raise NotImplementedError

@@ -1,6 +1,8 @@
 """The job's configuration: one pydantic tree (`JobSpec`) that YAML files and CLI flags map onto.
 
-Invalid values fail here, before any work starts, with the dotted name of the field.
+Invalid values fail here, before any work starts, with the dotted name of the field. One module on
+purpose, though past 400 lines: the tree reads top to bottom, and most of it is the fields'
+descriptions, which are the CLI's help and the configuration reference (docs/reference/config.md).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import PssrError
 
 Codec = Literal["h264", "hevc", "av1", "ffv1", "prores"]
 
@@ -29,7 +33,7 @@ DEFAULT_CONTAINER: dict[str, str] = {
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConfigError(ValueError):
+class ConfigError(PssrError, ValueError):
     """A configuration value is invalid; the message names the field."""
 
 
@@ -176,14 +180,15 @@ class PoolSpec(StrictModel):
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32",
         description="Arithmetic of the model's forward pass: fp32, or bf16/fp16 under torch autocast (convolutions "
-        "and matrix products in 16 bits: about twice as fast on tensor-core GPUs; on CPU they run too, rarely "
-        "faster). Outputs differ from fp32 by under 2/255 on average (docs/performance.md); bf16 needs an Ampere "
-        "or newer GPU, checked at actor start.",
+        "and matrix products in 16 bits, meant for a GPU's tensor cores; they run on CPU too; their speed is not "
+        "measured here). Outputs differ from fp32 by under 2/255 on average (docs/performance.md); bf16 needs an "
+        "Ampere or newer GPU, checked at actor start.",
     )
     compile: bool = Field(
         False,
-        description="torch.compile the model at actor start: faster steady state, but the first segment of each "
-        "new shape (segment length, frame size, tile) waits for a compilation (tens of seconds).",
+        description="torch.compile the model at actor start, for a faster steady state (not measured here), but the "
+        "first segment of each new shape (segment length, frame size, tile) waits for a compilation (tens of "
+        "seconds).",
     )
     tile: int | None = Field(
         None,
@@ -399,7 +404,7 @@ class JobSpec(StrictModel):
         """The settings that change output bytes: two runs that agree on these write the same files.
 
         Not `reference`: it adds figures to the manifests, never changes an output (see
-        jobs/run_job.py for when a finished video is measured again). Nor `review`: its thresholds
+        jobs/run/job.py for when a finished video is measured again). Nor `review`: its thresholds
         only decide the flags written beside the metrics. Nor the pools' frames_per_pass, tile and
         compile: they give the same frames up to float rounding (pool precision does not)."""
         return {

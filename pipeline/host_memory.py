@@ -4,9 +4,10 @@ PyTorch's CPU tensors come straight from malloc. glibc serves a block above its 
 with a fresh mmap and returns a freed heap top to the OS, so every large intermediate of a
 model pass (tens of MB at 640x360) costs page faults and the kernel zeroing those pages again.
 With the threshold at its maximum (32 MiB) and trimming only above 1 GiB, the blocks come from a
-heap whose pages stay mapped: measured on the 2-core development CPU at x4 (160x90 -> 640x360,
-one thread), the strong model 15 % and the light model 25 % faster per frame. The process keeps
-up to its own peak use mapped, which it would reach again on the next segment anyway.
+heap whose pages stay mapped: measured once by hand on the 2-core development CPU at x4 (160x90 ->
+640x360, one thread; no command here repeats it), the strong model 15 % and the light model 25 %
+faster per frame. The process keeps up to its own peak use mapped, which it would reach again on
+the next segment anyway.
 """
 
 from __future__ import annotations

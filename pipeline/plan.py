@@ -1,4 +1,5 @@
-"""Segment planning: cut a video into overlapping segments that never cross a scene cut.
+"""Segment planning: cut a video into overlapping segments that never cross a scene cut, and make
+each segment's record, the row the stages take (`segment_records`).
 
 A segment writes its *core* frames and decodes *context* frames on each side (inside its scene,
 clipped at the scene's edges) so every written frame sees the temporal context the strong
@@ -7,14 +8,15 @@ model needs: with context >= the model's receptive radius R the stitch is seamle
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import BinaryIO
 
-from pipeline.config import LimitsSpec, SegmentSpec
-from pipeline.media import MediaError, Source, VideoProbe, probe_video
-from pipeline.storage import Storage, StorageError
+from pipeline.config import JobSpec, LimitsSpec, SegmentSpec
+from pipeline.errors import PssrError
+from pipeline.media import MediaError, Source, VideoProbe, deep_frames, encoded_size, probe_video
+from pipeline.media.decode import deinterlace_frames
+from pipeline.naming import chunk_uri
+from pipeline.segment import SegmentRecord
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class VideoPlan:
     reference_seek_pts: list[tuple[int, int]] | None = None
 
 
-class ReferenceMismatch(Exception):
+class ReferenceMismatch(PssrError):
     """The HR reference of a video cannot serve: unreadable, or not the input's frames at the output size."""
 
 
@@ -150,35 +152,40 @@ def plan_video(
     return VideoPlan(replace(probe, pts=[]), segments, context, seek_pts, reference_seek)
 
 
-@contextmanager
-def _open_reference(storage: Storage, uri: str | None) -> Iterator[BinaryIO | None]:
-    if uri is None:
-        yield None
-        return
-    try:
-        reader = storage.open_read(uri)
-    except StorageError as exc:
-        raise ReferenceMismatch(f"cannot open it: {exc}") from exc
-    with reader:
-        yield reader
+def output_size(probe: VideoProbe, spec: JobSpec) -> tuple[int, int]:
+    """Scaled size, as the encoder writes it (4:2:0 codecs round odd sizes up)."""
+    return encoded_size(probe.width * spec.scale, probe.height * spec.scale, spec.encode.codec, spec.encode.pix_fmt)
 
 
-def plan_stored_video(
-    storage: Storage,
-    uri: str,
-    spec: SegmentSpec,
-    temporal_radius: int,
-    limits: LimitsSpec,
-    reference_uri: str | None = None,
-    scale: int = 1,
-) -> tuple[VideoPlan | None, str]:
-    """plan_video on a stored object (and its stored HR reference, if any), as a Ray task runs
-    it: a bad input's or reference's error is returned, never raised, so it fails its own video
-    and not the job. (Here, not in jobs/, so the task's worker imports no torch.)"""
-    try:
-        with storage.open_read(uri) as source, _open_reference(storage, reference_uri) as reference:
-            return plan_video(source, spec, temporal_radius, limits, reference, scale), ""
-    except ReferenceMismatch as exc:
-        return None, f"reference {reference_uri}: {exc}"
-    except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row
-        return None, f"{type(exc).__name__}: {exc}"
+def segment_records(
+    plan: VideoPlan, spec: JobSpec, *, video_key: str, input_uri: str, reference_uri: str | None, staging: str
+) -> list[SegmentRecord]:
+    """The records of a planned video's segments, as the decode stage takes them: where each
+    segment's frames are, how they are decoded and encoded (the same for every segment, so the
+    chunks agree), and where its chunk goes under `staging`."""
+    probe = plan.probe
+    rate, sar, colour = probe.avg_rate, probe.sample_aspect_ratio, probe.colour
+    hr_width, hr_height = output_size(probe, spec)
+    absent = [None] * len(plan.segments)
+    return [
+        SegmentRecord(
+            video_key=video_key, input_uri=input_uri, reference_uri=reference_uri,
+            segment_index=segment.index, segment_count=len(plan.segments), scene_index=segment.scene_index,
+            core_start=segment.core_start, core_end=segment.core_end,
+            context_start=segment.context_start, context_end=segment.context_end,
+            seekable=seek is not None, seek_first_pts=seek[0] if seek else 0, seek_last_pts=seek[1] if seek else 0,
+            ref_seekable=ref_seek is not None,
+            ref_seek_first_pts=ref_seek[0] if ref_seek else 0, ref_seek_last_pts=ref_seek[1] if ref_seek else 0,
+            video_start_s=probe.start_s,  # time codes count from the first frame
+            time_base_num=probe.time_base.numerator, time_base_den=probe.time_base.denominator,
+            rate_num=rate.numerator if rate else 0, rate_den=rate.denominator if rate else 0,
+            sar_num=sar.numerator if sar else 0, sar_den=sar.denominator if sar else 0,
+            chunk_uri=chunk_uri(staging, segment.index, spec.encode.container_format),
+            lr_width=probe.width, lr_height=probe.height, hr_width=hr_width, hr_height=hr_height,
+            frames_16bit=deep_frames(spec.encode.codec, spec.encode.pix_fmt),
+            deinterlace=deinterlace_frames(spec.deinterlace, probe.interlaced),
+            colour_primaries=colour.primaries, colour_transfer=colour.transfer,
+            colour_matrix=colour.matrix, colour_range=colour.range,
+        )
+        for segment, seek, ref_seek in zip(plan.segments, plan.seek_pts or absent, plan.reference_seek_pts or absent)
+    ]  # fmt: skip

@@ -13,6 +13,7 @@ import importlib.metadata
 from dataclasses import asdict, dataclass, fields
 from typing import BinaryIO
 
+from pipeline.errors import PssrError
 from pipeline.media import MediaError, Source, open_source
 from pipeline.media.fixity import file_sha256, video_digest
 from pipeline.storage import Storage
@@ -84,7 +85,7 @@ class Provenance:
 _NULLABLE = {"strong_sha256", "light_sha256", "deinterlace", "video_sha256"}
 
 
-class NotProvenanced(Exception):
+class NotProvenanced(PssrError):
     """The file carries no PS-SR provenance (not a PS-SR output, or its tags were stripped)."""
 
 

@@ -1,5 +1,6 @@
-"""Shared fixtures: a moto S3 server over HTTP, buckets and Storage objects, and a guard
-that fails any test during which the project logged an ERROR."""
+"""Shared fixtures: a moto S3 server over HTTP, buckets and Storage objects; a guard that fails
+any test during which the project logged an ERROR, and one that keeps Ray out of the fast tier
+(`make test-fast` runs what is not marked `slow`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import ray
 from moto.server import ThreadedMotoServer
 
 from pipeline.storage import Storage
@@ -31,6 +33,28 @@ _GUARDED_LOGGERS = ("pipeline", "actors", "jobs")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allow_error_logs: the test may log ERROR records on purpose")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the shared Ray cluster belongs to the slow tier: refuse the run when one is not marked so."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "ray_cluster" in getattr(item, "fixturenames", ()) and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("these tests use the Ray cluster, mark them slow: " + ", ".join(unmarked))
+
+
+@pytest.fixture(autouse=True)
+def no_ray_in_fast_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test not marked slow that starts Ray (a whole job does) fails, so the fast tier stays fast."""
+    if request.node.get_closest_marker("slow") is None:
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            pytest.fail("this test starts Ray: mark it slow (the fast tier runs no Ray)")
+
+        monkeypatch.setattr(ray, "init", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 Fault = Literal[
     "slowdown",  # 503 SlowDown (S3's throttling answer), nothing forwarded
     "internal",  # 500 InternalError, nothing forwarded
+    "denied",  # 403 AccessDenied (a key the credentials may not read), nothing forwarded
     "reset",  # the request is read, then the connection is reset (no response at all)
     "stall",  # nothing is answered for `stall_s` (past the client's read timeout), then reset
     "reset_body",  # forwarded; the status line, headers and half the body arrive, then a reset
@@ -36,6 +37,7 @@ _ERROR_XML = (
 _CANNED = {
     "slowdown": (503, "SlowDown", "Please reduce your request rate."),
     "internal": (500, "InternalError", "We encountered an internal error. Please try again."),
+    "denied": (403, "AccessDenied", "Access Denied"),
 }
 _DELETE_ERROR_XML = (
     "<Error><Key>{key}</Key><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"

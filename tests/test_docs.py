@@ -12,14 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from jobs.reference import REFERENCES
+from jobs.cli.reference import REFERENCES
 from pipeline.config import load_job_spec
-from pipeline.manifest import SEGMENT_SCHEMA, VIDEO_SCHEMA
+from pipeline.manifest.video import VIDEO_SCHEMA
+from pipeline.segment import SEGMENT_SCHEMA
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
 MANIFEST_DOC = (ROOT / "docs" / "manifest.md").read_text()
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+DOC_PAGES = sorted((ROOT / "docs").rglob("*.md"))
+PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *DOC_PAGES]
 
 
 def test_the_two_commands_come_first():
@@ -83,8 +85,9 @@ def test_the_links_checker_catches_a_wrong_anchor(tmp_path: Path):
 
 
 def test_every_page_is_reachable_from_the_readme():
+    assert "](CONTRIBUTING.md)" in README and "](LICENSE)" in README
     linked = {(ROOT / target.partition("#")[0]).resolve() for target in re.findall(r"\]\((docs/[^)\s]+)\)", README)}
-    for page in PAGES[1:]:
+    for page in DOC_PAGES:
         if page.parent.name == "models":  # model cards: linked from docs/training.md
             continue
         assert page in linked or page.parent in linked, f"README links no way to {page.relative_to(ROOT)}"

@@ -5,12 +5,12 @@ take local paths. Failures raise MediaError with a cause but not the file name.
 """
 
 from .colour import Colour
+from .concat import StitchStats, stitch_chunks
 from .decode import Decoded, Source, decode_frames, open_source
 from .encode import DEFAULT_PIX_FMT, ENCODERS, bit_depth, deep_frames, encode_chunk, encoded_size, encoder_pix_fmts
 from .errors import MediaError
 from .probe import VideoProbe, probe_video
 from .scenes import ContentDetector, detect_cuts
-from .stitch import StitchStats, stitch_chunks
 
 __all__ = [
     "DEFAULT_PIX_FMT",

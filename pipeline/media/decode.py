@@ -80,6 +80,19 @@ BWDIF = "bwdif=mode=send_frame:parity=auto:deint={deint}"
 DEINTERLACE = {"interlaced": "interlaced", "all": "all"}  # which frames: those flagged, or every one
 
 
+def deinterlace_frames(setting: str, interlaced: bool) -> str | None:
+    """Which frames bwdif deinterlaces (`decode_frames`): "interlaced" (those flagged so) for a
+    source flagged interlaced under `auto`, "all" under `always`, None otherwise."""
+    if setting == "always":
+        return "all"
+    return "interlaced" if setting == "auto" and interlaced else None
+
+
+def deinterlace_mode(frames: str | None) -> str | None:
+    """The filter as it ran, for manifests and provenance."""
+    return BWDIF.format(deint=frames) if frames else None
+
+
 class _SeekMiss(Exception):
     """Seeking did not land where it can be trusted: decode from the start instead."""
 

@@ -8,8 +8,10 @@ from contextlib import contextmanager
 
 import av
 
+from pipeline.errors import PssrError
 
-class MediaError(Exception):
+
+class MediaError(PssrError):
     """A video cannot be read, written or remuxed; the message names the cause.
 
     Messages do not include the file name: callers know it and prefix it.

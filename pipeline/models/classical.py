@@ -64,7 +64,7 @@ class _PerFrameUpscaler(nn.Module):
             raise ValueError(f"bad scale {scale}")
         self.scale = scale
 
-    # LR pixels an output pixel sees on each side (tiling's margin, pipeline/tiling.py).
+    # LR pixels an output pixel sees on each side (tiling's margin, pipeline/models/tiling.py).
     spatial_radius: int
     spatial_align = 1
 

@@ -33,7 +33,7 @@ class LightSR(nn.Module):
 
     @property
     def spatial_radius(self) -> int:
-        """HR pixels an output pixel sees on each side (tiling's margin, pipeline/tiling.py): the
+        """HR pixels an output pixel sees on each side (tiling's margin, pipeline/models/tiling.py): the
         n_convs + 2 3x3 convs reach as many r x r blocks, and a pixel sees its whole block."""
         return (self.n_convs + 3) * self.unshuffle - 1
 

@@ -1,9 +1,13 @@
-"""Named model sizes (BasicSR-style registry): architecture settings and, per scale, the weight file.
+"""Named model sizes (BasicSR-style registry): architecture settings and, per scale, the weight file
+and its sha256.
 
-Weight sha256 values come from `python -m pipeline.models.make_initial_weights`, which prints
-the lines to paste here. `tiny` ships in the package (pipeline/models/weights/); `base` and
-`large` files are looked for in the job's `weights_dir`. The classical methods (`bicubic`,
-`lanczos` strong, `none` light; pipeline/models/classical.py) have no weights at all.
+`tiny` ships in the package (pipeline/models/weights/), trained at every scale: its sha256 values
+are the ones `pssr train` prints for the files it writes (docs/training.md). `base` and `large`
+ship no weights: their files are looked for in the job's `weights_dir`, and their sha256 values
+are those of the untrained honest starts `python -m pipeline.models.make_initial_weights --sizes
+base large --out DIR` writes (bicubic / identity output) until trained weights replace them. The
+classical methods (`bicubic`, `lanczos` strong, `none` light; pipeline/models/classical.py) have
+no weights at all.
 """
 
 from __future__ import annotations
@@ -161,7 +165,7 @@ _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
     },
 }
 
-# Weight files that are trained (jobs/train.py; see docs/models/); the rest are honest starts.
+# Weight files that are trained (jobs/train/train.py; see docs/models/); the rest are honest starts.
 _TRAINED: set[tuple[Kind, str, int]] = {(kind, "tiny", scale) for kind in ("strong", "light") for scale in (2, 3, 4)}
 
 for _kind, _sizes in _ARCH.items():

@@ -1,7 +1,7 @@
 """StrongSR: the multi-frame model (global structure and motion coherence), LR -> HR base.
 
 Per-frame spatial convolutions interleaved with motion-aligned attention. Optical flow between
-consecutive LR frames (pipeline/flow.py, coarse-to-fine Lucas-Kanade) says where each pixel went;
+consecutive LR frames (pipeline/quality/flow.py, coarse-to-fine Lucas-Kanade) says where each pixel went;
 in every block, each position of frame t attends to a k x k neighbourhood around itself in frame
 t and around where the flow carried it in the frames at most `window` away (their features
 warped to t, bilinear), with a learned bias per frame offset and neighbour. Alignment thus
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline import flow
+from pipeline.quality import flow
 
 # Flow is estimated on frames of at most this many pixels on the longer side (larger ones are
 # reduced first, the flow scaled back up): motion estimation needs structure, not fine detail,
@@ -319,7 +319,7 @@ class StrongSR(nn.Module):
 
     @property
     def spatial_radius(self) -> int:
-        """LR pixels an output pixel sees on each side (tiling's margin, pipeline/tiling.py), given
+        """LR pixels an output pixel sees on each side (tiling's margin, pipeline/models/tiling.py), given
         the flow of the whole frame (`run_strong` passes it to every tile).
 
         The convolutions reach one patch each: two 3x3 per block and the 3x3 recon, plus the 3x3

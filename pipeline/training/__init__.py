@@ -1,4 +1,4 @@
 """Training data and losses (Ray-free): clips with true HR references, degradations, losses.
 
-The loop that uses them is jobs/train.py.
+The loop that uses them is jobs/train/train.py.
 """

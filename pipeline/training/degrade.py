@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.metrics import bicubic_downscale
+from pipeline.quality.metrics import bicubic_downscale
 
 
 def _cubic(a: float) -> Callable[[torch.Tensor], torch.Tensor]:

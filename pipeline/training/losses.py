@@ -2,7 +2,7 @@
 
 With O the output, Y the HR reference, frames (B, T, 3, H, W), E = O − Y the error, W_t the
 backward warp that aligns frame t−1 to frame t along the optical flow of the *reference*
-(pipeline/flow.py), and M_t its non-occlusion mask:
+(pipeline/quality/flow.py), and M_t its non-occlusion mask:
 
     L = ρ(O − Y) + λ · ρ_M(E_t − W_t(E_{t−1}))
       = ρ(O − Y) + λ · ρ_M((O_t − W_t O_{t−1}) − (Y_t − W_t Y_{t−1}))     (W_t is linear)
@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from pipeline import flow
+from pipeline.quality import flow
 
 PixelLoss = Literal["charbonnier", "l1", "mse"]
 CHARBONNIER_EPS = 1e-3

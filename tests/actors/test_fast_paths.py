@@ -3,21 +3,21 @@ tiles and the out-of-memory fallback, several segments per batch, torch.compile.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from actors.decode import decode_segment
 from actors.light import LightStage
-from actors.rows import Row, batch_to_rows, rows_to_batch
+from actors.rows import records_from_batch, records_to_batch
 from actors.strong import StrongStage
 from pipeline.config import PoolSpec
+from pipeline.models.tiling import min_tile
 from pipeline.models.weights import model_info
-from pipeline.storage import Storage
-from pipeline.tiling import min_tile
-from tests.actors.test_stages import segment_row
+from pipeline.segment import SegmentRecord
+from tests.actors.segments import decoded
 from tests.clips import make_clip
 from tests.oom import PixelBudget
 
@@ -30,13 +30,7 @@ def clip(tmp_path_factory) -> Path:
     return make_clip(tmp_path_factory.mktemp("fast") / "c.mp4", frames=16, size=(96, 64))
 
 
-def decoded(clip: Path, context: tuple[int, int] = (0, 10), core: tuple[int, int] = (3, 7)) -> Row:
-    row = decode_segment(segment_row(clip, context, core), Storage())
-    assert row["status"] == "ok"
-    return row
-
-
-def both_stages(clip: Path, strong: PoolSpec, light: PoolSpec, scale: int = 2) -> Row:
+def both_stages(clip: Path, strong: PoolSpec, light: PoolSpec, scale: int = 2) -> SegmentRecord:
     row = decoded(clip)
     StrongStage("tiny", scale, "cpu", strong, None, None).process(row)
     LightStage("tiny", scale, "cpu", light, None, None).process(row)
@@ -44,14 +38,14 @@ def both_stages(clip: Path, strong: PoolSpec, light: PoolSpec, scale: int = 2) -
 
 
 def test_bf16_through_the_stages_stays_within_its_tolerance(clip: Path) -> None:
-    """As tests/pipeline/test_precision.py, on decoded 8-bit frames: bf16 moves pixels by a level or
+    """As tests/pipeline/models/test_precision.py, on decoded 8-bit frames: bf16 moves pixels by a level or
     two (its tolerance: mean 0.5, max 4 levels), and the metrics barely."""
     plain = both_stages(clip, PoolSpec(), PoolSpec())
     fast = both_stages(clip, PoolSpec(precision="bf16"), PoolSpec(precision="bf16"))
-    assert fast["status"] == "ok" and fast["hr"].shape == plain["hr"].shape
-    levels = np.abs(fast["hr"].astype(int) - plain["hr"].astype(int))
+    assert fast.status == "ok" and fast.hr.shape == plain.hr.shape
+    levels = np.abs(fast.hr.astype(int) - plain.hr.astype(int))
     assert levels.mean() < 0.5 and levels.max() <= 4 and levels.max() > 0
-    assert fast["lr_psnr"] == pytest.approx(plain["lr_psnr"], abs=0.2)
+    assert fast.lr_psnr == pytest.approx(plain.lr_psnr, abs=0.2)
 
 
 def test_out_of_memory_in_the_strong_stage_gives_the_whole_frame_output(clip: Path) -> None:
@@ -62,12 +56,12 @@ def test_out_of_memory_in_the_strong_stage_gives_the_whole_frame_output(clip: Pa
     stage.model = budget = PixelBudget(stage.model, 48 * 48)  # 96 x 64 LR frames do not fit; 48 px tiles do
     row = decoded(clip)
     stage.process(row)
-    assert row["status"] == "ok" and budget.refused == 1 and stage.tile.tile == 48
+    assert row.status == "ok" and budget.refused == 1 and stage.tile.tile == 48
     # The same pixels: float rounding moves a value across a rounding edge rarely, and by one level.
-    levels = np.abs(row["hr"].astype(int) - plain["hr"].astype(int))
+    levels = np.abs(row.hr.astype(int) - plain.hr.astype(int))
     assert levels.max() <= 1 and (levels == 0).mean() > 0.999
     stage.process(row := decoded(clip))  # the next segment starts from the tile that worked
-    assert row["status"] == "ok" and budget.refused == 1
+    assert row.status == "ok" and budget.refused == 1
 
 
 def test_out_of_memory_below_the_smallest_tile_fails_the_segment_only(clip: Path) -> None:
@@ -75,15 +69,15 @@ def test_out_of_memory_below_the_smallest_tile_fails_the_segment_only(clip: Path
     row = decoded(clip)
     StrongStage("tiny", 2, "cpu", PoolSpec(), None, None).process(row)
     stage.model = PixelBudget(stage.model, 100)
-    batch = stage(rows_to_batch([row]))
-    (out,) = batch_to_rows(batch)
-    assert out["status"] == "failed" and "OutOfMemoryError" in out["error"]
+    batch = stage(records_to_batch([row]))
+    (out,) = records_from_batch(batch)
+    assert out.status == "failed" and "OutOfMemoryError" in out.error
 
 
 def test_a_configured_tile_gives_the_whole_frame_output(clip: Path) -> None:
     plain = both_stages(clip, PoolSpec(), PoolSpec())
     tiled = both_stages(clip, PoolSpec(tile=40), PoolSpec(tile=56))  # LR 96x64 and HR 192x128 in tiles
-    levels = np.abs(tiled["hr"].astype(int) - plain["hr"].astype(int))
+    levels = np.abs(tiled.hr.astype(int) - plain.hr.astype(int))
     assert levels.max() <= 1 and (levels == 0).mean() > 0.999
 
 
@@ -99,7 +93,7 @@ def test_two_segments_per_batch_give_what_one_per_batch_gives(clip: Path, stage_
     """batch_size 2: Ray Data hands the stage a batch of two rows (frames of different lengths
     and positions); each comes out as it does alone."""
 
-    def rows() -> list[Row]:
+    def rows() -> list[SegmentRecord]:
         first, second = decoded(clip, (0, 10), (3, 7)), decoded(clip, (4, 16), (7, 16))
         if stage_class is LightStage:
             strong = StrongStage("tiny", 2, "cpu", PoolSpec(), None, None)
@@ -108,14 +102,14 @@ def test_two_segments_per_batch_give_what_one_per_batch_gives(clip: Path, stage_
         return [first, second]
 
     stage = stage_class("tiny", 2, "cpu", PoolSpec(batch_size=2), None, None)
-    together = batch_to_rows(stage(rows_to_batch(rows())))
-    alone = [batch_to_rows(stage(rows_to_batch([row])))[0] for row in rows()]
+    together = records_from_batch(stage(records_to_batch(rows())))
+    alone = [records_from_batch(stage(records_to_batch([row])))[0] for row in rows()]
     assert len(together) == 2
     for a, b in zip(together, alone, strict=True):
-        assert a["status"] == b["status"] == "ok"
-        assert np.array_equal(a["hr"], b["hr"]) and a["segment_index"] == b["segment_index"]
+        assert a.status == b.status == "ok"
+        assert np.array_equal(a.hr, b.hr) and a.segment_index == b.segment_index
         if stage_class is LightStage:
-            assert a["lr_psnr"] == b["lr_psnr"] and a["tfs"] == b["tfs"]
+            assert a.lr_psnr == b.lr_psnr and a.tfs == b.tfs
 
 
 @INDUCTOR_WARNING
@@ -123,11 +117,11 @@ def test_compiled_light_model_gives_the_plain_output(clip: Path) -> None:
     """torch.compile (inductor, CPU here): the same pixels up to float rounding. ~30 s of compilation."""
     row = decoded(clip)
     StrongStage("tiny", 2, "cpu", PoolSpec(), None, None).process(row)
-    plain, compiled = dict(row), dict(row)
+    plain, compiled = dataclasses.replace(row), dataclasses.replace(row)
     LightStage("tiny", 2, "cpu", PoolSpec(), None, None).process(plain)
     LightStage("tiny", 2, "cpu", PoolSpec(compile=True), None, None).process(compiled)
-    assert compiled["status"] == "ok"
-    levels = np.abs(compiled["hr"].astype(int) - plain["hr"].astype(int))
+    assert compiled.status == "ok"
+    levels = np.abs(compiled.hr.astype(int) - plain.hr.astype(int))
     assert levels.max() <= 1 and (levels == 0).mean() > 0.999
 
 
@@ -140,8 +134,8 @@ def test_compiled_strong_model_gives_the_plain_output(clip: Path) -> None:
     StrongStage("tiny", 2, "cpu", PoolSpec(), None, None).process(plain)
     stage = StrongStage("tiny", 2, "cpu", PoolSpec(compile=True), None, None)
     stage.process(compiled)
-    levels = np.abs(compiled["hr"].astype(int) - plain["hr"].astype(int))
-    assert compiled["status"] == "ok" and levels.max() <= 1 and (levels == 0).mean() > 0.999
+    levels = np.abs(compiled.hr.astype(int) - plain.hr.astype(int))
+    assert compiled.status == "ok" and levels.max() <= 1 and (levels == 0).mean() > 0.999
     stage.process(other := decoded(clip, (4, 16), (7, 16)))  # another length: recompiled, still right
     StrongStage("tiny", 2, "cpu", PoolSpec(), None, None).process(expected := decoded(clip, (4, 16), (7, 16)))
-    assert np.abs(other["hr"].astype(int) - expected["hr"].astype(int)).max() <= 1
+    assert np.abs(other.hr.astype(int) - expected.hr.astype(int)).max() <= 1

@@ -24,8 +24,8 @@ import click
 import pytest
 import yaml
 
-from jobs.cli import RUN_FIELDS
-from jobs.cli import cli as pssr_cli
+from jobs.cli.main import cli as pssr_cli
+from jobs.cli.options import RUN_FIELDS
 from pipeline.config import JobSpec, PoolSpec, load_job_spec
 
 ROOT = Path(__file__).parents[2]
@@ -129,7 +129,7 @@ def check_command(argv: list[str], programs: dict[str, click.Group], mounts: dic
 
 
 def spec_of(invocation: Invocation) -> JobSpec:
-    """The JobSpec a parsed `pssr run/sync` would build: the YAML of --config, then the options, as jobs/cli.py does."""
+    """The JobSpec a parsed `pssr run/sync` would build: the YAML of --config, then the options, as jobs/cli/main.py does."""
     params = invocation.params
     overrides: dict[str, Any] = {"input": invocation.arguments[0], "output": invocation.arguments[1]}
     overrides.update({RUN_FIELDS[name]: value for name, value in params.items() if name in RUN_FIELDS})

@@ -13,7 +13,7 @@ import boto3
 import pytest
 import ray
 
-from jobs.run_job import run_job
+from jobs.run.job import run_job
 from pipeline.config import ReviewSpec, load_job_spec
 from pipeline.storage import Storage
 from tests.clips import make_clip, make_corrupt, synthetic_frame
@@ -49,7 +49,7 @@ def audio_durations(path) -> list[float]:
         return [end - start for start, end in spans.values()]
 
 
-# Review flags on real jobs (tests/jobs/test_status.py, test_report.py): a moving clip, a still one and a
+# Review flags on real jobs (tests/jobs/reports/test_status.py, test_report.py): a moving clip, a still one and a
 # broken file. A still clip's output does not change either (tfs 0, flicker ~1e-15: float rounding), so these
 # thresholds flag the moving clip's segments and none of the still one's; the other flags are off.
 REVIEW = ReviewSpec(min_lr_psnr=None, max_tfs=0.001, max_flicker=1e-9, max_light_delta=None)

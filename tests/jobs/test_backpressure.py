@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import pyarrow.dataset as pads
 import pytest
 import ray
 
-from jobs.run_job import run_job, segment_bytes
+from jobs.run.dataset import segment_bytes
+from jobs.run.job import run_job
 from pipeline.config import load_job_spec
 from tests.clips import make_clip
 
@@ -85,7 +87,7 @@ def test_a_slow_light_pool_holds_the_strong_pool_back(tmp_path: Path) -> None:
     # The premise: the light stage is the bottleneck, so an unbounded strong stage would run ahead.
     assert sum(s["light_s"] for s in segments) > 1.5 * sum(s["strong_s"] for s in segments)
     # One segment's frames as the job counts them: decoded LR (context included) + HR core, RGB uint8.
-    segment = max(segment_bytes(s, spec) for s in segments)
+    segment = max(segment_bytes(SimpleNamespace(**s), spec) for s in segments)
     # The budget, plus the block Ray Data lets through a full budget so that a stage with nothing
     # to do can go on (its liveness guard), once upstream and once downstream of the slow stage.
     assert store.peak <= (IN_FLIGHT + 2) * segment, f"{store.peak / segment:.1f} segments waited"

@@ -20,15 +20,16 @@ import pytest
 import torch
 from click.testing import CliRunner, Result
 
-from jobs.cli import cli
-from jobs.run_job import Job
+from jobs.cli.main import cli
+from jobs.run.job import Job
 from pipeline.config import load_job_spec
-from pipeline.manifest import read_manifests
+from pipeline.manifest.files import read_manifests
 from pipeline.media import decode_frames, encoded_size, probe_video
 from pipeline.models.strong import bicubic_upscale
 from pipeline.storage import Storage
 from tests.clips import damage_packet, make_audio_only, make_clip, make_truncated
 from tests.jobs.conftest import video_timeline
+from tests.s3_fault_proxy import Rule, S3FaultProxy
 
 pytestmark = pytest.mark.slow
 
@@ -235,21 +236,24 @@ def test_a_run_fails_videos_above_the_limits_before_decoding(tmp_path: Path, job
 
 @pytest.mark.allow_error_logs
 @pytest.mark.usefixtures("ray_cluster")
-def test_a_file_without_read_permission_fails_alone(tmp_path: Path, job_file: str):
-    src, out = tmp_path / "in", tmp_path / "out"
-    src.mkdir()
-    make_clip(src / "fine.mp4", frames=8, size=(48, 32))
-    locked = make_clip(src / "locked.mp4", frames=8, size=(48, 32))
-    locked.chmod(0)
-    if os.access(locked, os.R_OK):
-        pytest.skip("running as root (or with CAP_DAC_OVERRIDE): chmod 000 does not deny reads here")
+def test_an_input_the_store_refuses_to_read_fails_alone(
+    tmp_path: Path, job_file: str, s3_proxy: S3FaultProxy, s3_bucket: str
+):
+    """Read permission denied on one object (403 on its GET and HEAD, as a bucket policy gives; root
+    cannot bypass it as it bypasses a local chmod), through a proxy in front of the S3 server."""
+    storage = Storage(s3_endpoint_url=s3_proxy.url)
+    for name in ("fine.mp4", "locked.mp4"):
+        storage.upload(str(make_clip(tmp_path / name, frames=8, size=(48, 32))), f"s3://{s3_bucket}/in/{name}")
+    s3_proxy.add(Rule("denied", contains="/in/locked.mp4", times=1_000))
+    out = tmp_path / "out"
 
-    result = pssr("run", str(src), str(out), "--config", job_file, "--scale", "2")
+    result = pssr("run", f"s3://{s3_bucket}/in/", str(out), "--config", job_file, "--scale", "2",
+                  "--s3-endpoint-url", s3_proxy.url)  # fmt: skip
 
     assert result.exit_code == 1, result.output
     rows = manifest_rows(Storage(), str(out))
     assert rows["fine.mp4"]["status"] == "ok"
-    failures = {"locked.mp4": re.escape(f"StorageError: {locked}: access denied ({locked})")}
+    failures = {"locked.mp4": re.escape(f"StorageError: s3://{s3_bucket}/in/locked.mp4: access denied")}
     assert_failed_cleanly(rows, result.output, failures, lambda key: (out / "locked_x2.mp4").exists())
 
 

@@ -26,9 +26,9 @@ import av
 import numpy as np
 import pytest
 
-from pipeline.attempts import MARKER_SUFFIX
-from pipeline.manifest import read_manifests
-from pipeline.resume import RECORD_SUFFIX
+from pipeline.manifest.files import read_manifests
+from pipeline.runs.attempts import MARKER_SUFFIX
+from pipeline.runs.resume import RECORD_SUFFIX
 from pipeline.storage import Storage
 from tests.clips import make_clip
 

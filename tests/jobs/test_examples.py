@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.manifest import read_latest
-from pipeline.review import timecode
+from pipeline.manifest.files import read_latest
+from pipeline.quality.review import timecode
 from tests.jobs.conftest import FlaggedJob
 
 pytestmark = [pytest.mark.slow]
@@ -19,7 +19,7 @@ SCRIPT = Path(__file__).parents[2] / "examples" / "query_manifests.py"
 
 def query(job: FlaggedJob) -> subprocess.CompletedProcess:
     """The script as a user runs it: its own process, only its arguments."""
-    s3 = ["--s3-endpoint-url", job.storage.s3_endpoint_url] if job.storage.s3_endpoint_url else []
+    s3 = ["--s3-endpoint-url", job.storage.s3.s3_endpoint_url] if job.storage.s3.s3_endpoint_url else []
     return subprocess.run(
         [sys.executable, str(SCRIPT), job.output, *s3], capture_output=True, text=True, timeout=120, check=False
     )

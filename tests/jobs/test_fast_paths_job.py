@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.run_job import run_job
+from jobs.run.job import run_job
 from pipeline.config import load_job_spec
-from pipeline.manifest import read_manifests
+from pipeline.manifest.files import read_manifests
 from pipeline.media import decode_frames
 from pipeline.media.nvenc import nvenc_probe
 from pipeline.storage import Storage

@@ -13,8 +13,8 @@ import pyarrow.dataset as pads
 import pytest
 from click.testing import CliRunner
 
-from jobs.cli import cli
-from jobs.run_job import run_job
+from jobs.cli.main import cli
+from jobs.run.job import run_job
 from pipeline.config import load_job_spec
 from pipeline.media import Colour, encode_chunk, probe_video
 from pipeline.provenance import read_provenance

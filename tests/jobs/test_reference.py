@@ -12,13 +12,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from jobs.cli import cli
-from pipeline import metrics
-from pipeline.manifest import read_manifests
+from jobs.cli.main import cli
+from pipeline.manifest.files import read_manifests
 from pipeline.media import decode_frames, encode_chunk
+from pipeline.models.inference import to_tensor, to_uint8
 from pipeline.models.strong import bicubic_upscale
+from pipeline.quality import metrics
 from pipeline.storage import Storage
-from pipeline.upscale import to_tensor, to_uint8
 from tests.clips import clip_timing, synthetic_frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]

@@ -14,9 +14,9 @@ import av
 import numpy as np
 import pytest
 
-from jobs.run_job import run_job
+from jobs.run.job import run_job
 from pipeline.config import load_job_spec
-from pipeline.manifest import read_manifests
+from pipeline.manifest.files import read_manifests
 from pipeline.storage import Storage
 from tests.clips import make_clip
 
@@ -79,7 +79,7 @@ def test_killed_driver_resumes_from_finished_chunks(tmp_path: Path):
     args = ["run", str(src), str(out), "--scale", "2", "--segment-frames", "4", "--codec", "ffv1",
             "--num-cpus", "2"]  # fmt: skip
     driver = subprocess.Popen(
-        [sys.executable, "-m", "jobs.cli", *args], start_new_session=True,
+        [sys.executable, "-m", "jobs.cli.main", *args], start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     staging = out / "_pssr" / "staging"

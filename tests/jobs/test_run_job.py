@@ -10,9 +10,11 @@ import pyarrow.dataset as pads
 import pytest
 import torch
 
-from jobs.run_job import Job, run_job
+from jobs.run.job import Job, run_job
 from pipeline.config import load_job_spec
-from pipeline.manifest import SEGMENT_SCHEMA, VIDEO_SCHEMA, read_latest, read_manifests
+from pipeline.manifest.files import read_latest, read_manifests
+from pipeline.manifest.video import VIDEO_SCHEMA
+from pipeline.segment import SEGMENT_SCHEMA
 from pipeline.storage import Storage
 from tests.clips import make_clip
 from tests.jobs.conftest import REVIEW, FlaggedJob, audio_durations, video_timeline
@@ -129,7 +131,7 @@ def test_a_segment_failure_fails_its_video_cleanly(tmp_path: Path):
     videos = job.list_videos()
     job._collect_plans(job._start_plans(videos))
     gone.unlink()
-    job._process({s.video_id: s for s in videos})
+    job._process({s.key: s for s in videos})
 
     assert job.summary.videos_ok == ["keep.mp4"]
     assert "decode of frames" in job.summary.videos_failed["gone.mp4"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from jobs.run_job import run_job
+from jobs.run.job import run_job
 from pipeline.config import load_job_spec
 from pipeline.models.registry import get_spec, weight_filename
 from pipeline.models.weights import serialize, sha256_bytes

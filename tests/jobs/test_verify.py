@@ -11,10 +11,10 @@ import av
 import pytest
 from click.testing import CliRunner
 
-from jobs.cli import cli
+from actors.stitch import stitch_video
+from jobs.cli.main import cli
 from pipeline.media import decode_frames, encode_chunk, probe_video
 from pipeline.provenance import MARKER, PREFIX, Provenance, read_provenance, tool_version
-from pipeline.stitcher import stitch_video
 from pipeline.storage import Storage
 from tests.clips import damage_packet, make_clip, make_corrupt
 

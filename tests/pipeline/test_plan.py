@@ -2,8 +2,7 @@ import pytest
 
 from pipeline.config import LimitsSpec, SegmentSpec
 from pipeline.media import MediaError, probe_video
-from pipeline.plan import ReferenceMismatch, plan_segments, plan_stored_video, plan_video, scene_ranges
-from pipeline.storage import Storage
+from pipeline.plan import ReferenceMismatch, plan_segments, plan_video, scene_ranges
 from tests.clips import make_clip, make_corrupt
 
 
@@ -96,13 +95,3 @@ def test_a_reference_that_does_not_fit_is_refused_with_the_cause(tmp_path, lr_an
     reference = make_reference(tmp_path / "ref.mp4")
     with pytest.raises(ReferenceMismatch, match=message):
         plan_video(str(lr_and_hr[0]), SegmentSpec(), 1, reference=str(reference), scale=4)
-
-
-def test_plan_stored_video_names_the_reference_in_its_error(tmp_path, lr_and_hr):
-    lr, hr = lr_and_hr
-    args = (Storage(), str(lr), SegmentSpec(), 1, LimitsSpec())
-    assert plan_stored_video(*args, str(hr), 2)[1] == ""
-    plan, error = plan_stored_video(*args, str(hr), 3)
-    assert plan is None and error == f"reference {hr}: its frames are 64x48, not the input's 32x24 x3 = 96x72"
-    plan, error = plan_stored_video(*args, str(tmp_path / "missing.mp4"), 2)
-    assert plan is None and error.startswith(f"reference {tmp_path / 'missing.mp4'}: cannot open it: ")

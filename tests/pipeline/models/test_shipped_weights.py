@@ -7,16 +7,14 @@ the BI degradation, and the whole pair runs as the pipeline runs it.
 
 from __future__ import annotations
 
-
 import pytest
-import torch
 
-from pipeline.metrics import psnr
+from pipeline.models.inference import run_light, run_strong
 from pipeline.models.registry import SCALES, get_spec
 from pipeline.models.strong import bicubic_upscale
 from pipeline.models.weights import load_model
+from pipeline.quality.metrics import psnr
 from pipeline.training.degrade import bicubic_lr
-from pipeline.upscale import run_light, run_strong
 from tests.clips import photo_clip
 
 MARGIN_DB = 0.3

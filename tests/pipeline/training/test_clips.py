@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline import flow
+from pipeline.quality import flow
 from pipeline.training.clips import (
     Motion,
     MotionRanges,

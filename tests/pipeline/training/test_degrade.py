@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.metrics import bicubic_downscale, psnr
+from pipeline.quality.metrics import bicubic_downscale, psnr
 from pipeline.training.degrade import (
     KERNELS,
     RealisticDegradation,

@@ -1,0 +1,167 @@
+"""`pssr status OUTPUT`: where a job's videos stand, from the manifests alone (no Ray, no models).
+
+Manifests accumulate (every run adds rows for the videos it processed), so each video is shown as
+its latest row says: ok, flagged (ok, with segments past a review threshold), or failed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pipeline.manifest.files import manifest_root, read_latest
+from pipeline.quality.review import THRESHOLDS, timecode
+from pipeline.storage import Storage
+
+UNITS = {"lr_psnr": " dB", "tfs": "", "flicker": "", "light_delta": ""}
+
+
+@dataclass
+class FlaggedSegment:
+    video_key: str
+    segment_index: int
+    frames: tuple[int, int]  # core_start, core_end (exclusive)
+    start_s: float | None
+    end_s: float | None
+    flags: dict[str, dict[str, float | None]]  # metric -> {"value": ..., "threshold": ...}
+
+    @property
+    def times(self) -> str:
+        return f"{timecode(self.start_s)}-{timecode(self.end_s)}"
+
+    def describe(self) -> str:
+        """'tfs 1.52 > 1; lr_psnr 31.2 dB < 38': each flag with its value and threshold."""
+        parts = []
+        for metric, found in self.flags.items():
+            below = THRESHOLDS[metric].startswith("min_")
+            threshold = found["threshold"]
+            limit = "" if threshold is None else f" {'<' if below else '>'} {threshold:g}"
+            parts.append(f"{metric} {found['value']:.4g}{UNITS[metric]}{limit}")
+        return "; ".join(parts)
+
+
+@dataclass
+class JobStatus:
+    output: str
+    videos: list[dict[str, Any]] = field(default_factory=list)
+    flagged_segments: list[FlaggedSegment] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(v["status"] == status for v in self.videos)
+
+    @property
+    def any_failed(self) -> bool:
+        return self.count("failed") > 0
+
+    def totals(self) -> dict[str, Any]:
+        return {
+            "videos": len(self.videos),
+            "ok": self.count("ok"),
+            "flagged": self.count("flagged"),
+            "failed": self.count("failed"),
+            "frames": sum(v["frames"] for v in self.videos),
+            "duration_s": sum(v["duration_s"] for v in self.videos),
+            "segments_flagged": len(self.flagged_segments),
+        }
+
+
+def job_status(storage: Storage, output: str) -> JobStatus:
+    """Each video's latest manifest row under `output`, and the flagged segments of those rows."""
+    return summarize(output, *read_latest(storage, output))
+
+
+def summarize(output: str, videos: list[dict[str, Any]], segments: list[dict[str, Any]]) -> JobStatus:
+    """The status of the latest rows (`read_latest`) of the videos under `output`."""
+    by_key = {v["video_key"]: v for v in videos}
+    # Manifests written before review flags existed read back with nulls here: not flagged.
+    flagged = [_flagged(row, by_key[row["video_key"]]) for row in segments if row["flagged"]]
+    counts = {key: 0 for key in by_key}
+    for segment in flagged:
+        counts[segment.video_key] += 1
+    return JobStatus(output, [_video_status(row, counts[row["video_key"]]) for row in videos], flagged)
+
+
+def _video_status(row: dict[str, Any], flagged: int) -> dict[str, Any]:
+    status = "failed" if row["status"] != "ok" else "flagged" if flagged else "ok"
+    return {
+        "video_key": row["video_key"],
+        "status": status,
+        "frames": row["frames_out"] if row["status"] == "ok" else row["frames_in"],
+        "duration_s": row["duration_out_s"] if row["status"] == "ok" else row["duration_in_s"],
+        "segments": row["segments"],
+        "segments_flagged": flagged,
+        "wall_s": row["wall_s"],
+        "job_id": row["job_id"],
+        "finished_at": row["finished_at"].isoformat(timespec="seconds"),
+        "output_uri": row["output_uri"],
+        "error": row["error"],
+    }
+
+
+def _flagged(segment: dict[str, Any], video: dict[str, Any]) -> FlaggedSegment:
+    flags = {
+        metric: {"value": segment[metric], "threshold": video[field]}
+        for metric, field in THRESHOLDS.items()
+        if segment.get(f"flag_{metric}")
+    }
+    return FlaggedSegment(
+        segment["video_key"],
+        segment["segment_index"],
+        (segment["core_start"], segment["core_end"]),
+        segment["start_s"],
+        segment["end_s"],
+        flags,
+    )
+
+
+def _table(header: Sequence[str], rows: list[Sequence[str]], right: set[int]) -> list[str]:
+    """Plain-text columns: numbers (`right`) aligned right, the rest left."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def cell(i: int, text: object) -> str:
+        return str(text).rjust(widths[i]) if i in right else str(text).ljust(widths[i])
+
+    return ["  ".join(cell(i, text) for i, text in enumerate(row)).rstrip() for row in [header, *rows]]
+
+
+def print_status(status: JobStatus, echo: Callable[[str], None], flagged: bool = False) -> None:
+    """The table of videos, the totals, the failed videos' errors and (with `flagged`) the segments to review."""
+    rows = [
+        (v["video_key"], v["status"], v["frames"], timecode(v["duration_s"]), v["segments"],
+         v["segments_flagged"], f"{v['wall_s']:.1f}", v["finished_at"], v["job_id"])
+        for v in status.videos
+    ]  # fmt: skip
+    header = ("video", "status", "frames", "duration", "segments", "flagged", "wall_s", "finished (UTC)", "job")
+    for line in _table(header, rows, right={2, 4, 5, 6}):
+        echo(line)
+    t = status.totals()
+    echo(
+        f"{t['videos']} video(s): {t['ok']} ok, {t['flagged']} flagged, {t['failed']} failed; "
+        f"{t['frames']} frames, {timecode(t['duration_s'])} of video; {t['segments_flagged']} segment(s) flagged"
+    )
+    failed = [v for v in status.videos if v["status"] == "failed"]
+    if failed:
+        echo("failed:")
+        for video in failed:
+            echo(f"  {video['video_key']}: {video['error']}")
+    if flagged:
+        echo(f"flagged segments ({len(status.flagged_segments)}):")
+        seg_rows = [
+            (s.video_key, s.segment_index, s.times, f"{s.frames[0]}-{s.frames[1] - 1}", s.describe())
+            for s in status.flagged_segments
+        ]
+        for line in _table(("video", "segment", "time", "frames", "flags"), seg_rows, right={1}):
+            echo(f"  {line}")
+
+
+def status_json(status: JobStatus, flagged: bool = False) -> str:
+    document: dict[str, Any] = {"output": status.output, "videos": status.videos, "totals": status.totals()}
+    if flagged:
+        document["flagged_segments"] = [{**asdict(s), "time": s.times} for s in status.flagged_segments]
+    return json.dumps(document, indent=2)
+
+
+def no_manifests_message(output: str) -> str:
+    return f"{output}: no manifests under {manifest_root(output)} (no job has finished a video there)"

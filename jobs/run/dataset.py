@@ -1,0 +1,117 @@
+"""The job's Ray Data pipeline for one wave: decode -> strong pool -> light pool (or one fused
+pool) -> encode, each pool sized and placed by its PoolSpec, under an explicit object-store budget."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Protocol
+
+import ray
+
+from actors.decode import decode_segment
+from actors.encode import encode_segment
+from actors.fused import FusedStage
+from actors.light import LightStage
+from actors.strong import StrongStage
+from pipeline.config import JobSpec, PoolSpec
+from pipeline.media.encode import deep_frames
+from pipeline.segment import SegmentRecord
+from pipeline.storage import Storage
+
+
+def segments_in_flight(spec: JobSpec) -> int:
+    """The job's Ray Data budget in segments: RaySpec.segments_in_flight, or enough for each pool
+    actor to hold a batch, have the next one queued and its output waiting, with one to spare."""
+    pools = [spec.strong_pool] if spec.fused else [spec.strong_pool, spec.light_pool]
+    return spec.ray.segments_in_flight or 4 * sum(pool.size * pool.batch_size for pool in pools)
+
+
+class SegmentShape(Protocol):
+    """What sizes a segment's frames: a SegmentRecord has it, and so has a manifest's segment row."""
+
+    lr_width: int
+    lr_height: int
+    hr_width: int
+    hr_height: int
+    context_start: int
+    context_end: int
+    frames: int
+
+
+def segment_bytes(segment: SegmentShape, spec: JobSpec) -> int:
+    """The most object-store bytes one segment's frames take at a stage (RGB uint8, or uint16 for
+    outputs above 8 bits): the decoded LR frames, context included, plus the HR core frames (the
+    strong stage passes on both)."""
+    lr = segment.lr_width * segment.lr_height * (segment.context_end - segment.context_start)
+    hr = segment.hr_width * segment.hr_height * segment.frames
+    sample_bytes = 2 if deep_frames(spec.encode.codec, spec.encode.pix_fmt) else 1
+    return 3 * sample_bytes * (lr + hr)
+
+
+def _num_gpus(pool: PoolSpec) -> float:
+    if pool.num_gpus is not None:
+        return pool.num_gpus
+    # Half a GPU each: with the default one actor per pool, a single-GPU node holds both pools
+    # (a whole GPU each would leave the light pool waiting forever on such a node).
+    return 0.5 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def _pool_args(pool: PoolSpec, spec: JobSpec, fn_constructor_kwargs: dict[str, Any]) -> dict[str, Any]:
+    # A lost pool actor is restarted and the batches it held are re-run (the stages are
+    # idempotent); see RaySpec for why neither is bounded by default.
+    return {
+        "batch_size": pool.batch_size,
+        "batch_format": "numpy",
+        "compute": ray.data.ActorPoolStrategy(size=pool.size),
+        "num_cpus": pool.num_cpus,
+        "num_gpus": _num_gpus(pool),
+        "resources": pool.resources,  # custom resources pin a pool to the nodes that offer them
+        "max_restarts": spec.ray.actor_restarts,
+        "max_task_retries": spec.ray.actor_task_retries,
+        "fn_constructor_kwargs": fn_constructor_kwargs,
+    }
+
+
+def stage_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | None, storage: Storage) -> dict[str, Any]:
+    """The constructor arguments of a StrongStage or LightStage."""
+    return {
+        "model_name": model_name,
+        "scale": spec.scale,
+        "device": spec.device,
+        "pool": pool,
+        "weights_dir": spec.models.weights_dir,
+        "sha256": sha256,
+        "storage": storage,  # run markers in staging (and the references of benchmark mode)
+    }
+
+
+def segment_dataset(segments: list[SegmentRecord], spec: JobSpec, storage: Storage) -> ray.data.Dataset:
+    """The wave's segments through every stage; its rows are the segments as the encode stage
+    leaves them (no frames), in no particular order."""
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = False
+    # A segment whose retries are spent is dropped, not the whole wave: its video fails when the
+    # wave ends without it (jobs/run/job.py).
+    ctx.max_errored_blocks = -1
+    # Backpressure with an explicit bound: Ray Data's default budget is half the object store,
+    # so on a big node a slow light pool would let the strong pool run ahead by thousands of
+    # segments' frames; this one is a few segments, whatever the video's length or the node.
+    budget = segments_in_flight(spec) * max(segment_bytes(segment, spec) for segment in segments)
+    ctx.execution_options.resource_limits = ray.data.ExecutionResources(object_store_memory=budget)
+    task = {"num_cpus": spec.ray.task_cpus, "max_retries": spec.ray.task_retries}
+    models = spec.models
+    with warnings.catch_warnings():
+        # Ray 2.60 takes retry settings only through the deprecated **ray_remote_args.
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        # One segment per block, so decoding and encoding spread over segments, not videos.
+        rows = [segment.to_row() for segment in segments]
+        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+        ds = ds.map(decode_segment, fn_kwargs={"storage": storage}, **task)
+        strong = stage_args(spec.strong_pool, spec, models.strong, models.strong_sha256, storage)
+        light = stage_args(spec.light_pool, spec, models.light, models.light_sha256, storage)
+        if spec.fused:
+            ds = ds.map_batches(FusedStage, **_pool_args(spec.strong_pool, spec, {"strong": strong, "light": light}))
+        else:
+            ds = ds.map_batches(StrongStage, **_pool_args(spec.strong_pool, spec, strong))
+            ds = ds.map_batches(LightStage, **_pool_args(spec.light_pool, spec, light))
+        return ds.map(encode_segment, fn_kwargs={"storage": storage, "encode": spec.encode}, **task)

@@ -1,0 +1,300 @@
+"""The job's driver: list the inputs, plan them in waves (Ray tasks), run each wave's segments
+through the Ray Data pipeline (jobs/run/dataset.py), stitch each video as soon as its last chunk
+lands (a Ray task), and write its manifest rows.
+
+The driver holds only small records. Segments flow through one Ray Data pipeline; as soon as the
+last chunk of a video lands, the driver starts that video's stitch task, so videos are finished
+(and their manifests written) while the rest of the job is still running.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import ray
+
+from actors.plan import plan_stored_video
+from actors.stitch import stitch_video
+from jobs.run.dataset import segment_dataset
+from jobs.run.ray_cluster import connect
+from jobs.run.reporters import Reporter
+from jobs.run.summary import JobSummary
+from pipeline.config import JobSpec
+from pipeline.manifest.columns import manifest_row
+from pipeline.manifest.files import write_video_manifest
+from pipeline.manifest.rows import JobFacts, segment_rows, video_record
+from pipeline.media.decode import deinterlace_frames, deinterlace_mode
+from pipeline.models import model_info
+from pipeline.models.tiling import check_tile
+from pipeline.naming import VIDEO_EXTENSIONS, output_key, reference_uri
+from pipeline.plan import segment_records
+from pipeline.provenance import TOOL, Provenance, tool_version
+from pipeline.runs.attempts import segment_attempts
+from pipeline.runs.resume import finished_videos, reusable_chunks, reused
+from pipeline.segment import SegmentRecord
+from pipeline.storage import ObjectInfo, Storage, is_s3, join_uri, relative_key
+from pipeline.video import VideoState
+
+log = logging.getLogger(__name__)
+
+
+class Job:
+    def __init__(self, spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> None:
+        self.spec = spec
+        self.report = report or Reporter(echo)  # what users see: lines, a status line or JSON (jobs/run/reporters.py)
+        self.storage = Storage(**spec.storage.model_dump())
+        self.job_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+        models = spec.models
+        self.strong = model_info("strong", models.strong, spec.scale, models.weights_dir, models.strong_sha256)
+        self.light = model_info("light", models.light, spec.scale, models.weights_dir, models.light_sha256)
+        for pool, info in (("strong_pool", self.strong), ("light_pool", self.light)):
+            # Here, before any work, rather than when the actors start.
+            check_tile(getattr(spec, pool).tile, info.spatial_radius, info.spatial_align, f"{pool}.tile")
+        self.config_hash = spec.config_hash({"strong": self.strong.sha256, "light": self.light.sha256})
+        self.facts = JobFacts(
+            self.job_id, spec, self.config_hash, self.strong.name, self.strong.sha256, self.light.name, self.light.sha256
+        )
+        self.summary = JobSummary(job_id=self.job_id, output=spec.output)
+
+    def list_videos(self) -> list[VideoState]:
+        """The inputs to process; a video an earlier run finished (same input version, same
+        settings, output still there) is reported and left out."""
+        container = self.spec.encode.container_format
+        infos = self._inputs(container)[: self.spec.limit]
+        finished = finished_videos(self.storage, self.spec.output)
+        # One listing of OUTPUT rather than a HEAD per finished video: cheap on a big bucket.
+        outputs = {v.uri for v in self.storage.list_videos(self.spec.output, [container])} if finished else set()
+        states, claimed = [], {}
+        reference = self.spec.reference
+        for info in infos:
+            key = relative_key(self.spec.input, info.uri)
+            out = join_uri(self.spec.output, output_key(key, self.spec.scale, container))
+            ref = reference_uri(reference, self.spec.input, info.uri) if reference else None
+            done = finished.get(key)
+            if (
+                done is not None
+                and (done.input_version, done.config_hash, done.output_uri) == (info.version, self.config_hash, out)
+                # The reference changes no output, only the figures: a video done without them
+                # (or against another reference) is redone when they are asked for.
+                and ref in (None, done.reference_uri)
+                and out in outputs
+            ):
+                self.summary.videos_skipped.append(key)
+                self.report.video_skipped(info.uri, f"done by job {done.job_id}")
+                continue
+            state = VideoState(info=info, key=key, output_uri=out, reference_uri=ref, last_success=done)
+            if not is_s3(self.spec.output) and {".", ".."} & set(key.split("/")):
+                # An S3 key like "in/../../x.mp4" must not write outside a local OUTPUT.
+                state.error = f"input key {key!r} has '.' or '..' parts: it cannot map to a local output path"
+            elif out in claimed:
+                state.error = f"output key {out} is also the output of {claimed[out]}; rename one of the inputs"
+            claimed.setdefault(out, key)
+            states.append(state)
+        return states
+
+    def run(self) -> JobSummary:
+        """Process the videos in waves: the next wave is planned (probed) while one is upscaled,
+        so first results come early and the driver's state stays bounded on large backlogs."""
+        started = time.monotonic()
+        self.report.job_started(self.job_id, self.spec.input, self.spec.output)
+        videos = self.list_videos()
+        self.report.listed(len(videos))
+        connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
+        waves = self.waves(videos)
+        wave = next(waves, [])
+        plans = self._start_plans(wave)
+        while wave:
+            self._collect_plans(plans)
+            upcoming = next(waves, [])
+            plans = self._start_plans(upcoming)
+            for state in wave:
+                if state.error:
+                    self._finish(state)
+            planned = {s.key: s for s in wave if not s.error}
+            if planned:
+                self._process(planned)
+            wave = upcoming
+        self.summary.wall_s = time.monotonic() - started
+        return self.summary
+
+    def _inputs(self, container: str) -> list[ObjectInfo]:
+        """The input videos, without this job's own outputs when OUTPUT lies in INPUT: a folder
+        below INPUT is all output; the same folder holds outputs beside their inputs."""
+        spec = self.spec
+        infos = self.storage.list_videos(spec.input, VIDEO_EXTENSIONS)
+        out_root, in_root = join_uri(spec.output) + "/", join_uri(spec.input) + "/"
+        if not out_root.startswith(in_root):
+            return infos
+        if out_root != in_root:
+            return [i for i in infos if not i.uri.startswith(out_root)]
+        made = {
+            join_uri(spec.output, output_key(relative_key(spec.input, i.uri), spec.scale, container)) for i in infos
+        }
+        return [i for i in infos if i.uri not in made]
+
+    def waves(self, videos: list[VideoState]) -> Iterator[list[VideoState]]:
+        """The videos in waves of `wave_videos`, made as the job reaches them (a sync job leases
+        each wave's videos then: jobs/run/sync.py)."""
+        size = self.spec.wave_videos
+        for i in range(0, len(videos), size):
+            yield videos[i : i + size]
+
+    def _start_plans(self, videos: list[VideoState]) -> list[tuple[VideoState, ray.ObjectRef]]:
+        spec = self.spec
+        task = ray.remote(num_cpus=spec.ray.task_cpus, max_retries=spec.ray.task_retries)(plan_stored_video)
+        radius = self.strong.temporal_radius
+        return [
+            (s, task.remote(self.storage, s.info.uri, spec.segment, radius, spec.limits, s.reference_uri, spec.scale))
+            for s in videos
+            if not s.error
+        ]
+
+    def _collect_plans(self, plans: list[tuple[VideoState, ray.ObjectRef]]) -> None:
+        for state, ref in plans:
+            state.plan, state.error = ray.get(ref)
+            state.started = time.monotonic()
+            if state.plan is not None:
+                frames = sum(segment.frames for segment in state.plan.segments)
+                self.report.video_planned(state.info.uri, frames, len(state.plan.segments))
+            if state.plan is not None and state.plan.context_frames < self.strong.temporal_radius:
+                log.warning(
+                    "%s: context %d < the strong model's radius %d: segment seams may show",
+                    state.key,
+                    state.plan.context_frames,
+                    self.strong.temporal_radius,
+                )
+
+    def _process(self, planned: dict[str, VideoState]) -> None:
+        """The wave's planned videos (by key): chunks an interrupted run finished are taken as they
+        are (pipeline/runs/resume.py), the other segments go through the pipeline."""
+        # Stitching is idempotent (same chunks, same bytes, same key): safe to retry on worker loss.
+        stitch = ray.remote(num_cpus=self.spec.ray.task_cpus, max_retries=self.spec.ray.task_retries)(stitch_video)
+        pending: dict[ray.ObjectRef, VideoState] = {}
+        todo = []
+        for state in planned.values():
+            reusable = reusable_chunks(self.storage, state.staging(self.spec.output, self.config_hash))
+            for segment in self.segment_records(state):
+                done = reused(segment, reusable.get(segment.segment_index))
+                if done is not None:
+                    self._add_segment(state, done, stitch, pending)
+                else:
+                    todo.append(segment)
+        try:
+            if todo:
+                for row in segment_dataset(todo, self.spec, self.storage).iter_rows():
+                    segment = SegmentRecord.from_row(row)
+                    self._add_segment(planned[segment.video_key], segment, stitch, pending)
+                    self._collect(pending, timeout=0)
+        except Exception as exc:
+            # Ray Data gave up on the whole wave: its unfinished videos fail with the reason,
+            # the job goes on with the next wave and exits non-zero.
+            log.exception("the pipeline failed")
+            for state in planned.values():
+                if state.segments is not None and state not in pending.values():
+                    state.error = f"pipeline: {_reason(exc)}"
+                    self._finish(state)
+        for state in planned.values():
+            if state.segments is not None and state not in pending.values():
+                state.error = (
+                    f"{len(state.plan.segments) - len(state.segments)} of {len(state.plan.segments)} segment(s) lost: "
+                    "their tasks failed after all retries (worker or node loss; see the Ray logs)"
+                )
+                self._finish(state)
+        while pending:
+            self._collect(pending, timeout=None)
+
+    def segment_records(self, state: VideoState) -> list[SegmentRecord]:
+        """The records of a planned video's segments, as the decode stage takes them (also the
+        throughput benchmark's input for its stages measured alone)."""
+        return segment_records(
+            state.plan, self.spec, video_key=state.key, input_uri=state.info.uri,
+            reference_uri=state.reference_uri, staging=state.staging(self.spec.output, self.config_hash),
+        )  # fmt: skip
+
+    def _add_segment(
+        self, state: VideoState, segment: SegmentRecord, stitch: Any, pending: dict[ray.ObjectRef, VideoState]
+    ) -> None:
+        """Take one finished segment; once a video has all of them, stitch it (or fail it)."""
+        if segment.segment_index not in state.segments:  # a segment delivered twice counts once
+            self.report.segment_done(state.info.uri, segment.frames, reused=segment.reused)
+        state.segments[segment.segment_index] = segment
+        if len(state.segments) < segment.segment_count:
+            return
+        segments = [state.segments[i] for i in sorted(state.segments)]
+        failed = [s for s in segments if s.status != "ok"]
+        if failed:
+            state.error = f"{len(failed)} segment(s) failed; first: {failed[0].error}"
+            self._finish(state)
+            return
+        ref = stitch.remote(
+            self.storage, state.info.uri, [s.chunk_uri for s in segments], state.output_uri,
+            self.spec.encode.container_format, state.plan.probe.n_frames,
+            state.plan.probe.sample_aspect_ratio, self.provenance(state),
+        )  # fmt: skip
+        pending[ref] = state
+
+    def provenance(self, state: VideoState) -> Provenance:
+        """What the output's tags say made it (pipeline/provenance.py)."""
+        probe = state.plan.probe
+        return Provenance(
+            tool=TOOL, tool_version=tool_version(), scale=self.spec.scale,
+            strong_model=self.strong.name, strong_sha256=self.strong.sha256,
+            light_model=self.light.name, light_sha256=self.light.sha256,
+            source_key=state.key, source_uri=state.info.uri, source_sha256=probe.sha256,
+            config_hash=self.config_hash,
+            deinterlace=deinterlace_mode(deinterlace_frames(self.spec.deinterlace, probe.interlaced)),
+        )  # fmt: skip
+
+    def _collect(self, pending: dict[ray.ObjectRef, VideoState], timeout: float | None) -> None:
+        if not pending:
+            return
+        done, _ = ray.wait(list(pending), num_returns=1 if timeout is None else len(pending), timeout=timeout)
+        for ref in done:
+            state = pending.pop(ref)
+            try:
+                state.stitch = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row
+                state.error = f"stitch: {_reason(exc)}"
+            self._finish(state)
+
+    def _finish(self, state: VideoState) -> None:
+        """Write the video's manifest, clean its staging, and report it."""
+        staging = state.staging(self.spec.output, self.config_hash) if state.plan is not None else None
+        # Counted last thing before staging goes: every run of this video's segments has left its marker.
+        attempts = segment_attempts(self.storage, staging) if staging else {}
+        segments = segment_rows(self.facts, state, attempts)
+        video = video_record(self.facts, state, segments)
+        write_video_manifest(
+            self.storage, self.spec.output, self.job_id, manifest_row(video), [manifest_row(s) for s in segments]
+        )
+        if staging:
+            self.storage.delete_prefix(staging)
+        self.summary.segments_reused += state.segments_reused
+        state.segments = None  # written to the manifest: the driver keeps no per-segment state
+        if state.error:
+            self.summary.videos_failed[state.key] = state.error
+            log.error("%s: failed: %s", state.info.uri, state.error)
+            self.report.video_failed(state.info.uri, state.error)
+        else:
+            self.summary.videos_ok.append(state.key)
+            self.summary.outputs[state.key] = state.output_uri
+            self.summary.frames += state.stitch.frames
+            self.report.video_ok(state.info.uri, state.output_uri, state.stitch.frames)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a manifest: Ray wraps remote errors in their whole traceback, whose last
+    line is the original `Type: message`."""
+    if isinstance(exc, ray.exceptions.RayError):
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        return lines[-1].strip() if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_job(spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> JobSummary:
+    return Job(spec, echo, report).run()

@@ -1,0 +1,116 @@
+"""`pssr sync`: process what is new or changed in a bucket since the last successful run, safe to
+start on a schedule while an earlier run is still going.
+
+What is done comes from the manifests (pipeline/runs/resume.py): the listing holds only sizes and
+ETags, so unchanged objects are never downloaded or probed. Each video is leased
+(pipeline/runs/lease.py) when the job reaches its wave, not at the start, so two overlapping runs
+split the backlog between them: a video leased live by another run is skipped, an expired
+lease (its run died) is taken over, and a video another run finished after this run's listing
+is not done again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from jobs.run.job import Job
+from jobs.run.reporters import Reporter
+from jobs.run.summary import JobSummary
+from pipeline.config import JobSpec
+from pipeline.runs.lease import Claim, Leases
+from pipeline.video import VideoState
+
+
+@dataclass
+class SyncSummary(JobSummary):
+    # What the listing found to do, by why (videos_skipped: unchanged since their last success).
+    videos_new: list[str] = field(default_factory=list)  # never finished before
+    videos_changed: list[str] = field(default_factory=list)  # finished before, from another input version (ETag)
+    videos_redone: list[str] = field(default_factory=list)  # same input: the settings changed or the output is gone
+    # What another run was doing with them.
+    videos_leased: list[str] = field(default_factory=list)  # live lease of another run: skipped
+    videos_done_elsewhere: list[str] = field(default_factory=list)  # finished by another run after our listing
+    leases_taken_over: list[str] = field(default_factory=list)  # expired leases of runs that died
+
+
+class SyncJob(Job):
+    def __init__(self, spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> None:
+        super().__init__(spec, echo, report)
+        self.summary = SyncSummary(job_id=self.job_id, output=spec.output)
+        self.leases = Leases(self.storage, spec.output, owner=self.job_id, seconds=spec.sync.lease_seconds)
+
+    def list_videos(self) -> list[VideoState]:
+        videos = super().list_videos()
+        for state in videos:
+            last = state.last_success
+            if last is None:
+                self.summary.videos_new.append(state.key)
+            elif last.input_version != state.info.version:
+                self.summary.videos_changed.append(state.key)
+            else:
+                self.summary.videos_redone.append(state.key)
+        return videos
+
+    def run(self) -> SyncSummary:
+        self.leases.check_store()
+        try:
+            with self.leases.renewing():
+                super().run()
+        finally:
+            # Normally empty; after an error, the videos left unfinished are free at once for the next run.
+            self.leases.release_all()
+        return self.summary
+
+    def waves(self, videos: list[VideoState]) -> Iterator[list[VideoState]]:
+        """Full waves of the videos this run could lease, leased as the job reaches them."""
+        wave: list[VideoState] = []
+        for state in videos:
+            if self._claim(state):
+                wave.append(state)
+                if len(wave) == self.spec.wave_videos:
+                    yield wave
+                    wave = []
+        if wave:
+            yield wave
+
+    def _claim(self, state: VideoState) -> bool:
+        claim = self.leases.acquire(state.key)
+        holder = claim.previous
+        if not claim.acquired:
+            self.summary.videos_leased.append(state.key)
+            by = f"job {holder.owner} on {holder.host}, {holder.left_s:.0f} s left" if holder else "another run"
+            self.report.video_skipped(state.info.uri, f"leased by {by}")
+            return False
+        if self._done_elsewhere(state, claim):
+            self.leases.release(state.key, holder.outcome)  # as that run left it
+            self.summary.videos_done_elsewhere.append(state.key)
+            self.report.video_skipped(state.info.uri, f"done by job {holder.owner} since this run's listing")
+            return False
+        if holder is not None and not holder.released:
+            self.summary.leases_taken_over.append(state.key)
+            line = f"take   {state.info.uri}: the lease of job {holder.owner} expired (that run stopped)"
+            self.report.event("lease_taken_over", line, video=state.info.uri, previous_job=holder.owner)
+        return True
+
+    def _done_elsewhere(self, state: VideoState, claim: Claim) -> bool:
+        """The previous holder released the lease after finishing this input version with these
+        settings, and its output is there (an output deleted since is made again)."""
+        outcome = (claim.previous.outcome or {}) if claim.previous else {}
+        return outcome == self._outcome(state, ok=True) and self.storage.exists(state.output_uri)
+
+    def _outcome(self, state: VideoState, ok: bool) -> dict[str, str]:
+        return {
+            "status": "ok" if ok else "failed",
+            "input_version": state.info.version,
+            "config_hash": self.config_hash,
+            "output_uri": state.output_uri,
+        }
+
+    def _finish(self, state: VideoState) -> None:
+        super()._finish(state)  # the manifest first: a released lease means the outcome is recorded
+        self.leases.release(state.key, self._outcome(state, ok=not state.error))
+
+
+def run_sync(spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> SyncSummary:
+    return SyncJob(spec, echo, report).run()

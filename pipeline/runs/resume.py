@@ -1,0 +1,74 @@
+"""What earlier runs already did, read back from what they wrote: finished videos from the
+manifests, finished chunks from staging. Nothing survives a driver's death but these."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pyarrow.compute as pc
+
+from pipeline.manifest.files import read_video_manifests
+from pipeline.segment import SegmentRecord
+from pipeline.storage import Storage
+
+# Written next to each chunk once the chunk itself is in place: a chunk with its record is whole.
+RECORD_SUFFIX = ".json"
+RECORD_FIELDS = ("segment_index", "core_start", "core_end", "decode_s", "strong_s", "light_s",
+                 "tfs", "flicker", "lr_psnr", "detail_gain", "light_delta",
+                 "reference_uri", "psnr", "ssim", "ewarp",
+                 "start_s", "end_s", "tfs_worst_frame", "tfs_worst_s", "flicker_worst_frame", "flicker_worst_s",
+                 "lr_psnr_worst_frame", "lr_psnr_worst_s", "encoder", "encoded_at")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FinishedVideo:
+    input_version: str
+    config_hash: str
+    output_uri: str
+    job_id: str
+    reference_uri: str | None  # the HR reference its psnr/ssim/ewarp were measured against
+
+
+def finished_videos(storage: Storage, output_root: str) -> dict[str, FinishedVideo]:
+    """The latest successful manifest row of each video key under `output_root`."""
+    videos = read_video_manifests(storage, output_root)
+    videos = videos.filter(pc.equal(videos["status"], "ok")).sort_by("finished_at")
+    return {
+        row["video_key"]: FinishedVideo(
+            row["input_version"], row["config_hash"], row["output_uri"], row["job_id"], row["reference_uri"]
+        )
+        for row in videos.to_pylist()
+    }
+
+
+def chunk_record_uri(chunk_uri: str) -> str:
+    return chunk_uri + RECORD_SUFFIX
+
+
+def chunk_record(segment: SegmentRecord) -> bytes:
+    """What a finished chunk's record keeps of its segment: the frames it holds, and the timings and
+    metrics measured on the way (as a row crosses Ray: NaN, -1 or "" where absent)."""
+    row = segment.to_row(frames=False)
+    return json.dumps({name: row[name] for name in RECORD_FIELDS}).encode()
+
+
+def reusable_chunks(storage: Storage, staging_prefix: str) -> dict[int, dict]:
+    """segment index -> the record of each chunk an earlier run finished under this prefix."""
+    records = {}
+    for uri in storage.list_uris(staging_prefix):
+        if uri.endswith(RECORD_SUFFIX):
+            record = json.loads(storage.read_bytes(uri))
+            records[int(record["segment_index"])] = record
+    return records
+
+
+def reused(segment: SegmentRecord, record: dict | None) -> SegmentRecord | None:
+    """The segment as an earlier run finished it, when `record` is of the same frames and its
+    figures were taken against the same reference (or none, both times); else None."""
+    row = segment.to_row(frames=False)
+    if record is None or (record["core_start"], record["core_end"], record.get("reference_uri", "")) != (
+        row["core_start"], row["core_end"], row["reference_uri"]
+    ):  # fmt: skip
+        return None
+    return SegmentRecord.from_row({**row, **record, "reused": True})

@@ -1,0 +1,203 @@
+"""`pssr sync` end to end on a local Ray cluster: S3 (moto answering one request at a time, as S3
+resolves racing conditional writes) and local folders."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import ray
+from click.testing import CliRunner
+
+from jobs.cli.main import cli
+from jobs.run.sync import SyncJob, run_sync
+from pipeline.config import load_job_spec
+from pipeline.manifest.files import read_manifests
+from pipeline.runs.lease import Leases
+from pipeline.storage import Storage
+from tests.clips import make_clip
+from tests.s3_fault_proxy import S3FaultProxy
+from tests.serial_s3 import SerialS3Server
+
+KEYS = ["a.mp4", "b.mp4", "sub/c.mp4"]
+
+
+@pytest.fixture(scope="module")
+def serial_s3() -> Iterator[str]:
+    with SerialS3Server() as url:
+        yield url
+
+
+@pytest.fixture
+def bucket(serial_s3: str) -> str:
+    name = f"pssr-sync-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=serial_s3, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
+
+
+def spec_for(src: str, dst: str, endpoint: str | None = None, **overrides):
+    # Tiny jobs: one segment per clip, x2.
+    fields = {
+        "input": src,
+        "output": dst,
+        "scale": 2,
+        "segment.max_core_frames": 8,
+        "storage.s3_endpoint_url": endpoint,
+    }
+    return load_job_spec(None, {**fields, **overrides})
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def upload_clips(tmp_path: Path, storage: Storage, prefix: str, keys: list[str], frames: int = 6) -> None:
+    for key in keys:
+        clip = make_clip(tmp_path / f"clip-{frames}.mp4", frames=frames, size=(32, 24))
+        storage.upload(str(clip), f"{prefix}/{key}")
+
+
+def ok_rows_per_video(storage: Storage, dst: str) -> Counter:
+    videos, _ = read_manifests(storage, dst)
+    return Counter(row["video_key"] for row in videos.to_pylist() if row["status"] == "ok")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_cluster")
+def test_sync_does_the_new_videos_then_nothing_then_only_the_changed_one(tmp_path: Path, serial_s3: str, bucket):
+    storage = Storage(s3_endpoint_url=serial_s3)
+    src, dst = f"s3://{bucket}/in", f"s3://{bucket}/out"
+    upload_clips(tmp_path, storage, src, KEYS)
+
+    first = run_sync(spec_for(src, dst, serial_s3), echo=quiet)
+
+    assert first.ok and sorted(first.videos_ok) == sorted(first.videos_new) == KEYS
+    assert first.videos_changed == first.videos_skipped == first.videos_leased == []
+    reader = Leases(storage, dst, "reader", 3600)
+    for key in KEYS:  # released, with the outcome recorded
+        lease = reader.read(key)
+        assert lease.released and lease.outcome["status"] == "ok" and lease.owner == first.job_id
+
+    with S3FaultProxy(serial_s3) as proxy:  # it records every request
+        second = run_sync(spec_for(src, dst, proxy.url), echo=quiet)
+
+    assert second.ok and second.videos_ok == [] and sorted(second.videos_skipped) == KEYS
+    assert second.videos_new == second.videos_changed == second.videos_redone == []
+    # The listing's sizes and ETags sufficed: no input object was read, probed or HEADed, no
+    # output HEADed, no segment manifest read, no lease taken, no manifest written.
+    assert proxy.count(contains=f"/{bucket}/in/") == 0
+    assert proxy.count(contains="/_pssr/manifest/segments") == 0
+    assert [s.target for s in proxy.seen() if s.target.endswith(".mp4")] == []
+    assert [s.target for s in proxy.seen("PUT", "/_pssr/leases/") if "/probe-" not in s.target] == []
+    assert proxy.count("PUT", contains="/_pssr/manifest/") == 0
+
+    upload_clips(tmp_path, storage, src, ["b.mp4"], frames=9)  # a new version: a new ETag
+    third = run_sync(spec_for(src, dst, serial_s3), echo=quiet)
+
+    assert third.ok and third.videos_ok == third.videos_changed == ["b.mp4"]
+    assert sorted(third.videos_skipped) == ["a.mp4", "sub/c.mp4"] and third.videos_new == []
+    assert ok_rows_per_video(storage, dst) == {"a.mp4": 1, "b.mp4": 2, "sub/c.mp4": 1}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_cluster")
+def test_a_live_lease_is_skipped_and_an_expired_one_taken_over(tmp_path: Path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        make_clip(src / name, frames=6, size=(32, 24))
+    storage = Storage()
+    busy = Leases(storage, str(out), "busy-run", seconds=3600)
+    busy.acquire("a.mp4")
+    crashed = Leases(storage, str(out), "crashed-run", seconds=0)  # expired as soon as written
+    crashed.acquire("c.mp4")
+
+    first = run_sync(spec_for(str(src), str(out)), echo=quiet)
+
+    assert first.ok and sorted(first.videos_ok) == ["b.mp4", "c.mp4"]  # in the order they finished
+    assert first.videos_leased == ["a.mp4"] and first.leases_taken_over == ["c.mp4"]
+    assert not (out / "a_x2.mp4").exists()
+    assert ok_rows_per_video(storage, str(out)) == {"b.mp4": 1, "c.mp4": 1}  # nothing recorded for a
+    videos, _ = read_manifests(storage, str(out))
+    assert set(videos.column("status").to_pylist()) == {"ok"}
+    assert not crashed.release("c.mp4", {"status": "failed"})  # a taken-over lease stays the taker's
+    assert Leases(storage, str(out), "reader", 60).read("c.mp4").outcome["status"] == "ok"
+
+    busy.release("a.mp4")  # the busy run stopped without finishing it
+    second = run_sync(spec_for(str(src), str(out)), echo=quiet)
+
+    assert second.ok and second.videos_ok == second.videos_new == ["a.mp4"]
+    assert sorted(second.videos_skipped) == ["b.mp4", "c.mp4"] and second.videos_leased == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_cluster")
+def test_a_video_another_run_finished_after_the_listing_is_not_done_again(tmp_path: Path, serial_s3: str, bucket):
+    storage = Storage(s3_endpoint_url=serial_s3)
+    src, dst = f"s3://{bucket}/in", f"s3://{bucket}/out"
+    upload_clips(tmp_path, storage, src, ["a.mp4", "b.mp4"])
+    spec = spec_for(src, dst, serial_s3)
+    late = SyncJob(spec, echo=quiet)
+    listed = late.list_videos()
+
+    early = run_sync(spec, echo=quiet)
+    late.list_videos = lambda: listed  # as it listed them, before the early run finished them
+    summary = late.run()
+
+    assert sorted(early.videos_ok) == ["a.mp4", "b.mp4"]
+    assert summary.ok and summary.videos_ok == [] and summary.videos_done_elsewhere == ["a.mp4", "b.mp4"]
+    assert ok_rows_per_video(storage, dst) == {"a.mp4": 1, "b.mp4": 1}
+
+    storage.delete(f"{dst}/a_x2.mp4")  # an output removed on purpose is made again
+    again = run_sync(spec, echo=quiet)
+
+    assert again.videos_ok == again.videos_redone == ["a.mp4"] and again.videos_done_elsewhere == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_cluster")
+def test_two_syncs_started_together_never_process_a_video_twice(tmp_path: Path, serial_s3: str, bucket):
+    storage = Storage(s3_endpoint_url=serial_s3)
+    src, dst = f"s3://{bucket}/in", f"s3://{bucket}/out"
+    keys = [f"v{i}.mp4" for i in range(4)]
+    upload_clips(tmp_path, storage, src, keys)
+    # Two scheduled runs: two drivers on the test's Ray cluster, one video per wave so they
+    # go on leasing while the other works.
+    args = ["sync", src, dst, "--scale", "2", "--segment-frames", "8", "--wave-videos", "1",
+            "--s3-endpoint-url", serial_s3, "--ray-address", ray.get_runtime_context().gcs_address]  # fmt: skip
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "jobs.cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=500)[0] for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    done = [line.split()[1] for output in outputs for line in output.splitlines() if line.startswith("ok     ")]
+    assert sorted(done) == sorted(f"{src}/{key}" for key in keys), outputs  # each by one run only
+    assert ok_rows_per_video(storage, dst) == dict.fromkeys(keys, 1)
+    for key in keys:
+        assert storage.exists(f"{dst}/{key.removesuffix('.mp4')}_x2.mp4")
+
+
+def test_sync_takes_every_run_option_and_the_lease_lifetime():
+    runner = CliRunner()
+    run_help, sync_help = (runner.invoke(cli, [command, "--help"]).output for command in ("run", "sync"))
+    run_options = {word for word in run_help.split() if word.startswith("--")}
+
+    assert run_options and run_options <= {word for word in sync_help.split() if word.startswith("--")}
+    assert "--lease-seconds" in sync_help and "sync.lease_seconds; default: 3600" in " ".join(sync_help.split())
+
+
+def test_a_lease_shorter_than_a_minute_is_refused_before_any_work(tmp_path: Path):
+    result = CliRunner().invoke(cli, ["sync", str(tmp_path), str(tmp_path / "out"), "--lease-seconds", "10"])
+
+    assert result.exit_code == 2 and "sync.lease_seconds" in result.output
+    assert not (tmp_path / "out").exists()
