@@ -10,6 +10,7 @@ input, setting or store from a bug. Each error lives beside the code that raises
 | `TileError` | a tile too small for its model | `pipeline/models/tiling.py` |
 | `ReferenceMismatch` | an HR reference that does not fit its input | `pipeline/plan.py` |
 | `NotProvenanced` | a file without PS-SR's provenance tags | `pipeline/provenance.py` |
+| `SourceError` | a training folder or file | `pipeline/training/sources.py` |
 | `BenchError` | a benchmark run, whose figures would be partial | `jobs/bench/errors.py` |
 """
 

@@ -33,7 +33,7 @@ import torch
 from pipeline.media.encode import DEFAULT_PIX_FMT
 from pipeline.training.clips import Motion, MotionRanges, draw_motion, film
 from pipeline.training.degrade import bicubic_lr, quantize, realistic_lr
-from pipeline.training.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Source, find_media, load_media
+from pipeline.training.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, find_media, load_media
 
 TRACKS = ("bi", "realistic")
 # FFV1's 8-bit RGB input, as the pipeline writes FFV1: RGB in, the same RGB out (no YUV matrix).

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from jobs.bench.benchset import SWEEP_SPEEDS, TRACKS, BenchSet, sweep_clips
+from jobs.bench.tables import table
 from pipeline.config import JobSpec
 from pipeline.media.decode import decode_frames
 from pipeline.media.probe import probe_video
@@ -150,9 +151,6 @@ def ablation(set_root: Path, spec: BenchSet, methods: Methods, echo: Callable[[s
 
 def psnr_markdown(rows: list[dict[str, Any]], key: str, label: str) -> str:
     """One line per row: its track and `key` (speed, scenes), each method's PSNR (dB) and the gains."""
-    head = ["track", label, *METHODS, *GAINS.values()]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for r in rows:
-        cells = [r["track"], f"{r[key]:g}", *(f"{r[m]:.2f}" for m in METHODS), *(f"{r[g]:+.2f}" for g in GAINS)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    columns = [("track", "track", "s"), (label, key, "g")]
+    columns += [(m, m, ".2f") for m in METHODS] + [(header, g, "+.2f") for g, header in GAINS.items()]
+    return table(rows, columns)

@@ -29,7 +29,9 @@ import ray
 import torch
 
 from jobs.bench.benchset import TRACKS, BenchSet, build_bench_set
+from jobs.bench.errors import BenchError
 from jobs.bench.motion import Methods, ablation, motion_sweep, psnr_markdown
+from jobs.bench.tables import table
 from jobs.run.job import run_job
 from jobs.run.ray_cluster import connect
 from pipeline.config import JobSpec, load_job_spec
@@ -51,10 +53,6 @@ QUALITY_SCHEMA = pa.schema(
     + [(name, pa.float64()) for name in METRICS]
     + [("job_id", pa.string())]
 )
-
-
-class BenchError(RuntimeError):
-    """A benchmark run failed: its figures would be partial, so none are reported."""
 
 
 def method_models(method: str, strong: str, light: str) -> tuple[str, str]:
@@ -213,36 +211,26 @@ def model_speed(
     ]
 
 
-def _cell(value: float | None, fmt: str) -> str:
-    return "—" if value is None else format(value, fmt)
+QUALITY_COLUMNS = (
+    ("track", "track", "s"), ("method", "method", "s"), ("strong + light", "pair", "s"),
+    ("PSNR dB", "psnr", ".2f"), ("SSIM", "ssim", ".4f"), ("ewarp", "ewarp", ".4g"), ("flicker", "flicker", ".3g"),
+    ("tfs", "tfs", ".3f"), ("lr_psnr dB", "lr_psnr", ".2f"), ("fps", "fps", ".2f"),
+)  # fmt: skip
+SPEED_COLUMNS = (("model", "model", "s"), ("params", "params", ",d"), ("fps", "fps", ".2f"),
+                 ("x SRVGGNetCompact", "relative_to_srvgg", ".2f"))  # fmt: skip
 
 
 def quality_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| track | method | strong + light | PSNR dB | SSIM | ewarp | flicker | tfs | lr_psnr dB | fps |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['track']} | {r['method']} | {r['strong_model']} + {r['light_model']} | {_cell(r['psnr'], '.2f')} "
-            f"| {_cell(r['ssim'], '.4f')} | {_cell(r['ewarp'], '.4g')} | {_cell(r['flicker'], '.3g')} "
-            f"| {_cell(r['tfs'], '.3f')} "
-            f"| {_cell(r['lr_psnr'], '.2f')} | {_cell(r['fps'], '.2f')} |"
-        )
-    return "\n".join(lines)
+    return table(({**r, "pair": f"{r['strong_model']} + {r['light_model']}"} for r in rows), QUALITY_COLUMNS)
 
 
 def speed_markdown(rows: list[dict[str, Any]]) -> str:
     r0 = rows[0]
-    lines = [
+    head = (
         f"Model-only speed, {r0['lr_width']}x{r0['lr_height']} -> {r0['hr_width']}x{r0['hr_height']}, "
-        + f"{r0['device']}, {r0['threads']} threads:",
-        "",
-        "| model | params | fps | x SRVGGNetCompact |",
-        "|---|---:|---:|---:|",
-    ]
-    lines += [f"| {r['model']} | {r['params']:,} | {r['fps']:.2f} | {r['relative_to_srvgg']:.2f} |" for r in rows]
-    return "\n".join(lines)
+        f"{r0['device']}, {r0['threads']} threads:"
+    )
+    return head + "\n\n" + table(rows, SPEED_COLUMNS)
 
 
 def bench_quality(

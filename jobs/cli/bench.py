@@ -116,7 +116,8 @@ def quality(
     OUT/speed.parquet and OUT/quality.md.
     """
     from jobs.bench.benchset import TRACKS, BenchSet
-    from jobs.bench.quality import METHODS, BenchError, bench_quality  # late: torch and Ray import slowly
+    from jobs.bench.errors import BenchError
+    from jobs.bench.quality import METHODS, bench_quality  # late: torch and Ray import slowly
     from pipeline.models import WeightsError
     from pipeline.storage import StorageError
 

@@ -15,11 +15,13 @@ import av
 import torch
 import torch.nn.functional as F
 
+from pipeline.errors import PssrError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf", ".ts")
 
 
-class SourceError(ValueError):
+class SourceError(PssrError, ValueError):
     """A training folder holds nothing usable, or a file in it cannot be read."""
 
 
