@@ -24,11 +24,13 @@ def stitch_video(
     expected_frames: int,
     sample_aspect_ratio: Fraction | None = None,
     provenance: Provenance | None = None,
+    retime_audio: tuple[int, ...] = (),
 ) -> StitchStats:
     """MediaError (and no upload) when the stitched video does not hold `expected_frames`.
 
     With `provenance`, the output carries its tags, the digest of its coded pictures included
-    (taken from the chunks: stream copy keeps every picture's bytes)."""
+    (taken from the chunks: stream copy keeps every picture's bytes). `retime_audio`: the source's
+    audio streams whose timestamps the probe found broken (`VideoProbe.audio_retimed`)."""
     with tempfile.TemporaryDirectory(prefix="pssr-stitch-") as tmp:
         paths = []
         for i, uri in enumerate(chunk_uris):
@@ -46,6 +48,7 @@ def stitch_video(
                 container_format=container_format,
                 sample_aspect_ratio=sample_aspect_ratio,
                 metadata=metadata,
+                retime_audio=retime_audio,
             )
         if stats.frames != expected_frames:
             raise MediaError(f"stitched {stats.frames} frames but the source has {expected_frames}")

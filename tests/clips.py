@@ -20,6 +20,7 @@ __all__ = [
     "make_clip",
     "make_corrupt",
     "make_truncated",
+    "make_unstamped_audio",
     "photo_clip",
     "synthetic_frame",
 ]
@@ -29,6 +30,23 @@ def make_corrupt(path: str | os.PathLike[str], size: int = 4096) -> Path:
     """Random bytes under a video file name."""
     path = Path(path)
     path.write_bytes(random.Random(0).randbytes(size))
+    return path
+
+
+def make_unstamped_audio(path: str | os.PathLike[str], frames: int = 24) -> Path:
+    """An AVI (MPEG-4 video, AAC audio) whose audio packets all read back at pts 0: a stream copy
+    that drops the audio timestamps, as a careless trim of OpenCV's Megamind.avi leaves it."""
+    path = Path(path)
+    stamped = make_clip(path.with_name(f"stamped-{path.name}"), frames=frames, audio_streams=1, codec="mpeg4")
+    with av.open(str(stamped)) as src, av.open(str(path), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in (*src.streams.video, *src.streams.audio)}
+        for packet in src.demux():
+            if packet.size == 0:
+                continue
+            if packet.stream.type == "audio":
+                packet.pts = packet.dts = None
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
     return path
 
 
@@ -60,7 +78,10 @@ def damage_packet(path: str | os.PathLike[str], index: int, nbytes: int = 8, see
 FIXTURE_PHOTO = Path(__file__).parent / "fixtures" / "by_the_water_crop.png"
 
 
-def photo_clip(frames: int, size: tuple[int, int], seed: int = 3, max_side: int = 300) -> torch.Tensor:
-    """(T, 3, H, W) float frames of a slow sub-pixel camera pan over a real photo (the fixture)."""
+def photo_clip(
+    frames: int, size: tuple[int, int], seed: int = 3, max_side: int = 300, pan: tuple[float, float] = (0.6, 0.35)
+) -> torch.Tensor:
+    """(T, 3, H, W) float frames of a camera pan over a real photo (the fixture), `pan` HR pixels
+    per frame (default: a slow sub-pixel move)."""
     source = load_media(FIXTURE_PHOTO, max_side=max_side)
-    return film(source, frames, size, Motion(pan=(0.6, 0.35), zoom=0.002), 1, torch.Generator().manual_seed(seed))
+    return film(source, frames, size, Motion(pan=pan, zoom=0.002), 1, torch.Generator().manual_seed(seed))

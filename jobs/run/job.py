@@ -234,7 +234,7 @@ class Job:
         ref = stitch.remote(
             self.storage, state.info.uri, [s.chunk_uri for s in segments], state.output_uri,
             self.spec.encode.container_format, state.plan.probe.n_frames,
-            state.plan.probe.sample_aspect_ratio, self.provenance(state),
+            state.plan.probe.sample_aspect_ratio, self.provenance(state), state.plan.probe.audio_retimed,
         )  # fmt: skip
         pending[ref] = state
 

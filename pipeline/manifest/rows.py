@@ -93,6 +93,7 @@ def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]
         max_light_delta=review.max_light_delta,
         scenes=len(probe.cuts) + 1 if probe else 0,
         audio_streams_copied=stitch.audio_streams if stitch else 0,
+        audio_streams_retimed=stitch.audio_streams_retimed if stitch else 0,
         subtitle_streams_copied=stitch.subtitle_streams if stitch else 0,
         flicker=_video_metric(measured, "flicker"),
         reference_uri=state.reference_uri,

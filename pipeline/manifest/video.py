@@ -35,6 +35,7 @@ class VideoRecord:
     segment_retries: Int32
     scenes: Int32
     audio_streams_copied: Int32
+    audio_streams_retimed: Int32
     subtitle_streams_copied: Int32
     flicker: Float64 | None
     reference_uri: String | None
@@ -98,6 +99,8 @@ VIDEO_COLUMNS = {
     "segment_retries": "Extra segment runs: the sum of (attempts - 1) over the video's segment rows; 0 without faults.",
     "scenes": "Number of scenes detected.",
     "audio_streams_copied": "Audio streams copied from the input.",
+    "audio_streams_retimed": "Of those, streams whose packets had no increasing timestamps (e.g. all at 0 after a "
+    "careless trim), copied with timestamps rebuilt from their samples.",
     "subtitle_streams_copied": "Subtitle streams copied from the input.",
     "flicker": (
         "Mean of the segments' flicker weighted by their frame pairs (pairs across segments are not measured); "

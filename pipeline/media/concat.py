@@ -20,6 +20,7 @@ from av.packet import Packet
 from av.rational import AVRational
 from av.stream import Stream
 
+from .audio_timing import AudioRetimer
 from .decode import Source, decoded_frames, open_source, video_stream
 from .encode import FORMATS, container_options, reorder_depth, with_dts
 from .errors import MediaError, no_partial_file
@@ -37,6 +38,7 @@ class StitchStats:
     duration_s: float  # as the output container states it (all streams)
     audio_streams: int
     subtitle_streams: int
+    audio_streams_retimed: int = 0  # copied with timestamps rebuilt (pipeline/media/audio_timing.py)
     video_sha256: str | None = None  # of the coded pictures (fixity.video_digest), when taken
 
 
@@ -48,11 +50,14 @@ def stitch_chunks(
     container_format: str,
     sample_aspect_ratio: Fraction | None = None,
     metadata: dict[str, str] | None = None,
+    retime_audio: tuple[int, ...] = (),
 ) -> StitchStats:
     """Write `out_path`: the chunks' video (in order, no re-encode) plus every audio and subtitle
     stream of `source` unchanged, with the source's display rotation and container tags, the
     video's `sample_aspect_ratio` and the container tags in `metadata` (which replace source tags
-    of the same name, whatever their case: Matroska upper-cases them).
+    of the same name, whatever their case: Matroska upper-cases them). The audio streams in
+    `retime_audio` (source indices; the probe's `audio_retimed`) get timestamps rebuilt from their
+    samples.
 
     Video pts are kept; dts are rebuilt from pts so they increase strictly across chunk
     boundaries (B-frames start a chunk's dts before its first pts) and never exceed pts.
@@ -83,7 +88,8 @@ def stitch_chunks(
         depth = _reorder_depth(chunk_paths, template.codec_context.extradata, out_video.time_base)
         video = with_dts(_chunk_packets(chunk_paths, out_video), depth)
         frames = 0
-        for packet in heapq.merge(video, _source_packets(src, copied), key=_dts_seconds):
+        retimers = {i: AudioRetimer(src.streams[i]) for i in retime_audio if i in copied}
+        for packet in heapq.merge(video, _source_packets(src, copied, retimers), key=_dts_seconds):
             frames += packet.stream is out_video
             out.mux(packet)
     with open_source(out_path) as written:
@@ -93,6 +99,7 @@ def stitch_chunks(
         duration_s=duration_s,
         audio_streams=sum(s.type == "audio" for s in copied.values()),
         subtitle_streams=sum(s.type == "subtitle" for s in copied.values()),
+        audio_streams_retimed=len(retimers),
     )
 
 
@@ -194,12 +201,15 @@ def _rescaled_pts(packet: Packet, time_base: Fraction) -> int | None:
     return packet.pts
 
 
-def _source_packets(src: InputContainer, copied: dict[int, Stream]) -> Iterator[Packet]:
+def _source_packets(src: InputContainer, copied: dict[int, Stream], retimers: dict[int, AudioRetimer]) -> Iterator[Packet]:
     if not copied:
         return
     for packet in src.demux([src.streams[i] for i in copied]):
-        if packet.size == 0 or (packet.dts is None and packet.pts is None):
+        retimer = retimers.get(packet.stream.index)
+        if packet.size == 0 or (retimer is None and packet.dts is None and packet.pts is None):
             continue
+        if retimer is not None:
+            retimer.retime(packet)
         packet.stream = copied[packet.stream.index]
         yield packet
 

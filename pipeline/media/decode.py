@@ -18,6 +18,7 @@ from av.stream import Disposition
 from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 
+from .audio_timing import AudioTimestampCheck
 from .colour import Colour, frame_colour, resolved
 from .errors import MediaError, ffmpeg_reason
 
@@ -290,10 +291,13 @@ def _frames_after_seek(
         raise _SeekMiss
 
 
-def decoded_frames(container: InputContainer, stream: VideoStream) -> Iterator[av.VideoFrame]:
+def decoded_frames(
+    container: InputContainer, stream: VideoStream, audio: AudioTimestampCheck | None = None
+) -> Iterator[av.VideoFrame]:
     """Frames in presentation order from the current position; an FFmpeg error, or a frame the
     decoder flags as only partly reconstructed, becomes a MediaError naming the index of the
-    frame that failed (counted from this position).
+    frame that failed (counted from this position). With `audio`, the packets of its streams,
+    read in the same pass, go to its check.
 
     The first damaged frame fails the whole video: an upscale of a concealed frame is not a
     faithful output, and the probe (which decodes every frame) finds it before any work.
@@ -301,11 +305,15 @@ def decoded_frames(container: InputContainer, stream: VideoStream) -> Iterator[a
     """
     index = 0
     try:
-        for frame in container.decode(stream):
-            if frame.is_corrupt:
-                raise MediaError(f"decoding failed at frame {index}: damaged data, only partly decoded")
-            yield frame
-            index += 1
+        for packet in container.demux(stream, *(audio.streams if audio else ())):
+            if packet.stream.index != stream.index:
+                audio.see(packet)  # type: ignore[union-attr]
+                continue
+            for frame in packet.decode():
+                if frame.is_corrupt:
+                    raise MediaError(f"decoding failed at frame {index}: damaged data, only partly decoded")
+                yield frame
+                index += 1
     except av.error.FFmpegError as exc:
         raise MediaError(f"decoding failed at frame {index}: {ffmpeg_reason(exc)}") from exc
 

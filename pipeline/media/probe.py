@@ -16,6 +16,7 @@ from av.container import InputContainer
 from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 
+from .audio_timing import AudioTimestampCheck
 from .colour import Colour, frame_colour, resolved
 from .decode import Source, decoded_frames, open_source, reformat, video_stream
 from .errors import MediaError
@@ -50,6 +51,8 @@ class VideoProbe:
     subtitle_streams: int
     cuts: list[int]  # frame indices that start a new scene; never 0
     tagged_colour: Colour  # as the first frame states it (unspecified included)
+    # Audio streams (by index) whose packets' timestamps do not increase: the stitch rebuilds them.
+    audio_retimed: tuple[int, ...] = ()
     sha256: str | None = None  # of the whole source file
 
     @property
@@ -153,6 +156,7 @@ def _probe(
             subtitle_streams=len(container.streams.subtitles),
             cuts=scan.cuts,
             tagged_colour=scan.colour,
+            audio_retimed=scan.audio_retimed,
         )
 
 
@@ -205,12 +209,14 @@ class _Scan:
     rotation: int = 0
     last_duration: int = 0
     colour: Colour = field(default_factory=Colour)
+    audio_retimed: tuple[int, ...] = ()
 
 
 def _scan(container: InputContainer, stream: VideoStream, detector: ContentDetector | None) -> _Scan:
     scan = _Scan()
     reformatter = VideoReformatter()
-    for index, frame in enumerate(decoded_frames(container, stream)):
+    audio = AudioTimestampCheck(list(container.streams.audio))
+    for index, frame in enumerate(decoded_frames(container, stream, audio)):
         if index == 0:
             scan.rotation = int(frame.rotation)
             scan.colour = frame_colour(frame)
@@ -225,6 +231,7 @@ def _scan(container: InputContainer, stream: VideoStream, detector: ContentDetec
                 scan.cuts.append(index)
     if not scan.pts:
         raise MediaError("no decodable video frames")
+    scan.audio_retimed = audio.broken
     return scan
 
 

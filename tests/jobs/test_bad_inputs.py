@@ -27,7 +27,7 @@ from pipeline.manifest.files import read_manifests
 from pipeline.media import decode_frames, encoded_size, probe_video
 from pipeline.models.strong import bicubic_upscale
 from pipeline.storage import Storage
-from tests.clips import damage_packet, make_audio_only, make_clip, make_truncated
+from tests.clips import damage_packet, make_audio_only, make_clip, make_truncated, make_unstamped_audio
 from tests.jobs.conftest import video_timeline
 from tests.s3_fault_proxy import Rule, S3FaultProxy
 
@@ -106,6 +106,10 @@ def test_a_folder_of_broken_and_unusual_files(tmp_path: Path, job_file: str):
         "日本語/..第 1 話..mkv": make_clip(
             src / "日本語" / "..第 1 話..mkv", frames=10, size=(48, 32), audio_streams=1
         ),
+        # Audio packets all at pts 0, which the muxer refused at the stitch: retimed.
+        "unstamped audio.avi": make_unstamped_audio(spare / "unstamped audio.avi", frames=10).rename(
+            src / "unstamped audio.avi"
+        ),
     }
     failures = {
         "zero.mp4": re.escape(EMPTY),
@@ -147,6 +151,10 @@ def test_a_folder_of_broken_and_unusual_files(tmp_path: Path, job_file: str):
     assert video_timeline(out / "odd 33x25_x3.mp4")[1:] == (100, 76)
     assert (rows["odd 33x25.mkv"]["out_width"], rows["odd 33x25.mkv"]["out_height"]) == (100, 76)
     assert probe_video(out / "日本語" / "..第 1 話._x3.mp4").audio_streams == 1  # stem "..第 1 話."
+    assert [(k, r["audio_streams_copied"]) for k, r in rows.items() if r["audio_streams_retimed"]] == [
+        ("unstamped audio.avi", 1)
+    ]
+    assert probe_video(out / "unstamped audio_x3.mp4").audio_streams == 1
     assert_failed_cleanly(
         rows, result.output, failures, lambda key: (out / f"{os.path.splitext(key)[0]}_x3.mp4").exists()
     )

@@ -45,6 +45,7 @@ def _video_row(job_id: str, key: str, status: str = "ok") -> dict[str, Any]:
         "segment_retries": 1 if failed else 0,
         "scenes": 1,
         "audio_streams_copied": 1,
+        "audio_streams_retimed": 0,
         "subtitle_streams_copied": 0,
         "flicker": None if failed else 3.2e-4,
         "reference_uri": None if failed else f"s3://hr/{key}",

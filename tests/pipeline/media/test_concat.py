@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline.media import MediaError, decode_frames, encode_chunk, probe_video, stitch_chunks
-from tests.clips import make_clip
+from tests.clips import make_clip, make_unstamped_audio
 
 BOUNDS = [(0, 13), (13, 29), (29, 48)]  # three chunks of uneven length
 
@@ -137,3 +137,27 @@ def test_aspect_ratio_colour_and_tags_reach_the_stitched_file(tmp_path, codec, c
     with av.open(str(out)) as container:
         tags = {k.lower(): v for k, v in container.metadata.items()}
     assert tags["com.example.key"] == "value" and tags["title"] == "ours"
+
+
+def test_audio_without_increasing_timestamps_is_retimed(tmp_path):
+    """Every audio packet at pts 0 (a careless trim): copied as it is the muxer refuses it; the
+    probe names the stream, and the stitch gives its packets the times their samples follow on
+    from, the audio bits unchanged."""
+    src = make_unstamped_audio(tmp_path / "src.avi", frames=48)
+    assert probe_video(src, detect_scenes=False).audio_retimed == (1,)
+    _, chunks = encode_chunks(src, tmp_path, "h264", "mp4")
+    with pytest.raises(MediaError, match="stitching failed"):
+        stitch_chunks(chunks, src, str(tmp_path / "plain.mp4"), container_format="mp4")
+    out = tmp_path / "out.mp4"
+    stats = stitch_chunks(chunks, src, str(out), container_format="mp4", retime_audio=(1,))
+    assert (stats.frames, stats.audio_streams, stats.audio_streams_retimed) == (48, 1, 1)
+    with av.open(str(out)) as container:
+        audio = container.streams.audio[0]
+        packets = [p for p in container.demux(audio) if p.size]
+        assert all(a.pts < b.pts for a, b in zip(packets, packets[1:]))
+        assert float(audio.duration * audio.time_base) == pytest.approx(2.0, abs=0.05)  # 48 frames at 24 fps
+    assert audio_samples(out) == audio_samples(src)
+    with av.open(str(src)) as source, av.open(str(out)) as written:
+        assert [bytes(p) for p in source.demux(source.streams.audio[0]) if p.size] == [
+            bytes(p) for p in written.demux(written.streams.audio[0]) if p.size
+        ]
