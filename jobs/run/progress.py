@@ -32,7 +32,7 @@ class Snapshot:
     frames_done: int
     frames_total: int
     frames_per_s: float | None  # this run's frames over the job's elapsed time; None before any
-    recent_frames_per_s: float | None  # over the last RATE_WINDOW_S; None before any frame
+    recent_frames_per_s: float | None  # over the last RATE_WINDOW_S since the first frames; None until then
     eta_s: float | None  # None until the first frames are done
     elapsed_s: float
 
@@ -87,7 +87,9 @@ class JobProgress:
         self.frames_total = self.frames_done = self.segments_total = self.segments_done = 0
         self.frames_worked = 0  # frames_done less reused segments': what the rates are about
         self._open: dict[str, _Open] = {}
-        self._samples: deque[tuple[float, int]] = deque([(self.started, 0)])  # (time, frames_worked)
+        # (time, frames_worked) from the first frames on: the recent rate leaves out the start-up
+        # (Ray, the models, the first segment through every stage), which the job's rate keeps.
+        self._samples: deque[tuple[float, int]] = deque()
 
     def listed(self, to_process: int) -> None:
         # Videos skipped before the listing ends were done by earlier runs; those skipped later
@@ -150,9 +152,9 @@ class JobProgress:
         now = self.clock()
         while len(self._samples) > 1 and self._samples[1][0] <= now - self.window_s:
             self._samples.popleft()
-        since, worked = self._samples[0]
-        if not self.frames_worked or now <= since:
+        if not self._samples or now <= self._samples[0][0]:
             return None
+        since, worked = self._samples[0]
         return (self.frames_worked - worked) / (now - since)
 
     def snapshot(self) -> Snapshot:
@@ -162,8 +164,8 @@ class JobProgress:
         elapsed = self.clock() - self.started
         rate = self.frames_worked / elapsed if self.frames_worked and elapsed > 0 else None
         recent = self.recent_rate()
-        # The recent rate follows a change of pace (a slower video); the whole job's keeps an
-        # ETA through a stretch with no frames done (a long segment in the strong stage).
+        # The recent rate follows a change of pace (a slower video); the whole job's gives an ETA
+        # from the first frames on, and through a stretch with none (a long segment in the strong stage).
         pace = recent or rate
         eta = max(0, frames_total - self.frames_done) / pace if pace else None
         return Snapshot(
