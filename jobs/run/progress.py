@@ -182,7 +182,3 @@ class JobProgress:
             eta_s=eta,
             elapsed_s=elapsed,
         )
-
-    def videos(self) -> dict[str, tuple[int, int, int, int]]:
-        """The open videos: (frames done, frames, segments done, segments), for `pssr status`."""
-        return {video: (s.frames_done, s.frames, s.segments_done, s.segments) for video, s in self._open.items()}
