@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from actors.model_stage import ModelStage
+from actors.progress import pass_reporter
 from actors.rows import run_stage
 from pipeline.media import decode_frames
 from pipeline.models.inference import run_light, to_pixels, to_tensor
@@ -22,7 +23,10 @@ class LightStage(ModelStage):
 
     def process(self, segment: SegmentRecord) -> None:
         strong = to_tensor(segment.hr, self.device)
-        out = self.forward(lambda tile: run_light(self.model, strong, self.frames_per_pass, tile), strong.shape[-2:])
+        passed = pass_reporter(self.progress, segment.input_uri, segment.segment_index)
+        out = self.forward(
+            lambda tile: run_light(self.model, strong, self.frames_per_pass, tile, passed), strong.shape[-2:]
+        )
         measure(segment, to_tensor(segment.lr, self.device), strong, out, self.scale)
         locate(segment)
         if segment.reference_uri:

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 
 import torch
+from ray.actor import ActorHandle
 
 from actors.rows import records_from_batch, records_to_batch
 from pipeline.config import PoolSpec
@@ -38,6 +39,7 @@ class ModelStage:
         weights_dir: str | None,
         sha256: str | None,
         storage: Storage | None = None,
+        progress: ActorHandle | None = None,
     ) -> None:
         keep_freed_memory()  # the actor's process holds frames and activations (pipeline/host_memory.py)
         set_torch_threads(pool)
@@ -50,6 +52,7 @@ class ModelStage:
         self.model = compile_model(model) if pool.compile else model
         self.tile = AdaptiveTile(pool.tile, model.spatial_radius, model.spatial_align, self.device)
         self.storage = storage or Storage()  # the job's output storage: run markers (and references)
+        self.progress = progress  # the job's ProgressBoard (actors/progress.py), told of the light stage's passes
 
     def __call__(self, batch: dict) -> dict:
         segments = records_from_batch(batch)

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from jobs.cli.options import job_options, job_spec, output_options, refusals, spec_option
+from jobs.run.logs import JobLog
 from jobs.run.reporters import JsonReporter, QuietReporter, Reporter, console_reporter, reserved_stdout
 from jobs.run.summary import JobSummary
 from pipeline.config import JobSpec
@@ -18,18 +19,21 @@ from pipeline.config import JobSpec
 
 @contextmanager
 def _reporting(quiet: bool, as_json: bool) -> Iterator[Reporter]:
-    """The reporter the options ask for; on a terminal (stderr), with a live status line."""
+    """The reporter the options ask for; on a terminal (stderr), with a live status line. What
+    else the job's process prints goes to the job's log file (JobLog)."""
     if quiet and as_json:
         raise click.UsageError("--quiet and --json exclude each other")
     if as_json:
-        with reserved_stdout() as stdout:
-            yield JsonReporter(stdout)
+        with reserved_stdout() as stdout, JobLog() as job_log:
+            yield JsonReporter(stdout, job_log=job_log)
         return
-    if quiet:
-        logging.getLogger().setLevel(logging.ERROR)
-        yield QuietReporter()
-    else:
-        yield console_reporter(click.echo, sys.stderr)
+    with JobLog() as job_log:
+        if quiet:
+            for handler in logging.getLogger().handlers:  # the console's: the job's log file keeps INFO
+                handler.setLevel(logging.ERROR)
+            yield QuietReporter(job_log)
+        else:
+            yield console_reporter(click.echo, job_log.console, job_log)
 
 
 @click.command()
@@ -76,6 +80,8 @@ def _report(summary: JobSummary, reporter: Reporter, *first: str) -> None:
         f"{len(summary.videos_skipped)} already done, {summary.segments_reused} segment(s) reused; "
         f"{summary.frames} frames in {summary.wall_s:.1f} s"
     )
+    if summary.first_output_s is not None:
+        totals += f" (first chunk after {summary.first_output_s:.1f} s)"
     outputs = [f"output   {uri}" for uri in summary.outputs.values()]
     lines = [*first, totals, *outputs, f"manifest {summary.output.rstrip('/')}/_pssr/manifest/"]
     reporter.finished(summary, status, lines)

@@ -7,6 +7,7 @@ import warnings
 from typing import Any, Protocol
 
 import ray
+from ray.actor import ActorHandle
 
 from actors.decode import decode_segment
 from actors.encode import encode_segment
@@ -72,7 +73,14 @@ def _pool_args(pool: PoolSpec, spec: JobSpec, fn_constructor_kwargs: dict[str, A
     }
 
 
-def stage_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | None, storage: Storage) -> dict[str, Any]:
+def stage_args(
+    pool: PoolSpec,
+    spec: JobSpec,
+    model_name: str,
+    sha256: str | None,
+    storage: Storage,
+    progress: ActorHandle | None = None,
+) -> dict[str, Any]:
     """The constructor arguments of a StrongStage or LightStage."""
     return {
         "model_name": model_name,
@@ -82,12 +90,16 @@ def stage_args(pool: PoolSpec, spec: JobSpec, model_name: str, sha256: str | Non
         "weights_dir": spec.models.weights_dir,
         "sha256": sha256,
         "storage": storage,  # run markers in staging (and the references of benchmark mode)
+        "progress": progress,
     }
 
 
-def segment_dataset(segments: list[SegmentRecord], spec: JobSpec, storage: Storage) -> ray.data.Dataset:
+def segment_dataset(
+    segments: list[SegmentRecord], spec: JobSpec, storage: Storage, progress: ActorHandle | None = None
+) -> ray.data.Dataset:
     """The wave's segments through every stage; its rows are the segments as the encode stage
-    leaves them (no frames), in no particular order."""
+    leaves them (no frames), in no particular order. The light stage reports its passes to
+    `progress` (actors/progress.py)."""
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = False
     # A segment whose retries are spent is dropped, not the whole wave: its video fails when the
@@ -108,7 +120,7 @@ def segment_dataset(segments: list[SegmentRecord], spec: JobSpec, storage: Stora
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
         ds = ds.map(decode_segment, fn_kwargs={"storage": storage}, **task)
         strong = stage_args(spec.strong_pool, spec, models.strong, models.strong_sha256, storage)
-        light = stage_args(spec.light_pool, spec, models.light, models.light_sha256, storage)
+        light = stage_args(spec.light_pool, spec, models.light, models.light_sha256, storage, progress)
         if spec.fused:
             ds = ds.map_batches(FusedStage, **_pool_args(spec.strong_pool, spec, {"strong": strong, "light": light}))
         else:

@@ -19,6 +19,7 @@ from typing import Any
 import ray
 
 from actors.plan import plan_stored_video
+from actors.progress import ProgressBoard
 from actors.stitch import stitch_video
 from jobs.run.dataset import segment_dataset
 from jobs.run.ray_cluster import connect
@@ -41,6 +42,8 @@ from pipeline.storage import ObjectInfo, Storage, is_s3, join_uri, relative_key
 from pipeline.video import VideoState
 
 log = logging.getLogger(__name__)
+
+PASSES_TIMEOUT_S = 5.0  # the most a progress tick waits for the board's answer
 
 
 class Job:
@@ -100,27 +103,40 @@ class Job:
     def run(self) -> JobSummary:
         """Process the videos in waves: the next wave is planned (probed) while one is upscaled,
         so first results come early and the driver's state stays bounded on large backlogs."""
-        started = time.monotonic()
+        self.started = time.monotonic()
         self.report.job_started(self.job_id, self.spec.input, self.spec.output)
         videos = self.list_videos()
         self.report.listed(len(videos))
         connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
-        waves = self.waves(videos)
-        wave = next(waves, [])
-        plans = self._start_plans(wave)
-        while wave:
-            self._collect_plans(plans)
-            upcoming = next(waves, [])
-            plans = self._start_plans(upcoming)
-            for state in wave:
-                if state.error:
-                    self._finish(state)
-            planned = {s.key: s for s in wave if not s.error}
-            if planned:
-                self._process(planned)
-            wave = upcoming
-        self.summary.wall_s = time.monotonic() - started
+        self.board = ProgressBoard.remote()
+        self.report.follow(self._passed)
+        try:
+            waves = self.waves(videos)
+            wave = next(waves, [])
+            plans = self._start_plans(wave)
+            while wave:
+                self._collect_plans(plans)
+                upcoming = next(waves, [])
+                plans = self._start_plans(upcoming)
+                for state in wave:
+                    if state.error:
+                        self._finish(state)
+                planned = {s.key: s for s in wave if not s.error}
+                if planned:
+                    self._process(planned)
+                wave = upcoming
+        finally:
+            self.report.follow(None)
+        self.summary.wall_s = time.monotonic() - self.started
         return self.summary
+
+    def _passed(self) -> dict[tuple[str, int], int]:
+        """The light stage's passes since the last call (actors/progress.py), for the reporter's ticks."""
+        try:
+            return ray.get(self.board.take.remote(), timeout=PASSES_TIMEOUT_S)
+        except ray.exceptions.RayError as exc:  # a board lost with its node, or busy: the next tick asks again
+            log.debug("progress board: %s", _reason(exc))
+            return {}
 
     def _inputs(self, container: str) -> list[ObjectInfo]:
         """The input videos, without this job's own outputs when OUTPUT lies in INPUT: a folder
@@ -186,7 +202,7 @@ class Job:
                     todo.append(segment)
         try:
             if todo:
-                for row in segment_dataset(todo, self.spec, self.storage).iter_rows():
+                for row in segment_dataset(todo, self.spec, self.storage, self.board).iter_rows():
                     segment = SegmentRecord.from_row(row)
                     self._add_segment(planned[segment.video_key], segment, stitch, pending)
                     self._collect(pending, timeout=0)
@@ -221,7 +237,10 @@ class Job:
     ) -> None:
         """Take one finished segment; once a video has all of them, stitch it (or fail it)."""
         if segment.segment_index not in state.segments:  # a segment delivered twice counts once
-            self.report.segment_done(state.info.uri, segment.frames, reused=segment.reused)
+            self.report.segment_done(state.info.uri, segment.segment_index, segment.frames, reused=segment.reused)
+            if not segment.reused and self.summary.first_output_s is None:
+                self.summary.first_output_s = time.monotonic() - self.started
+                self.report.first_output(self.summary.first_output_s)
         state.segments[segment.segment_index] = segment
         if len(state.segments) < segment.segment_count:
             return

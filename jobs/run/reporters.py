@@ -1,6 +1,7 @@
 """What a running job shows: the job (jobs/run/job.py, jobs/run/sync.py) calls a reporter's event
-methods (job started, videos listed, video planned, segment done, video ok, failed or skipped),
-which count them into the job's progress (jobs/run/progress.py) and show them as asked:
+methods (job started, videos listed, video planned, segment done, first chunk written, video ok,
+failed or skipped), which count them into the job's progress (jobs/run/progress.py) with the
+light stage's passes (taken from the job at each tick: `follow`), and show them as asked:
 
 * Reporter: the per-video lines `pssr run` prints (`ok`, `FAILED`, `skip`) through `echo`; run
   as a context (the CLI does), also a progress log record every PROGRESS_EVERY_S seconds, so a
@@ -23,13 +24,13 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Self, TextIO
 
-from jobs.run.logs import set_job_id
+from jobs.run.logs import JobLog, job_log_path, set_job_id
 from jobs.run.progress import JobProgress, Snapshot
 from jobs.run.summary import JobSummary
 
@@ -50,8 +51,10 @@ class Reporter:
         echo: Callable[[str], None] = print,
         clock: Callable[[], float] = time.monotonic,
         every_s: float = PROGRESS_EVERY_S,
+        job_log: JobLog | None = None,
     ) -> None:
         self.echo, self.clock, self.every_s = echo, clock, every_s
+        self.job_log = job_log  # opened when the job starts, its file named by the first line
         self.progress = JobProgress(clock)
         self.job_id: str | None = None
         self.input = self.output = ""
@@ -59,6 +62,7 @@ class Reporter:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._last_tick = clock()
+        self._take: Callable[[], Mapping[tuple[str, int], int]] | None = None
 
     # ---- periodic output, while the job runs
     def __enter__(self) -> Self:
@@ -77,12 +81,21 @@ class Reporter:
         while not self._stop.wait(self.every_s / 4):  # shown within a quarter period of being due
             self.tick()
 
+    def follow(self, take: Callable[[], Mapping[tuple[str, int], int]] | None) -> None:
+        """Where each tick takes the frames the light stage has passed since the last (the job's
+        progress board: jobs/run/job.py); None when the job has no more."""
+        self._take = take
+
     def tick(self) -> None:
         """Show the progress if `every_s` has passed since it was last shown."""
+        if self.clock() - self._last_tick < self.every_s:
+            return
+        take = self._take
+        passed = take() if take is not None else {}  # a call to Ray: outside the lock, events go on
         with self._lock:
-            if self.clock() - self._last_tick >= self.every_s:
-                self._last_tick = self.clock()
-                self._show_progress(self.progress.snapshot())
+            self.progress.passed(passed)
+            self._last_tick = self.clock()
+            self._show_progress(self.progress.snapshot())
 
     def _show_progress(self, snapshot: Snapshot) -> None:
         log.info("progress: %s", snapshot.line())
@@ -95,12 +108,17 @@ class Reporter:
         with self._lock:
             self.job_id, self.input, self.output = job_id, input_uri, output_uri
             set_job_id(job_id)  # on every log record from here on
-            self._event("job_started", None, input=input_uri, output=output_uri)
+            if self.job_log is not None:
+                self.job_log.open(job_log_path(output_uri, job_id))
+            log_path = None if self.job_log is None or self.job_log.path is None else str(self.job_log.path)
+            self._event("job_started", None, input=input_uri, output=output_uri, log=log_path)
 
     def listed(self, to_process: int) -> None:
         with self._lock:
             self.progress.listed(to_process)
             line = f"job {self.job_id}: {to_process} video(s) to process from {self.input} -> {self.output}"
+            if self.job_log is not None and self.job_log.path is not None:
+                line += f"; log {self.job_log.path}"
             self._event("listed", line, videos=to_process, skipped=self.progress.videos_skipped)
 
     def video_skipped(self, video: str, reason: str) -> None:
@@ -113,9 +131,13 @@ class Reporter:
             self.progress.planned(video, frames, segments)
             self._event("video_planned", None, video=video, frames=frames, segments=segments)
 
-    def segment_done(self, video: str, frames: int, reused: bool) -> None:
+    def segment_done(self, video: str, index: int, frames: int, reused: bool) -> None:
         with self._lock:
-            self.progress.segment_done(video, frames, reused)
+            self.progress.segment_done(video, index, frames, reused)
+
+    def first_output(self, seconds: float) -> None:
+        """The job's first chunk is written: how long the start took (Ray, actors, planning, the first segment)."""
+        self.event("first_output", f"first chunk written {seconds:.1f} s after the start", seconds=seconds)
 
     def video_ok(self, video: str, output: str, frames: int) -> None:
         with self._lock:
@@ -150,8 +172,14 @@ class Reporter:
 class TerminalReporter(Reporter):
     """Event lines through `echo` (stdout) above one status line on `err`, a terminal."""
 
-    def __init__(self, echo: Callable[[str], None], err: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(echo, clock, every_s=REDRAW_EVERY_S)
+    def __init__(
+        self,
+        echo: Callable[[str], None],
+        err: TextIO,
+        clock: Callable[[], float] = time.monotonic,
+        job_log: JobLog | None = None,
+    ) -> None:
+        super().__init__(echo, clock, every_s=REDRAW_EVERY_S, job_log=job_log)
         self.err = err
         self._drawn: str | None = None  # the status line on the terminal now
         self._clearing = _ClearBeforeLog(self)
@@ -205,9 +233,13 @@ class JsonReporter(Reporter):
     """JSON Lines on `stream`: one object per event, each with its `event`, `job_id` and `ts` (ISO 8601, UTC)."""
 
     def __init__(
-        self, stream: TextIO, clock: Callable[[], float] = time.monotonic, every_s: float = PROGRESS_EVERY_S
+        self,
+        stream: TextIO,
+        clock: Callable[[], float] = time.monotonic,
+        every_s: float = PROGRESS_EVERY_S,
+        job_log: JobLog | None = None,
     ) -> None:
-        super().__init__(lambda _: None, clock, every_s)
+        super().__init__(lambda _: None, clock, every_s, job_log)
         self.stream = stream
 
     def _show_progress(self, snapshot: Snapshot) -> None:
@@ -226,8 +258,8 @@ class JsonReporter(Reporter):
 class QuietReporter(Reporter):
     """Nothing at all: the exit status tells, and a failed video's ERROR log record says why."""
 
-    def __init__(self) -> None:
-        super().__init__(lambda _: None)
+    def __init__(self, job_log: JobLog | None = None) -> None:
+        super().__init__(lambda _: None, job_log=job_log)
 
     def _show_progress(self, snapshot: Snapshot) -> None:
         pass
@@ -236,10 +268,10 @@ class QuietReporter(Reporter):
         pass
 
 
-def console_reporter(echo: Callable[[str], None], err: TextIO) -> Reporter:
+def console_reporter(echo: Callable[[str], None], err: TextIO, job_log: JobLog | None = None) -> Reporter:
     """For people: a status line on `err` when it is a terminal; otherwise plain lines, and a
     progress log record every PROGRESS_EVERY_S (a scheduled job's log)."""
-    return TerminalReporter(echo, err) if err.isatty() else Reporter(echo)
+    return TerminalReporter(echo, err, job_log=job_log) if err.isatty() else Reporter(echo, job_log=job_log)
 
 
 @contextlib.contextmanager

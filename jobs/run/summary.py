@@ -16,6 +16,7 @@ class JobSummary:
     outputs: dict[str, str] = field(default_factory=dict)
     frames: int = 0
     wall_s: float = 0.0
+    first_output_s: float | None = None  # from the job's start to its first chunk written; None if none was
 
     @property
     def ok(self) -> bool:

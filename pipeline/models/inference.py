@@ -8,6 +8,7 @@ object store.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -97,15 +98,22 @@ def run_strong(
 
 
 @torch.inference_mode()
-def run_light(model: torch.nn.Module, hr: torch.Tensor, frames_per_pass: int, tile: int | None = None) -> torch.Tensor:
+def run_light(
+    model: torch.nn.Module,
+    hr: torch.Tensor,
+    frames_per_pass: int,
+    tile: int | None = None,
+    passed: Callable[[int], None] | None = None,
+) -> torch.Tensor:
     """Refine HR frames (T, 3, H, W) a few frames at a time (the light model is per frame), in
-    overlapping tiles of at most `tile` HR pixels a side if given. Float32 out."""
-    return torch.cat(
-        [
-            tiled(model, hr[i : i + frames_per_pass], tile, *_reach(model, tile)).float()
-            for i in range(0, hr.shape[0], frames_per_pass)
-        ]
-    )
+    overlapping tiles of at most `tile` HR pixels a side if given; `passed(n)` after each pass,
+    with the n frames done so far (the job's progress). Float32 out."""
+    outputs = []
+    for i in range(0, hr.shape[0], frames_per_pass):
+        outputs.append(tiled(model, hr[i : i + frames_per_pass], tile, *_reach(model, tile)).float())
+        if passed is not None:
+            passed(min(i + frames_per_pass, hr.shape[0]))
+    return torch.cat(outputs)
 
 
 def _forward_kept(model: torch.nn.Module, keep: slice, clip: torch.Tensor, *motion: torch.Tensor) -> torch.Tensor:

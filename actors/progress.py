@@ -1,0 +1,39 @@
+"""Progress inside a segment: the light stage (the last model stage) reports the frames it has
+passed, pass by pass, to one small actor per job; the driver takes what came in since it last
+looked (jobs/run/job.py, jobs/run/progress.py).
+
+Reports are cumulative per try of a segment and the board keeps the highest, so a retried
+segment (a lost actor, an out-of-memory retry with smaller tiles) restarts from 0 without
+counting its frames twice. Reports are fire-and-forget: a lost board costs progress detail,
+never a segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ray
+from ray.actor import ActorHandle
+
+
+@ray.remote(num_cpus=0, max_restarts=-1)
+class ProgressBoard:
+    """Frames past the light stage by (input URI, segment index), since the driver last took them."""
+
+    def __init__(self) -> None:
+        self._frames: dict[tuple[str, int], int] = {}
+
+    def passed(self, video: str, segment_index: int, frames: int) -> None:
+        key = (video, segment_index)
+        self._frames[key] = max(frames, self._frames.get(key, 0))
+
+    def take(self) -> dict[tuple[str, int], int]:
+        taken, self._frames = self._frames, {}
+        return taken
+
+
+def pass_reporter(board: ActorHandle | None, video: str, segment_index: int) -> Callable[[int], None] | None:
+    """What a stage calls with the frames it has passed so far (None without a board: the benchmarks' stages)."""
+    if board is None:
+        return None
+    return lambda frames: board.passed.remote(video, segment_index, frames)
