@@ -54,10 +54,12 @@ def verify(output_uri: str, source_uri: str | None, s3_endpoint_url: str | None,
 def status(output_uri: str, flagged: bool, as_json: bool, s3_endpoint_url: str | None, region: str | None) -> None:
     """Where the videos under OUTPUT (a folder or s3:// prefix) stand, from its manifests.
 
-    One line per video, as its latest manifest row says: ok, flagged (ok, with segments past a
-    review threshold) or failed, with frames, duration and wall time; then the totals and the
-    errors of failed videos. Exits 0 when no video's latest row failed (flagged ones included),
-    1 when any did, 2 when OUTPUT holds no manifests or cannot be read.
+    First the jobs running there, from the progress each rewrites every 30 s: frames, rate, ETA
+    and a line per unfinished video. Then one line per video, as its latest manifest row says:
+    ok, flagged (ok, with segments past a review threshold) or failed, with frames, duration and
+    wall time; then the totals and the errors of failed videos. Exits 0 when no video's latest
+    row failed (flagged ones included), 1 when any did, 2 when OUTPUT holds neither manifests nor
+    a running job, or cannot be read.
     """
     from jobs.reports.status import job_status, no_manifests_message, print_status, status_json
     from pipeline.storage import Storage, StorageError
@@ -66,7 +68,7 @@ def status(output_uri: str, flagged: bool, as_json: bool, s3_endpoint_url: str |
         result = job_status(Storage(s3_endpoint_url=s3_endpoint_url, region=region), output_uri)
     except (StorageError, OSError) as exc:  # OSError: pyarrow's reading of the manifests
         raise Refused(str(exc)) from None
-    if not result.videos:
+    if not result.videos and not result.running:
         raise Refused(no_manifests_message(output_uri))
     if as_json:
         click.echo(status_json(result, flagged))

@@ -1,4 +1,5 @@
-"""`pssr status OUTPUT`: where a job's videos stand, from the manifests alone (no Ray, no models).
+"""`pssr status OUTPUT`: where a job's videos stand, from the manifests alone (no Ray, no models),
+and what running jobs are doing, from the objects they rewrite as they go (pipeline/runs/live.py).
 
 Manifests accumulate (every run adds rows for the videos it processed), so each video is shown as
 its latest row says: ok, flagged (ok, with segments past a review threshold), or failed.
@@ -9,13 +10,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
+from jobs.run.progress import duration
 from pipeline.manifest.files import manifest_root, read_latest
 from pipeline.quality.review import THRESHOLDS, timecode
+from pipeline.runs.live import read_live
 from pipeline.storage import Storage
 
 UNITS = {"lr_psnr": " dB", "tfs": "", "flicker": "", "light_delta": ""}
+# A running job rewrites its progress every 30 s (jobs/run/reporters.py): silent this long, it may have died.
+STALE_S = 300.0
 
 
 @dataclass
@@ -47,6 +53,7 @@ class JobStatus:
     output: str
     videos: list[dict[str, Any]] = field(default_factory=list)
     flagged_segments: list[FlaggedSegment] = field(default_factory=list)
+    running: list[dict[str, Any]] = field(default_factory=list)  # running jobs' progress (pipeline/runs/live.py)
 
     def count(self, status: str) -> int:
         return sum(v["status"] == status for v in self.videos)
@@ -68,8 +75,11 @@ class JobStatus:
 
 
 def job_status(storage: Storage, output: str) -> JobStatus:
-    """Each video's latest manifest row under `output`, and the flagged segments of those rows."""
-    return summarize(output, *read_latest(storage, output))
+    """Each video's latest manifest row under `output`, the flagged segments of those rows, and the
+    progress of the jobs running there."""
+    status = summarize(output, *read_latest(storage, output))
+    status.running = read_live(storage, output)
+    return status
 
 
 def summarize(output: str, videos: list[dict[str, Any]], segments: list[dict[str, Any]]) -> JobStatus:
@@ -126,8 +136,34 @@ def _table(header: Sequence[str], rows: list[Sequence[str]], right: set[int]) ->
     return ["  ".join(cell(i, text) for i, text in enumerate(row)).rstrip() for row in [header, *rows]]
 
 
+def print_running(running: list[dict[str, Any]], echo: Callable[[str], None], now: datetime | None = None) -> None:
+    """Each running job's line (frames, rate, ETA, when it last wrote) and a line per unfinished video."""
+    now = now or datetime.now(timezone.utc)
+    for job in running:
+        since = (now - datetime.fromisoformat(job["updated_at"])).total_seconds()
+        quiet = f"; no update for {duration(since)}: it may have stopped" if since > STALE_S else ""
+        rate = "-" if job["frames_per_s"] is None else f"{job['frames_per_s']:.1f}"
+        echo(
+            f"running: job {job['job_id']} (since {job['started_at']}), frames {job['frames_done']}/"
+            f"{job['frames_total']}, {rate} frames/s, ETA {duration(job['eta_s'])}; "
+            f"videos {job['videos_ok'] + job['videos_failed'] + job['videos_skipped']}/{job['videos_total']} "
+            f"done; updated {duration(since)} ago{quiet}"
+        )
+        rows = [
+            (v["video"], f"{v['frames_done']}/{v['frames']}", f"{100 * v['frames_done'] // max(v['frames'], 1)}%",
+             f"{v['segments_done']}/{v['segments']}")
+            for v in job["videos"]
+        ]  # fmt: skip
+        for line in _table(("video", "frames", "done", "segments"), rows, right={1, 2, 3}) if rows else []:
+            echo(f"  {line}")
+
+
 def print_status(status: JobStatus, echo: Callable[[str], None], flagged: bool = False) -> None:
-    """The table of videos, the totals, the failed videos' errors and (with `flagged`) the segments to review."""
+    """The running jobs, the table of videos, the totals, the failed videos' errors and (with
+    `flagged`) the segments to review."""
+    print_running(status.running, echo)
+    if not status.videos:
+        return
     rows = [
         (v["video_key"], v["status"], v["frames"], timecode(v["duration_s"]), v["segments"],
          v["segments_flagged"], f"{v['wall_s']:.1f}", v["finished_at"], v["job_id"])
@@ -157,7 +193,9 @@ def print_status(status: JobStatus, echo: Callable[[str], None], flagged: bool =
 
 
 def status_json(status: JobStatus, flagged: bool = False) -> str:
-    document: dict[str, Any] = {"output": status.output, "videos": status.videos, "totals": status.totals()}
+    document: dict[str, Any] = {
+        "output": status.output, "videos": status.videos, "totals": status.totals(), "running": status.running
+    }
     if flagged:
         document["flagged_segments"] = [{**asdict(s), "time": s.times} for s in status.flagged_segments]
     return json.dumps(document, indent=2)

@@ -26,6 +26,7 @@ from jobs.run.ray_cluster import connect
 from jobs.run.reporters import Reporter
 from jobs.run.summary import JobSummary
 from pipeline.config import JobSpec
+from pipeline.errors import PssrError
 from pipeline.manifest.columns import manifest_row
 from pipeline.manifest.files import write_video_manifest
 from pipeline.manifest.rows import JobFacts, segment_rows, video_record
@@ -36,6 +37,7 @@ from pipeline.naming import VIDEO_EXTENSIONS, output_key, reference_uri
 from pipeline.plan import segment_records
 from pipeline.provenance import TOOL, Provenance, tool_version
 from pipeline.runs.attempts import segment_attempts
+from pipeline.runs.live import clear_live, write_live
 from pipeline.runs.resume import finished_videos, reusable_chunks, reused
 from pipeline.segment import SegmentRecord
 from pipeline.storage import ObjectInfo, Storage, is_s3, join_uri, relative_key
@@ -110,6 +112,10 @@ class Job:
         connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
         self.board = ProgressBoard.remote()
         self.report.follow(self._passed)
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.report.publish(
+            lambda progress: write_live(self.storage, self.spec.output, self.job_id, {"started_at": started_at, **progress})
+        )
         try:
             waves = self.waves(videos)
             wave = next(waves, [])
@@ -127,8 +133,17 @@ class Job:
                 wave = upcoming
         finally:
             self.report.follow(None)
+            self.report.publish(None)
+            self._clear_live()
         self.summary.wall_s = time.monotonic() - self.started
         return self.summary
+
+    def _clear_live(self) -> None:
+        """The job is over: its running object (pipeline/runs/live.py) goes; the manifests say the rest."""
+        try:
+            clear_live(self.storage, self.spec.output, self.job_id)
+        except (OSError, PssrError) as exc:
+            log.warning("could not remove the job's progress object: %s", exc)
 
     def _passed(self) -> dict[tuple[str, int], int]:
         """The light stage's passes since the last call (actors/progress.py), for the reporter's ticks."""

@@ -147,6 +147,14 @@ class JobProgress:
             self.frames_total -= state.frames - state.frames_done
             self.segments_total -= state.segments - state.segments_done
 
+    def unfinished(self) -> list[dict[str, int | str]]:
+        """The planned videos not finished yet, with their frames and segments done and to do."""
+        return [
+            {"video": video, "frames_done": s.frames_done, "frames": s.frames,
+             "segments_done": s.segments_done, "segments": s.segments}
+            for video, s in self._open.items()
+        ]  # fmt: skip
+
     def recent_rate(self) -> float | None:
         """Frames worked per second since the last sample at least `window_s` old (or the first)."""
         now = self.clock()

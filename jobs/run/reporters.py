@@ -33,6 +33,7 @@ from typing import Any, Self, TextIO
 from jobs.run.logs import JobLog, job_log_path, set_job_id
 from jobs.run.progress import JobProgress, Snapshot
 from jobs.run.summary import JobSummary
+from pipeline.errors import PssrError
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class Reporter:
         self._ticker: threading.Thread | None = None
         self._last_tick = clock()
         self._take: Callable[[], Mapping[tuple[str, int], int]] | None = None
+        self._publish: Callable[[dict[str, Any]], None] | None = None
+        self.publish_every_s = PROGRESS_EVERY_S
+        self._last_published = -float("inf")
 
     # ---- periodic output, while the job runs
     def __enter__(self) -> Self:
@@ -86,8 +90,14 @@ class Reporter:
         progress board: jobs/run/job.py); None when the job has no more."""
         self._take = take
 
+    def publish(self, write: Callable[[dict[str, Any]], None] | None) -> None:
+        """Where the progress goes every `publish_every_s` for `pssr status` to read (the job's
+        running object, pipeline/runs/live.py); None when the job has ended."""
+        self._publish = write
+
     def tick(self) -> None:
-        """Show the progress if `every_s` has passed since it was last shown."""
+        """Show the progress if `every_s` has passed since it was last shown; publish it every
+        `publish_every_s`."""
         if self.clock() - self._last_tick < self.every_s:
             return
         take = self._take
@@ -95,7 +105,16 @@ class Reporter:
         with self._lock:
             self.progress.passed(passed)
             self._last_tick = self.clock()
-            self._show_progress(self.progress.snapshot())
+            snapshot = self.progress.snapshot()
+            self._show_progress(snapshot)
+            write = self._publish if self._last_tick - self._last_published >= self.publish_every_s else None
+            document = {**asdict(snapshot), "videos": self.progress.unfinished()} if write else None
+        if write is not None and document is not None:  # a write to the store: outside the lock too
+            self._last_published = self._last_tick
+            try:
+                write(document)
+            except (OSError, PssrError) as exc:  # progress for status is worth no failure of the job
+                log.debug("publishing progress: %s", exc)
 
     def _show_progress(self, snapshot: Snapshot) -> None:
         log.info("progress: %s", snapshot.line())

@@ -35,7 +35,8 @@ from jobs.run.reporters import JsonReporter, Reporter, TerminalReporter, console
 from jobs.run.summary import JobSummary
 from pipeline.config import PoolSpec, load_job_spec
 from pipeline.manifest.files import read_manifests
-from pipeline.storage import Storage
+from pipeline.runs.live import read_live
+from pipeline.storage import Storage, StorageError
 from tests.actors.segments import decoded
 from tests.clips import make_clip
 
@@ -498,15 +499,20 @@ def test_the_light_stage_reports_its_passes_to_the_board_and_a_retry_counts_once
 
 
 class Ticking(Reporter):
-    """Takes the light stage's passes (a tick) as each segment is delivered, noting what they added."""
+    """Takes the light stage's passes (a tick, publishing the progress) as each segment is
+    delivered, noting what they added and what `pssr status` would read under `output` then."""
 
-    def __init__(self) -> None:
+    def __init__(self, output: Path) -> None:
         super().__init__(lambda _: None, every_s=0.0)
+        self.publish_every_s = 0.0
+        self.output = str(output)
         self.ahead: list[int] = []  # frames counted from passes beyond the delivered segments'
         self.delivered = 0
+        self.live: list[list[dict]] = []
 
     def segment_done(self, video: str, index: int, frames: int, reused: bool) -> None:
         self.tick()
+        self.live.append(read_live(Storage(), self.output))
         self.ahead.append(self.progress.snapshot().frames_done - self.delivered)
         self.delivered += frames
         super().segment_done(video, index, frames, reused)
@@ -521,7 +527,7 @@ def test_a_jobs_progress_counts_the_light_stages_passes_and_every_frame_once(tmp
         {"input": str(src), "output": str(tmp_path / "out"), "scale": 2, "segment.max_core_frames": 8,
          "segment.detect_scenes": False, "light_pool.frames_per_pass": 4},
     )  # fmt: skip
-    reporter = Ticking()
+    reporter = Ticking(tmp_path / "out")
     summary = run_job(spec, report=reporter)
 
     assert summary.ok and summary.frames == 24
@@ -531,6 +537,13 @@ def test_a_jobs_progress_counts_the_light_stages_passes_and_every_frame_once(tmp
     snap = reporter.progress.snapshot()
     assert (snap.frames_done, snap.frames_total, snap.segments_done) == (24, 24, 3)  # nothing counted twice
     assert reporter._take is None  # the job let go of its board
+    # While it ran, the job's progress object said how far the video was; gone once it ended.
+    assert [len(seen) for seen in reporter.live] == [1, 1, 1]
+    assert all(seen[0]["job_id"] == summary.job_id for seen in reporter.live)
+    videos = [seen[0]["videos"] for seen in reporter.live]
+    assert all(v[0]["video"] == str(src) and v[0]["frames"] == 24 for v in videos)
+    assert [v[0]["segments_done"] for v in videos] == [0, 1, 2]
+    assert read_live(Storage(), str(tmp_path / "out")) == []
 
 
 @pytest.mark.slow
@@ -551,3 +564,39 @@ def test_run_shows_its_own_lines_and_keeps_rays_in_the_job_log(inputs: Path, tmp
     logged = log_path.read_text()
     assert "Progress bars disabled" in logged  # Ray Data's warning, on the driver
     assert "Ray's session logs" in logged and console[0] in logged
+
+
+def test_progress_is_published_every_period_with_the_unfinished_videos():
+    clock, published = Clock(), []
+    reporter = Reporter(lambda _: None, clock, every_s=1.0)
+    reporter.publish(published.append)
+    reporter.job_started("J1", "in/", "out/")
+    reporter.listed(2)
+    reporter.video_planned("in/a.mp4", frames=48, segments=2)
+    reporter.video_planned("in/b.mp4", frames=24, segments=1)
+    clock.now += 1
+    reporter.tick()
+    reporter.segment_done("in/a.mp4", 0, 24, reused=False)
+    clock.now += 1
+    reporter.tick()  # shown, not published: a period has not passed
+    clock.now += reporter.publish_every_s
+    reporter.tick()
+
+    assert len(published) == 2
+    first, last = published
+    assert first["frames_done"] == 0 and last["frames_done"] == 24 and last["frames_total"] == 72
+    assert last["videos"] == [
+        {"video": "in/a.mp4", "frames_done": 24, "frames": 48, "segments_done": 1, "segments": 2},
+        {"video": "in/b.mp4", "frames_done": 0, "frames": 24, "segments_done": 0, "segments": 1},
+    ]
+
+    def refuse(_: dict) -> None:
+        raise StorageError("out/_pssr/running/J1.json: access denied")
+
+    reporter.publish(refuse)  # a store that refuses the write costs the progress object only
+    clock.now += reporter.publish_every_s
+    reporter.tick()
+    reporter.publish(None)
+    clock.now += reporter.publish_every_s
+    reporter.tick()
+    assert len(published) == 2
