@@ -1,6 +1,7 @@
 """Stitch task (a Ray task per video, once all its chunks are in): fetch the chunks from staging,
 join them by stream copy with the source's audio and subtitles and the output's provenance tags
-(pipeline/media/concat.py), and put the result at its final key in one atomic upload."""
+(pipeline/media/concat.py), and put the result at its final key in one atomic upload, then its
+checksum sidecars beside it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import tempfile
 from fractions import Fraction
 
 from pipeline.media import MediaError, StitchStats, stitch_chunks
-from pipeline.media.fixity import video_digest
+from pipeline.media.fixity import SIDECARS, checksum_line, file_digests, video_digest
 from pipeline.provenance import Provenance
 from pipeline.storage import Storage
 
@@ -25,12 +26,15 @@ def stitch_video(
     sample_aspect_ratio: Fraction | None = None,
     provenance: Provenance | None = None,
     retime_audio: tuple[int, ...] = (),
+    sidecars: bool = True,
 ) -> StitchStats:
     """MediaError (and no upload) when the stitched video does not hold `expected_frames`.
 
     With `provenance`, the output carries its tags, the digest of its coded pictures included
     (taken from the chunks: stream copy keeps every picture's bytes). `retime_audio`: the source's
-    audio streams whose timestamps the probe found broken (`VideoProbe.audio_retimed`)."""
+    audio streams whose timestamps the probe found broken (`VideoProbe.audio_retimed`). With
+    `sidecars`, OUTPUT.md5 and OUTPUT.sha256 follow the output (`md5sum -c` form), each written
+    whole; a retried task writes the same bytes again."""
     with tempfile.TemporaryDirectory(prefix="pssr-stitch-") as tmp:
         paths = []
         for i, uri in enumerate(chunk_uris):
@@ -52,6 +56,12 @@ def stitch_video(
             )
         if stats.frames != expected_frames:
             raise MediaError(f"stitched {stats.frames} frames but the source has {expected_frames}")
+        with open(out_path, "rb") as written:
+            digests = file_digests(written)
         # The final key only ever sees a complete file: the upload is atomic (see Storage.upload).
         storage.upload(out_path, output_uri)
-    return dataclasses.replace(stats, video_sha256=digest)
+    if sidecars:
+        name = output_uri.rsplit("/", 1)[-1]
+        for algorithm in SIDECARS:
+            storage.write_bytes(f"{output_uri}.{algorithm}", checksum_line(digests.of(algorithm), name).encode())
+    return dataclasses.replace(stats, video_sha256=digest, file=digests)

@@ -389,6 +389,11 @@ class JobSpec(StrictModel):
         RaySpec(), description="The Ray cluster, CPUs per task, retries after lost workers or nodes, backpressure."
     )
     sync: SyncSpec = Field(SyncSpec(), description="`pssr sync` only: the per-video leases of overlapping runs.")
+    sidecars: bool = Field(
+        True,
+        description="Checksums for archives: OUTPUT_FILE.md5 and OUTPUT_FILE.sha256 beside each output, and the "
+        "job's list of both under OUTPUT/_pssr/fixity/ (the forms `md5sum -c` and `sha256sum -c` read).",
+    )
     review: ReviewSpec = Field(
         ReviewSpec(), description="Review-flag thresholds of the segment metrics; they change no output."
     )

@@ -54,3 +54,8 @@ def staging_prefix(output_root: str, config_hash: str, video_id: str, input_vers
 
 def chunk_uri(staging: str, segment_index: int, container: str) -> str:
     return join_uri(staging, f"chunk_{segment_index:06d}.{container}")
+
+
+def fixity_uri(output_root: str, job_id: str, algorithm: str) -> str:
+    """The job's checksum list (`md5` or `sha256`) of the outputs it wrote."""
+    return join_uri(output_root, PIPELINE_AREA, "fixity", f"{job_id}.{algorithm}")

@@ -1,5 +1,5 @@
 """Provenance of an output video: container tags that mark it as machine-upscaled and say by what
-and from what, and the check that reads them back (`pssr verify`).
+and from what, and the check that reads them back with the output's checksum sidecars (`pssr verify`).
 
 The key names live here only: the stitcher writes `Provenance.tags()`, the verifier reads them
 with `read_provenance`. MP4/MOV store them as QuickTime metadata keys (mdta), Matroska as global
@@ -10,12 +10,12 @@ for tools that show no custom keys, and survives remuxers that drop them.
 from __future__ import annotations
 
 import importlib.metadata
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import BinaryIO
 
 from pipeline.errors import PssrError
 from pipeline.media import MediaError, Source, open_source
-from pipeline.media.fixity import file_sha256, video_digest
+from pipeline.media.fixity import SIDECARS, file_digests, file_sha256, parse_checksum_list, video_digest
 from pipeline.storage import Storage
 
 TOOL = "pssr"
@@ -115,6 +115,7 @@ class Verification:
     provenance: Provenance
     tags: dict[str, str]  # the file's PS-SR tags and its comment, as stored (keys lower-cased)
     problems: list[str]  # empty: verified
+    sidecars: list[str] = field(default_factory=list)  # the checksum sidecars checked (URIs)
 
     @property
     def ok(self) -> bool:
@@ -147,9 +148,31 @@ def verify(output: BinaryIO, source: BinaryIO | None = None) -> Verification:
 
 
 def verify_stored(storage: Storage, output_uri: str, source_uri: str | None = None) -> Verification:
-    """`verify` on stored files (local paths or s3:// URIs); StorageError when one cannot be opened."""
+    """`verify` on stored files (local paths or s3:// URIs), and the output's checksum sidecars
+    (OUTPUT.md5, OUTPUT.sha256) where there are any; StorageError when one cannot be opened."""
     with storage.open_read(output_uri) as output:
         if source_uri is None:
-            return verify(output)
-        with storage.open_read(source_uri) as source:
-            return verify(output, source)
+            result = verify(output)
+        else:
+            with storage.open_read(source_uri) as source:
+                result = verify(output, source)
+        sidecars = {f"{output_uri}.{a}": a for a in SIDECARS if storage.exists(f"{output_uri}.{a}")}
+        if sidecars:
+            digests = file_digests(output)
+            name = output_uri.rsplit("/", 1)[-1]
+            for uri, algorithm in sidecars.items():
+                result.problems.extend(_sidecar_problems(storage.read_bytes(uri), uri, name, digests.of(algorithm)))
+            result.sidecars = list(sidecars)
+    return result
+
+
+def _sidecar_problems(text: bytes, uri: str, name: str, digest: str) -> list[str]:
+    try:
+        listed = parse_checksum_list(text.decode("utf-8", errors="replace"))
+    except ValueError as exc:
+        return [f"{uri}: {exc}"]
+    if name not in listed:
+        return [f"{uri}: lists no {name!r}"]
+    if listed[name] != digest:
+        return [f"{uri}: says {listed[name]}, the file's is {digest}"]
+    return []

@@ -19,7 +19,8 @@ def verify(output_uri: str, source_uri: str | None, s3_endpoint_url: str | None,
     """Read the provenance PS-SR wrote into OUTPUT_FILE (a path or s3:// URI) and check it.
 
     Prints the com.pssr.* tags; checks that the video stream holds the pictures PS-SR wrote
-    (com.pssr.video_sha256) and, with --source, that the source's sha256 is the recorded one.
+    (com.pssr.video_sha256), that the file matches its checksum sidecars (OUTPUT_FILE.md5 and
+    .sha256, where present) and, with --source, that the source's sha256 is the recorded one.
     Exits 0 when verified, 1 on a mismatch or a file without PS-SR provenance, 2 when a file
     cannot be read.
     """
@@ -41,7 +42,8 @@ def verify(output_uri: str, source_uri: str | None, s3_endpoint_url: str | None,
     for problem in result.problems:
         click.echo(f"MISMATCH {problem}", err=True)
     if result.ok:
-        checked = "video stream" + (" and source" if source_uri else "")
+        checked = ", ".join(["video stream", *(f"{uri.rsplit('/', 1)[-1]}" for uri in result.sidecars)])
+        checked += " and source" if source_uri else ""
         click.echo(f"verified: {output_uri} ({checked} match its provenance)")
     sys.exit(0 if result.ok else 1)
 

@@ -31,9 +31,10 @@ from pipeline.manifest.columns import manifest_row
 from pipeline.manifest.files import write_video_manifest
 from pipeline.manifest.rows import JobFacts, segment_rows, video_record
 from pipeline.media.decode import deinterlace_frames, deinterlace_mode
+from pipeline.media.fixity import SIDECARS, FileDigests, checksum_line
 from pipeline.models import model_info
 from pipeline.models.tiling import check_tile
-from pipeline.naming import VIDEO_EXTENSIONS, output_key, reference_uri
+from pipeline.naming import VIDEO_EXTENSIONS, fixity_uri, output_key, reference_uri
 from pipeline.plan import segment_records
 from pipeline.provenance import TOOL, Provenance, tool_version
 from pipeline.runs.attempts import segment_attempts
@@ -65,6 +66,7 @@ class Job:
             self.job_id, spec, self.config_hash, self.strong.name, self.strong.sha256, self.light.name, self.light.sha256
         )
         self.summary = JobSummary(job_id=self.job_id, output=spec.output)
+        self.fixity: list[tuple[str, FileDigests]] = []  # (output URI, its digests) of each video this run wrote
 
     def list_videos(self) -> list[VideoState]:
         """The inputs to process; a video an earlier run finished (same input version, same
@@ -135,8 +137,17 @@ class Job:
             self.report.follow(None)
             self.report.publish(None)
             self._clear_live()
+        if self.spec.sidecars and self.fixity:
+            self._write_fixity()
         self.summary.wall_s = time.monotonic() - self.started
         return self.summary
+
+    def _write_fixity(self) -> None:
+        """The job's checksum lists, OUTPUT/_pssr/fixity/<job_id>.md5 and .sha256: every output this
+        run wrote, by its path below OUTPUT (`cd OUTPUT && sha256sum -c _pssr/fixity/<job_id>.sha256`)."""
+        for algorithm in SIDECARS:
+            lines = [checksum_line(d.of(algorithm), relative_key(self.spec.output, uri)) for uri, d in self.fixity]
+            self.storage.write_bytes(fixity_uri(self.spec.output, self.job_id, algorithm), "".join(lines).encode())
 
     def _clear_live(self) -> None:
         """The job is over: its running object (pipeline/runs/live.py) goes; the manifests say the rest."""
@@ -269,6 +280,7 @@ class Job:
             self.storage, state.info.uri, [s.chunk_uri for s in segments], state.output_uri,
             self.spec.encode.container_format, state.plan.probe.n_frames,
             state.plan.probe.sample_aspect_ratio, self.provenance(state), state.plan.probe.audio_retimed,
+            self.spec.sidecars,
         )  # fmt: skip
         pending[ref] = state
 
@@ -318,6 +330,8 @@ class Job:
             self.summary.videos_ok.append(state.key)
             self.summary.outputs[state.key] = state.output_uri
             self.summary.frames += state.stitch.frames
+            if state.stitch.file is not None:
+                self.fixity.append((state.output_uri, state.stitch.file))
             self.report.video_ok(state.info.uri, state.output_uri, state.stitch.frames)
 
 

@@ -111,6 +111,8 @@ def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]
         deinterlace_mode=deinterlace_mode(frames),
         source_sha256=probe.sha256 if probe else None,
         video_sha256=stitch.video_sha256 if stitch else None,
+        output_md5=stitch.file.md5 if stitch and stitch.file else None,
+        output_sha256=stitch.file.sha256 if stitch and stitch.file else None,
         tool_version=tool_version(),
         strong_model=job.strong_model,
         strong_sha256=job.strong_sha256,

@@ -64,6 +64,8 @@ class VideoRecord:
     # Provenance (pipeline/provenance.py): the same values the output's container tags carry.
     source_sha256: String | None
     video_sha256: String | None
+    output_md5: String | None
+    output_sha256: String | None
     tool_version: String
     strong_model: String
     strong_sha256: String | None
@@ -150,6 +152,8 @@ VIDEO_COLUMNS = {
     "video_sha256": (
         "sha256 of the output's coded pictures (com.pssr.video_sha256; `pssr verify` checks it); null when failed."
     ),
+    "output_md5": "MD5 of the output file as written (its OUTPUT.md5 sidecar holds the same); null when failed.",
+    "output_sha256": "SHA-256 of the output file as written (OUTPUT.sha256); null when failed.",
     "tool_version": "Version of pssr that wrote the output (com.pssr.tool_version).",
     "strong_model": "Registry name of the strong model (com.pssr.strong_model).",
     "strong_sha256": "sha256 of its weights (com.pssr.strong_sha256); null: classical.",

@@ -24,6 +24,7 @@ from .audio_timing import AudioRetimer
 from .decode import Source, decoded_frames, open_source, video_stream
 from .encode import FORMATS, container_options, reorder_depth, with_dts
 from .errors import MediaError, no_partial_file
+from .fixity import FileDigests
 
 # Container tags that describe the source file itself, not its content.
 _FILE_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
@@ -40,6 +41,7 @@ class StitchStats:
     subtitle_streams: int
     audio_streams_retimed: int = 0  # copied with timestamps rebuilt (pipeline/media/audio_timing.py)
     video_sha256: str | None = None  # of the coded pictures (fixity.video_digest), when taken
+    file: FileDigests | None = None  # of the output file as uploaded
 
 
 def stitch_chunks(

@@ -1,10 +1,12 @@
 """Checksums for provenance: the sha256 of a source file, taken while it is read anyway, and a
-digest of a video stream's coded pictures that survives remuxing."""
+digest of a video stream's coded pictures that survives remuxing; and for archives, the MD5 and
+SHA-256 of each output file in the sidecars that `md5sum -c` and `sha256sum -c` read."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from .decode import Source, open_source, video_stream
@@ -62,6 +64,47 @@ class HashingReader(io.RawIOBase):
             self._take(self._hashed, block)
         self.raw.seek(pos)
         return self._hash.hexdigest()
+
+
+SIDECARS = ("md5", "sha256")  # OUTPUT_FILE.md5 and OUTPUT_FILE.sha256
+
+
+@dataclass(frozen=True)
+class FileDigests:
+    md5: str
+    sha256: str
+
+    def of(self, algorithm: str) -> str:
+        return self.md5 if algorithm == "md5" else self.sha256
+
+
+def file_digests(f: BinaryIO) -> FileDigests:
+    """MD5 and SHA-256 of a whole file object, in one read from its start."""
+    f.seek(0)
+    md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    while block := f.read(_BLOCK):
+        md5.update(block)
+        sha256.update(block)
+    return FileDigests(md5.hexdigest(), sha256.hexdigest())
+
+
+def checksum_line(digest: str, name: str) -> str:
+    """One line of a checksum list as coreutils writes it (`md5sum`, `sha256sum`): digest, two spaces, name."""
+    return f"{digest}  {name}\n"
+
+
+def parse_checksum_list(text: str) -> dict[str, str]:
+    """name -> digest from coreutils' form (text mode `  ` or binary mode ` *`); ValueError on a line
+    that is not of that form."""
+    found = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        digest, sep, name = line.partition(" ")
+        if not sep or not name or name[0] not in " *" or not all(c in "0123456789abcdefABCDEF" for c in digest):
+            raise ValueError(f"line {n} is not '<digest>  <file name>'")
+        found[name[1:]] = digest.lower()
+    return found
 
 
 def file_sha256(f: BinaryIO) -> str:

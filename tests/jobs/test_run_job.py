@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -94,6 +95,16 @@ def test_local_folder_to_local_folder(tmp_path: Path):
     )
     assert a_segments == [(0, 7, 0), (7, 15, 0), (15, 22, 1), (22, 30, 1)]
     assert not (out / "_pssr" / "staging").exists() or not any((out / "_pssr" / "staging").rglob("*.mp4"))
+    # Fixity: a sidecar per output and the job's list of both, which coreutils checks from OUTPUT.
+    assert (out / "sub dir" / "b_x4.mp4.sha256").read_text() == f"{b_row['output_sha256']}  b_x4.mp4\n"
+    assert (out / "a_x4.mp4.md5").read_text() == f"{row['output_md5']}  a_x4.mp4\n"
+    for tool, suffix in (("md5sum", "md5"), ("sha256sum", "sha256")):
+        listed = out / "_pssr" / "fixity" / f"{summary.job_id}.{suffix}"
+        assert sorted(line.split("  ", 1)[1] for line in listed.read_text().splitlines()) == [
+            "a_x4.mp4", "sub dir/b_x4.mp4"
+        ]
+        checked = subprocess.run([tool, "-c", str(listed.relative_to(out))], cwd=out, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_s3_prefix_to_s3_prefix(tmp_path: Path, s3_server: str, s3_bucket: str):

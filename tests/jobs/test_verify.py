@@ -5,6 +5,8 @@ tests/jobs/test_formats.py verifies its outputs.)"""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import subprocess
 from pathlib import Path
 
 import av
@@ -78,6 +80,31 @@ def test_verify_prints_the_tags_and_checks_the_source(made, tmp_path):
     other = make_clip(tmp_path / "other.mp4", frames=FRAMES, size=(32, 24))
     result = pssr(str(out), "--source", str(other))
     assert result.exit_code == 1 and "MISMATCH source sha256" in result.output
+
+
+def test_checksum_sidecars_that_coreutils_and_verify_read(made, tmp_path):
+    """OUTPUT.md5 and OUTPUT.sha256 beside the output: `md5sum -c` and `sha256sum -c` pass them;
+    `pssr verify` checks them too, and catches a change that leaves the pictures as they were."""
+    _, out = made
+    for tool, suffix in (("md5sum", "md5"), ("sha256sum", "sha256")):
+        sidecar = out.with_name(f"{out.name}.{suffix}")
+        digest = hashlib.new(suffix, out.read_bytes()).hexdigest()
+        assert sidecar.read_text() == f"{digest}  {out.name}\n"
+        checked = subprocess.run([tool, "-c", sidecar.name], cwd=out.parent, capture_output=True, text=True)
+        assert checked.returncode == 0 and checked.stdout == f"{out.name}: OK\n"
+    result = pssr(str(out))
+    assert result.exit_code == 0 and f"verified: {out} (video stream, {out.name}.md5, {out.name}.sha256" in result.output
+
+    copy = tmp_path / out.name
+    copy.write_bytes(out.read_bytes() + b"\0")  # a byte added after the last box: the pictures are intact
+    for suffix in ("md5", "sha256"):
+        (tmp_path / f"{out.name}.{suffix}").write_bytes(out.with_name(f"{out.name}.{suffix}").read_bytes())
+    result = pssr(str(copy))
+    assert result.exit_code == 1 and f"MISMATCH {copy}.sha256: says " in result.output
+    assert f"MISMATCH {copy}.md5: says " in result.output and "video stream changed" not in result.output
+    (tmp_path / f"{out.name}.md5").write_text("not a checksum line\n")
+    result = pssr(str(copy))
+    assert f"MISMATCH {copy}.md5: line 1 is not '<digest>  <file name>'" in result.output
 
 
 def test_changed_pictures_are_a_mismatch(made, tmp_path):

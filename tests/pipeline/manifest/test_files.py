@@ -71,6 +71,8 @@ def _video_row(job_id: str, key: str, status: str = "ok") -> dict[str, Any]:
         "deinterlace_mode": "bwdif=mode=send_frame:parity=auto:deint=interlaced",
         "source_sha256": "ab" * 32,
         "video_sha256": None if failed else "cd" * 32,
+        "output_md5": None if failed else "ef" * 16,
+        "output_sha256": None if failed else "01" * 32,
         "tool_version": "0.1.0",
         "strong_model": "tiny",
         "strong_sha256": "ef" * 32,
