@@ -296,6 +296,12 @@ class SyncSpec(StrictModel):
         description="`pssr sync`: lifetime of a per-video lease after its last renewal (a run renews its leases "
         "every third of it): how long the videos of a run that died wait before another run takes them over.",
     )
+    max_attempts: int = Field(
+        3,
+        ge=0,
+        description="`pssr sync`: runs that may fail on one input version before sync gives up on it (a new "
+        "version, i.e. a changed ETag or mtime, starts afresh; `pssr run` always tries); 0: no cap.",
+    )
 
 
 class ReviewSpec(StrictModel):

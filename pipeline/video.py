@@ -23,6 +23,7 @@ class VideoState:
     output_uri: str
     reference_uri: str | None = None  # its HR reference (benchmark mode)
     last_success: FinishedVideo | None = None  # the latest run that finished it, if any
+    attempt: int = 1  # this run's attempt at this input version (failed runs before it, plus one)
     plan: VideoPlan | None = None
     error: str = ""
     # segment index -> its finished record (a segment delivered twice counts once); None once written

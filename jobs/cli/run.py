@@ -94,6 +94,7 @@ def _report(summary: JobSummary, reporter: Reporter, *first: str) -> None:
 @job_options
 @spec_option("--reference", field="reference")
 @spec_option("--lease-seconds", field="sync.lease_seconds", type=int)
+@spec_option("--max-attempts", field="sync.max_attempts", type=int)
 @output_options
 def sync(src_uri: str, dst_uri: str, config: str | None, quiet: bool, as_json: bool, **options: Any) -> None:
     """Upscale what is new or changed in SRC since the last successful run into DST; for a schedule.
@@ -102,7 +103,8 @@ def sync(src_uri: str, dst_uri: str, config: str | None, quiet: bool, as_json: b
     settings) are skipped from the listing alone, never downloaded. Each video is leased under
     DST/_pssr/leases/ while it is processed, so runs that overlap split the work: a video leased
     by a live run is skipped, the lease of a run that died is taken over once it expires
-    (--lease-seconds after its last renewal). Exit status as `pssr run`.
+    (--lease-seconds after its last renewal). An input version that failed --max-attempts runs
+    (default 3) is left alone until it changes. Exit status as `pssr run`.
     """
     spec = job_spec(src_uri, dst_uri, config, options)
     from jobs.run.sync import SyncSummary, run_sync  # imported late, as run_job
@@ -113,7 +115,8 @@ def sync(src_uri: str, dst_uri: str, config: str | None, quiet: bool, as_json: b
             f"{len(summary.videos_redone)} redone (settings changed or output gone), "
             f"{len(summary.videos_skipped)} unchanged, {len(summary.videos_leased)} leased by another run, "
             f"{len(summary.videos_done_elsewhere)} done by another run meanwhile, "
-            f"{len(summary.leases_taken_over)} expired lease(s) taken over"
+            f"{len(summary.leases_taken_over)} expired lease(s) taken over, "
+            f"{len(summary.videos_gave_up)} given up (failed {spec.sync.max_attempts} times)"
         )
 
     _execute(run_sync, spec, quiet, as_json, counts)

@@ -107,6 +107,9 @@ def _video_status(row: dict[str, Any], flagged: int) -> dict[str, Any]:
         "finished_at": row["finished_at"].isoformat(timespec="seconds"),
         "output_uri": row["output_uri"],
         "error": row["error"],
+        "attempt": row["attempt"],
+        # pssr sync's cap reached: it leaves this input version alone (manifests from before the cap: null).
+        "gave_up": row["status"] != "ok" and bool(row["max_attempts"]) and (row["attempt"] or 0) >= row["max_attempts"],
     }
 
 
@@ -182,6 +185,11 @@ def print_status(status: JobStatus, echo: Callable[[str], None], flagged: bool =
         echo("failed:")
         for video in failed:
             echo(f"  {video['video_key']}: {video['error']}")
+    gave_up = [v for v in status.videos if v["gave_up"]]
+    if gave_up:
+        echo("given up by pssr sync until their input changes:")
+        for video in gave_up:
+            echo(f"  {video['video_key']}: failed {video['attempt']} times")
     if flagged:
         echo(f"flagged segments ({len(status.flagged_segments)}):")
         seg_rows = [

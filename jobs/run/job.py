@@ -39,7 +39,7 @@ from pipeline.plan import segment_records
 from pipeline.provenance import TOOL, Provenance, tool_version
 from pipeline.runs.attempts import segment_attempts
 from pipeline.runs.live import clear_live, write_live
-from pipeline.runs.resume import finished_videos, reusable_chunks, reused
+from pipeline.runs.resume import reusable_chunks, reused, video_history
 from pipeline.segment import SegmentRecord
 from pipeline.storage import ObjectInfo, Storage, is_s3, join_uri, relative_key
 from pipeline.video import VideoState
@@ -73,7 +73,8 @@ class Job:
         settings, output still there) is reported and left out."""
         container = self.spec.encode.container_format
         infos = self._inputs(container)[: self.spec.limit]
-        finished = finished_videos(self.storage, self.spec.output)
+        history = video_history(self.storage, self.spec.output)
+        finished = history.finished
         # One listing of OUTPUT rather than a HEAD per finished video: cheap on a big bucket.
         outputs = {v.uri for v in self.storage.list_videos(self.spec.output, [container])} if finished else set()
         states, claimed = [], {}
@@ -94,7 +95,10 @@ class Job:
                 self.summary.videos_skipped.append(key)
                 self.report.video_skipped(info.uri, f"done by job {done.job_id}")
                 continue
-            state = VideoState(info=info, key=key, output_uri=out, reference_uri=ref, last_success=done)
+            state = VideoState(
+                info=info, key=key, output_uri=out, reference_uri=ref, last_success=done,
+                attempt=history.attempt(key, info.version),
+            )  # fmt: skip
             if not is_s3(self.spec.output) and {".", ".."} & set(key.split("/")):
                 # An S3 key like "in/../../x.mp4" must not write outside a local OUTPUT.
                 state.error = f"input key {key!r} has '.' or '..' parts: it cannot map to a local output path"

@@ -11,6 +11,7 @@ is not done again.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ class SyncSummary(JobSummary):
     videos_new: list[str] = field(default_factory=list)  # never finished before
     videos_changed: list[str] = field(default_factory=list)  # finished before, from another input version (ETag)
     videos_redone: list[str] = field(default_factory=list)  # same input: the settings changed or the output is gone
+    videos_gave_up: list[str] = field(default_factory=list)  # failed sync.max_attempts times at this input version
     # What another run was doing with them.
     videos_leased: list[str] = field(default_factory=list)  # live lease of another run: skipped
     videos_done_elsewhere: list[str] = field(default_factory=list)  # finished by another run after our listing
@@ -39,9 +41,10 @@ class SyncJob(Job):
         super().__init__(spec, echo, report)
         self.summary = SyncSummary(job_id=self.job_id, output=spec.output)
         self.leases = Leases(self.storage, spec.output, owner=self.job_id, seconds=spec.sync.lease_seconds)
+        self.facts = dataclasses.replace(self.facts, max_attempts=spec.sync.max_attempts)
 
     def list_videos(self) -> list[VideoState]:
-        videos = super().list_videos()
+        videos = [state for state in super().list_videos() if not self._gave_up(state)]
         for state in videos:
             last = state.last_success
             if last is None:
@@ -51,6 +54,20 @@ class SyncJob(Job):
             else:
                 self.summary.videos_redone.append(state.key)
         return videos
+
+    def _gave_up(self, state: VideoState) -> bool:
+        """A video whose input version failed `sync.max_attempts` times is left alone (and reported)
+        until its input changes: a broken file is not retried at every sync forever."""
+        cap = self.spec.sync.max_attempts
+        if not cap or state.attempt <= cap:
+            return False
+        self.summary.videos_gave_up.append(state.key)
+        self.report.video_skipped(
+            state.info.uri,
+            f"gave up after {state.attempt - 1} failed runs of this input version (sync.max_attempts {cap}); "
+            "a changed input starts afresh",
+        )
+        return True
 
     def run(self) -> SyncSummary:
         self.leases.check_store()

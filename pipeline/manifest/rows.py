@@ -35,6 +35,7 @@ class JobFacts:
     strong_sha256: str | None
     light_model: str
     light_sha256: str | None
+    max_attempts: int | None = None  # pssr sync's cap on failed runs per input version (None: pssr run)
 
 
 def segment_rows(job: JobFacts, state: VideoState, attempts: dict[str, int]) -> list[SegmentRecord]:
@@ -71,6 +72,8 @@ def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]
         output_uri=state.output_uri if stitch else None,
         status="failed" if state.error else "ok",
         error=state.error or None,
+        attempt=state.attempt,
+        max_attempts=job.max_attempts,
         frames_in=probe.n_frames if probe else 0,
         frames_out=stitch.frames if stitch else 0,
         duration_in_s=probe.duration_s if probe else 0.0,

@@ -19,6 +19,8 @@ class VideoRecord:
     output_uri: String | None
     status: String
     error: String | None
+    attempt: Int32
+    max_attempts: Int32 | None
     frames_in: Int64
     frames_out: Int64
     duration_in_s: Float64
@@ -85,6 +87,10 @@ VIDEO_COLUMNS = {
     "output_uri": "URI of the upscaled video; null when failed.",
     "status": "'ok' or 'failed'.",
     "error": "Error message when failed; null when ok.",
+    "attempt": "Runs of this input version so far, this one included: the failed rows of the same video key and "
+    "input_version before it, plus one.",
+    "max_attempts": "`pssr sync`'s sync.max_attempts when this run was a sync (0: no cap); null for `pssr run`. A "
+    "failed row whose attempt reached it: sync gave up on this input version (`pssr status` lists them).",
     "frames_in": "Video frames in the input.",
     "frames_out": "Video frames in the output.",
     "duration_in_s": "Input video stream duration in seconds.",

@@ -30,16 +30,33 @@ class FinishedVideo:
     reference_uri: str | None  # the HR reference its psnr/ssim/ewarp were measured against
 
 
-def finished_videos(storage: Storage, output_root: str) -> dict[str, FinishedVideo]:
-    """The latest successful manifest row of each video key under `output_root`."""
+@dataclass(frozen=True)
+class History:
+    """What the manifests under an output root say of earlier runs."""
+
+    finished: dict[str, FinishedVideo]  # the latest successful row of each video key
+    failures: dict[tuple[str, str], int]  # (video key, input version) -> its failed rows
+
+    def attempt(self, key: str, version: str) -> int:
+        """This run's attempt at the input version: the failed runs before it, plus one."""
+        return self.failures.get((key, version), 0) + 1
+
+
+def video_history(storage: Storage, output_root: str) -> History:
+    """The finished videos and the failures per input version under `output_root`."""
     videos = read_video_manifests(storage, output_root)
-    videos = videos.filter(pc.equal(videos["status"], "ok")).sort_by("finished_at")
-    return {
-        row["video_key"]: FinishedVideo(
-            row["input_version"], row["config_hash"], row["output_uri"], row["job_id"], row["reference_uri"]
-        )
-        for row in videos.to_pylist()
-    }
+    ok = videos.filter(pc.equal(videos["status"], "ok")).sort_by("finished_at")
+    failed = videos.filter(pc.not_equal(videos["status"], "ok")).group_by(["video_key", "input_version"])
+    counts = failed.aggregate([("status", "count")]).to_pylist()
+    return History(
+        finished={
+            row["video_key"]: FinishedVideo(
+                row["input_version"], row["config_hash"], row["output_uri"], row["job_id"], row["reference_uri"]
+            )
+            for row in ok.to_pylist()
+        },
+        failures={(row["video_key"], row["input_version"]): row["status_count"] for row in counts},
+    )
 
 
 def chunk_record_uri(chunk_uri: str) -> str:

@@ -201,3 +201,30 @@ def test_a_lease_shorter_than_a_minute_is_refused_before_any_work(tmp_path: Path
 
     assert result.exit_code == 2 and "sync.lease_seconds" in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.allow_error_logs  # the broken input's failures
+@pytest.mark.usefixtures("ray_cluster")
+def test_a_failing_input_is_given_up_after_max_attempts_until_it_changes(tmp_path: Path):
+    """A broken file fails once per sync, up to sync.max_attempts runs of that version; then sync
+    leaves it alone and `pssr status` lists it; replaced by a good file (a new version), it is done."""
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    make_clip(src / "good.mp4", frames=6, size=(32, 24))
+    (src / "broken.mp4").write_bytes(b"not a video")
+    spec = spec_for(str(src), str(dst), **{"sync.max_attempts": 2})
+
+    runs = [run_sync(spec, echo=quiet) for _ in range(3)]
+
+    assert [sorted(r.videos_failed) for r in runs] == [["broken.mp4"], ["broken.mp4"], []]
+    assert runs[2].videos_gave_up == ["broken.mp4"] and runs[2].videos_ok == []
+    videos, _ = read_manifests(Storage(), str(dst))
+    broken = sorted((r["attempt"], r["max_attempts"]) for r in videos.to_pylist() if r["video_key"] == "broken.mp4")
+    assert broken == [(1, 2), (2, 2)]
+    status = CliRunner().invoke(cli, ["status", str(dst)])
+    assert "given up by pssr sync until their input changes:\n  broken.mp4: failed 2 times" in status.output
+
+    make_clip(src / "broken.mp4", frames=6, size=(32, 24))  # a new version of the input
+    fixed = run_sync(spec, echo=quiet)
+    assert fixed.videos_ok == ["broken.mp4"] and fixed.videos_gave_up == []

@@ -29,6 +29,8 @@ def _video_row(job_id: str, key: str, status: str = "ok") -> dict[str, Any]:
         "output_uri": None if failed else f"s3://out/{key}",
         "status": status,
         "error": "decode failed: invalid data" if failed else None,
+        "attempt": 2 if failed else 1,
+        "max_attempts": None,
         "frames_in": 96,
         "frames_out": 0 if failed else 96,
         "duration_in_s": 4.0,
