@@ -296,6 +296,11 @@ class SyncSpec(StrictModel):
         description="`pssr sync`: lifetime of a per-video lease after its last renewal (a run renews its leases "
         "every third of it): how long the videos of a run that died wait before another run takes them over.",
     )
+    delete_orphans: bool = Field(
+        False,
+        description="`pssr sync`: delete the outputs (and their checksum sidecars) whose input is gone from SRC; "
+        "off: they are only reported. Each removal is recorded in the manifest (status 'removed').",
+    )
     max_attempts: int = Field(
         3,
         ge=0,

@@ -95,6 +95,7 @@ def _report(summary: JobSummary, reporter: Reporter, *first: str) -> None:
 @spec_option("--reference", field="reference")
 @spec_option("--lease-seconds", field="sync.lease_seconds", type=int)
 @spec_option("--max-attempts", field="sync.max_attempts", type=int)
+@spec_option("--delete-orphans/--keep-orphans", field="sync.delete_orphans")
 @output_options
 def sync(src_uri: str, dst_uri: str, config: str | None, quiet: bool, as_json: bool, **options: Any) -> None:
     """Upscale what is new or changed in SRC since the last successful run into DST; for a schedule.
@@ -104,7 +105,9 @@ def sync(src_uri: str, dst_uri: str, config: str | None, quiet: bool, as_json: b
     DST/_pssr/leases/ while it is processed, so runs that overlap split the work: a video leased
     by a live run is skipped, the lease of a run that died is taken over once it expires
     (--lease-seconds after its last renewal). An input version that failed --max-attempts runs
-    (default 3) is left alone until it changes. Exit status as `pssr run`.
+    (default 3) is left alone until it changes. Outputs whose input is gone from SRC are reported
+    as orphans, and deleted with --delete-orphans (recorded in the manifest). Exit status as
+    `pssr run`.
     """
     spec = job_spec(src_uri, dst_uri, config, options)
     from jobs.run.sync import SyncSummary, run_sync  # imported late, as run_job
@@ -116,7 +119,8 @@ def sync(src_uri: str, dst_uri: str, config: str | None, quiet: bool, as_json: b
             f"{len(summary.videos_skipped)} unchanged, {len(summary.videos_leased)} leased by another run, "
             f"{len(summary.videos_done_elsewhere)} done by another run meanwhile, "
             f"{len(summary.leases_taken_over)} expired lease(s) taken over, "
-            f"{len(summary.videos_gave_up)} given up (failed {spec.sync.max_attempts} times)"
+            f"{len(summary.videos_gave_up)} given up (failed {spec.sync.max_attempts} times), "
+            f"{len(summary.orphans)} orphan(s) {'deleted' if spec.sync.delete_orphans else 'kept'}"
         )
 
     _execute(run_sync, spec, quiet, as_json, counts)

@@ -158,7 +158,8 @@ def _crops(
     storage: Storage, row: dict[str, Any], segments: list[dict[str, Any]], flagged: list[FlaggedSegment], limit: int
 ) -> str:
     if row["status"] != "ok":
-        return "<p>No crops: the video failed, so there is no output to show.</p>"
+        what = "its output was removed (input gone)" if row["status"] == "removed" else "the video failed"
+        return f"<p>No crops: {what}, so there is no output to show.</p>"
     # Crops of another version of the input would show frames the job never saw.
     try:
         current = storage.stat(row["input_uri"])

@@ -68,6 +68,7 @@ class JobStatus:
             "ok": self.count("ok"),
             "flagged": self.count("flagged"),
             "failed": self.count("failed"),
+            "removed": self.count("removed"),
             "frames": sum(v["frames"] for v in self.videos),
             "duration_s": sum(v["duration_s"] for v in self.videos),
             "segments_flagged": len(self.flagged_segments),
@@ -94,12 +95,12 @@ def summarize(output: str, videos: list[dict[str, Any]], segments: list[dict[str
 
 
 def _video_status(row: dict[str, Any], flagged: int) -> dict[str, Any]:
-    status = "failed" if row["status"] != "ok" else "flagged" if flagged else "ok"
+    status = row["status"] if row["status"] != "ok" else "flagged" if flagged else "ok"
     return {
         "video_key": row["video_key"],
         "status": status,
-        "frames": row["frames_out"] if row["status"] == "ok" else row["frames_in"],
-        "duration_s": row["duration_out_s"] if row["status"] == "ok" else row["duration_in_s"],
+        "frames": row["frames_in"] if row["status"] == "failed" else row["frames_out"],
+        "duration_s": row["duration_in_s"] if row["status"] == "failed" else row["duration_out_s"],
         "segments": row["segments"],
         "segments_flagged": flagged,
         "wall_s": row["wall_s"],
@@ -109,7 +110,7 @@ def _video_status(row: dict[str, Any], flagged: int) -> dict[str, Any]:
         "error": row["error"],
         "attempt": row["attempt"],
         # pssr sync's cap reached: it leaves this input version alone (manifests from before the cap: null).
-        "gave_up": row["status"] != "ok" and bool(row["max_attempts"]) and (row["attempt"] or 0) >= row["max_attempts"],
+        "gave_up": row["status"] == "failed" and bool(row["max_attempts"]) and (row["attempt"] or 0) >= row["max_attempts"],
     }
 
 
@@ -177,7 +178,9 @@ def print_status(status: JobStatus, echo: Callable[[str], None], flagged: bool =
         echo(line)
     t = status.totals()
     echo(
-        f"{t['videos']} video(s): {t['ok']} ok, {t['flagged']} flagged, {t['failed']} failed; "
+        f"{t['videos']} video(s): {t['ok']} ok, {t['flagged']} flagged, {t['failed']} failed"
+        + (f", {t['removed']} removed (input gone)" if t["removed"] else "")
+        + "; "
         f"{t['frames']} frames, {timecode(t['duration_s'])} of video; {t['segments_flagged']} segment(s) flagged"
     )
     failed = [v for v in status.videos if v["status"] == "failed"]

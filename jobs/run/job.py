@@ -72,11 +72,13 @@ class Job:
         """The inputs to process; a video an earlier run finished (same input version, same
         settings, output still there) is reported and left out."""
         container = self.spec.encode.container_format
-        infos = self._inputs(container)[: self.spec.limit]
-        history = video_history(self.storage, self.spec.output)
+        self.listing = self._inputs(container)
+        infos = self.listing[: self.spec.limit]
+        self.history = history = video_history(self.storage, self.spec.output)
         finished = history.finished
         # One listing of OUTPUT rather than a HEAD per finished video: cheap on a big bucket.
         outputs = {v.uri for v in self.storage.list_videos(self.spec.output, [container])} if finished else set()
+        self.outputs = outputs
         states, claimed = [], {}
         reference = self.spec.reference
         for info in infos:

@@ -19,7 +19,10 @@ from jobs.run.job import Job
 from jobs.run.reporters import Reporter
 from jobs.run.summary import JobSummary
 from pipeline.config import JobSpec
+from pipeline.manifest.files import write_removal
+from pipeline.media.fixity import SIDECARS
 from pipeline.runs.lease import Claim, Leases
+from pipeline.storage import join_uri
 from pipeline.video import VideoState
 
 
@@ -30,6 +33,7 @@ class SyncSummary(JobSummary):
     videos_changed: list[str] = field(default_factory=list)  # finished before, from another input version (ETag)
     videos_redone: list[str] = field(default_factory=list)  # same input: the settings changed or the output is gone
     videos_gave_up: list[str] = field(default_factory=list)  # failed sync.max_attempts times at this input version
+    orphans: list[str] = field(default_factory=list)  # outputs whose input is gone (deleted with --delete-orphans)
     # What another run was doing with them.
     videos_leased: list[str] = field(default_factory=list)  # live lease of another run: skipped
     videos_done_elsewhere: list[str] = field(default_factory=list)  # finished by another run after our listing
@@ -45,6 +49,7 @@ class SyncJob(Job):
 
     def list_videos(self) -> list[VideoState]:
         videos = [state for state in super().list_videos() if not self._gave_up(state)]
+        self._orphans()
         for state in videos:
             last = state.last_success
             if last is None:
@@ -68,6 +73,30 @@ class SyncJob(Job):
             "a changed input starts afresh",
         )
         return True
+
+    def _orphans(self) -> None:
+        """Outputs whose input is no longer under INPUT: reported, and with sync.delete_orphans
+        removed with their sidecars; the removal gets a video row (status `removed`) in this
+        job's manifest, so the record says what went and when."""
+        listed = {info.uri for info in self.listing}
+        root = join_uri(self.spec.input) + "/"
+        for key, done in self.history.finished.items():
+            gone = (done.input_uri == join_uri(self.spec.input) or done.input_uri.startswith(root)) and (
+                done.input_uri not in listed
+            )
+            if not gone or done.output_uri not in self.outputs:
+                continue
+            self.summary.orphans.append(done.output_uri)
+            remove = self.spec.sync.delete_orphans
+            if remove:
+                for uri in (done.output_uri, *(f"{done.output_uri}.{a}" for a in SIDECARS)):
+                    self.storage.delete(uri)
+                write_removal(self.storage, self.spec.output, self.job_id, key, done.job_id)
+            action = "removed" if remove else "kept (--delete-orphans removes it)"
+            self.report.event(
+                "orphan", f"orphan {done.output_uri}: its input {done.input_uri} is gone; {action}",
+                output=done.output_uri, input=done.input_uri, removed=remove,
+            )  # fmt: skip
 
     def run(self) -> SyncSummary:
         self.leases.check_store()

@@ -30,7 +30,7 @@ from pipeline.manifest.video import VIDEO_SCHEMA
 from pipeline.segment import SEGMENT_SCHEMA
 from pipeline.storage import PIPELINE_AREA, Storage, join_uri
 
-STATUSES = ("ok", "failed")
+STATUSES = ("ok", "failed", "removed")  # removed: an orphan's output, deleted by `pssr sync --delete-orphans`
 
 _INT_RANGES = {pa.int32(): (-(2**31), 2**31 - 1), pa.int64(): (-(2**63), 2**63 - 1)}
 
@@ -109,6 +109,22 @@ def write_video_manifest(
     root = manifest_root(output_root)
     storage.write_bytes(join_uri(root, "segments", job_id, name), _parquet_bytes(segment_rows, SEGMENT_SCHEMA))
     storage.write_bytes(join_uri(root, "videos", job_id, name), _parquet_bytes([video_row], VIDEO_SCHEMA))
+
+
+def write_removal(storage: Storage, output_root: str, job_id: str, video_key: str, finished_by: str) -> None:
+    """Record in job `job_id`'s manifest that the output of `video_key`, as job `finished_by` wrote
+    it, was deleted now (its input gone): that row again with status `removed` and this job's id and
+    time, and no segment rows."""
+    name = f"{video_id(video_key)}.parquet"
+    table = pq.read_table(io.BytesIO(storage.read_bytes(join_uri(manifest_root(output_root), "videos", finished_by, name))))
+    row = {
+        **table.to_pylist()[0],
+        "job_id": job_id,
+        "status": "removed",
+        "error": "its input is gone: output deleted by pssr sync --delete-orphans",
+        "finished_at": dt.datetime.now(dt.timezone.utc),
+    }
+    write_video_manifest(storage, output_root, job_id, row, [])
 
 
 def _read_dataset(storage: Storage, uri: str, schema: pa.Schema, sort_keys: list[str]) -> pa.Table:

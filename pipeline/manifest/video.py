@@ -85,7 +85,8 @@ VIDEO_COLUMNS = {
     "input_size": "Input size in bytes.",
     "input_version": "Input version tag: S3 ETag, or 'mtime_ns:size' for local files.",
     "output_uri": "URI of the upscaled video; null when failed.",
-    "status": "'ok' or 'failed'.",
+    "status": "'ok', 'failed', or 'removed': the output of an earlier 'ok' row deleted by `pssr sync "
+    "--delete-orphans` because its input is gone (the row repeats that one's figures; `error` says why).",
     "error": "Error message when failed; null when ok.",
     "attempt": "Runs of this input version so far, this one included: the failed rows of the same video key and "
     "input_version before it, plus one.",

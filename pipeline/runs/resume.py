@@ -23,6 +23,7 @@ RECORD_FIELDS = ("segment_index", "core_start", "core_end", "decode_s", "strong_
 
 @dataclass(frozen=True)
 class FinishedVideo:
+    input_uri: str
     input_version: str
     config_hash: str
     output_uri: str
@@ -34,7 +35,7 @@ class FinishedVideo:
 class History:
     """What the manifests under an output root say of earlier runs."""
 
-    finished: dict[str, FinishedVideo]  # the latest successful row of each video key
+    finished: dict[str, FinishedVideo]  # the latest successful row of each video key, unless removed since
     failures: dict[tuple[str, str], int]  # (video key, input version) -> its failed rows
 
     def attempt(self, key: str, version: str) -> int:
@@ -45,18 +46,20 @@ class History:
 def video_history(storage: Storage, output_root: str) -> History:
     """The finished videos and the failures per input version under `output_root`."""
     videos = read_video_manifests(storage, output_root)
-    ok = videos.filter(pc.equal(videos["status"], "ok")).sort_by("finished_at")
-    failed = videos.filter(pc.not_equal(videos["status"], "ok")).group_by(["video_key", "input_version"])
+    failed = videos.filter(pc.equal(videos["status"], "failed")).group_by(["video_key", "input_version"])
     counts = failed.aggregate([("status", "count")]).to_pylist()
-    return History(
-        finished={
-            row["video_key"]: FinishedVideo(
-                row["input_version"], row["config_hash"], row["output_uri"], row["job_id"], row["reference_uri"]
-            )
-            for row in ok.to_pylist()
-        },
-        failures={(row["video_key"], row["input_version"]): row["status_count"] for row in counts},
-    )
+    done = videos.filter(pc.not_equal(videos["status"], "failed")).sort_by("finished_at")
+    columns = ["video_key", "status", "input_uri", "input_version", "config_hash", "output_uri", "job_id", "reference_uri"]
+    finished: dict[str, FinishedVideo] = {}
+    for row in done.select(columns).to_pylist():
+        if row["status"] == "removed":  # its output deleted by a sync as an orphan: not done any more
+            finished.pop(row["video_key"], None)
+        else:
+            finished[row["video_key"]] = FinishedVideo(
+                row["input_uri"], row["input_version"], row["config_hash"], row["output_uri"], row["job_id"],
+                row["reference_uri"],
+            )  # fmt: skip
+    return History(finished, {(row["video_key"], row["input_version"]): row["status_count"] for row in counts})
 
 
 def chunk_record_uri(chunk_uri: str) -> str:

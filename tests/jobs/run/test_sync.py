@@ -228,3 +228,33 @@ def test_a_failing_input_is_given_up_after_max_attempts_until_it_changes(tmp_pat
     make_clip(src / "broken.mp4", frames=6, size=(32, 24))  # a new version of the input
     fixed = run_sync(spec, echo=quiet)
     assert fixed.videos_ok == ["broken.mp4"] and fixed.videos_gave_up == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_cluster")
+def test_outputs_of_deleted_inputs_are_reported_then_removed_on_request(tmp_path: Path):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for name in ("kept.mp4", "dropped.mp4"):
+        make_clip(src / name, frames=6, size=(32, 24))
+    assert run_sync(spec_for(str(src), str(dst)), echo=quiet).ok
+    (src / "dropped.mp4").unlink()
+    orphan = dst / "dropped_x2.mp4"
+
+    lines: list[str] = []
+    reported = run_sync(spec_for(str(src), str(dst)), echo=lines.append)
+    assert reported.orphans == [str(orphan)] and orphan.exists()
+    assert f"orphan {orphan}: its input {src / 'dropped.mp4'} is gone; kept (--delete-orphans removes it)" in lines
+
+    removed = run_sync(spec_for(str(src), str(dst), **{"sync.delete_orphans": True}), echo=quiet)
+    assert removed.orphans == [str(orphan)] and removed.ok
+    assert not orphan.exists() and not list(dst.glob("dropped_x2.mp4.*"))  # the sidecars too
+    assert (dst / "kept_x2.mp4").exists() and (dst / "kept_x2.mp4.sha256").exists()
+    videos, _ = read_manifests(Storage(), str(dst))
+    record = [r for r in videos.to_pylist() if r["status"] == "removed"]
+    assert [(r["video_key"], r["job_id"], r["output_uri"]) for r in record] == [
+        ("dropped.mp4", removed.job_id, str(orphan))
+    ]
+    status = CliRunner().invoke(cli, ["status", str(dst)])
+    assert "1 removed (input gone)" in status.output
+    assert run_sync(spec_for(str(src), str(dst), **{"sync.delete_orphans": True}), echo=quiet).orphans == []
