@@ -13,9 +13,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
+import pyarrow as pa
 import ray
 
 from actors.plan import plan_stored_video
@@ -38,6 +40,7 @@ from pipeline.naming import VIDEO_EXTENSIONS, fixity_uri, output_key, reference_
 from pipeline.plan import segment_records
 from pipeline.provenance import TOOL, Provenance, tool_version
 from pipeline.runs.attempts import segment_attempts
+from pipeline.runs import index
 from pipeline.runs.live import clear_live, write_live
 from pipeline.runs.resume import reusable_chunks, reused, video_history
 from pipeline.segment import SegmentRecord
@@ -115,16 +118,20 @@ class Job:
         so first results come early and the driver's state stays bounded on large backlogs."""
         self.started = time.monotonic()
         self.report.job_started(self.job_id, self.spec.input, self.spec.output)
-        videos = self.list_videos()
-        self.report.listed(len(videos))
-        connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
-        self.board = ProgressBoard.remote()
-        self.report.follow(self._passed)
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.report.publish(
-            lambda progress: write_live(self.storage, self.spec.output, self.job_id, {"started_at": started_at, **progress})
-        )
+
+        def publish(progress: dict[str, Any]) -> None:
+            write_live(self.storage, self.spec.output, self.job_id, {"started_at": started_at, **progress})
+
+        # Running from now on, for `pssr status` and for the manifests' index (pipeline/runs/index.py).
+        publish({**asdict(self.report.progress.snapshot()), "videos": []})
         try:
+            videos = self.list_videos()
+            self.report.listed(len(videos))
+            connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
+            self.board = ProgressBoard.remote()
+            self.report.follow(self._passed)
+            self.report.publish(publish)
             waves = self.waves(videos)
             wave = next(waves, [])
             plans = self._start_plans(wave)
@@ -142,9 +149,7 @@ class Job:
         finally:
             self.report.follow(None)
             self.report.publish(None)
-            self._clear_live()
-        if self.spec.sidecars and self.fixity:
-            self._write_fixity()
+            self._ended()
         self.summary.wall_s = time.monotonic() - self.started
         return self.summary
 
@@ -155,12 +160,17 @@ class Job:
             lines = [checksum_line(d.of(algorithm), relative_key(self.spec.output, uri)) for uri, d in self.fixity]
             self.storage.write_bytes(fixity_uri(self.spec.output, self.job_id, algorithm), "".join(lines).encode())
 
-    def _clear_live(self) -> None:
-        """The job is over: its running object (pipeline/runs/live.py) goes; the manifests say the rest."""
+    def _ended(self) -> None:
+        """The job is over: its checksum lists are written, its progress object (pipeline/runs/live.py)
+        goes, and the manifests' index takes in this job's manifests, complete now. None of it is
+        worth failing the job for (its outputs and manifests are written)."""
         try:
+            if self.spec.sidecars and self.fixity:
+                self._write_fixity()
             clear_live(self.storage, self.spec.output, self.job_id)
-        except (OSError, PssrError) as exc:
-            log.warning("could not remove the job's progress object: %s", exc)
+            index.refresh(self.storage, self.spec.output)
+        except (OSError, PssrError, pa.ArrowException) as exc:
+            log.warning("ending the job (checksum lists, progress object, manifests' index): %s", exc)
 
     def _passed(self) -> dict[tuple[str, int], int]:
         """The light stage's passes since the last call (actors/progress.py), for the reporter's ticks."""

@@ -141,6 +141,16 @@ def read_video_manifests(storage: Storage, output_root: str) -> pa.Table:
     return _read_dataset(storage, join_uri(manifest_root(output_root), "videos"), VIDEO_SCHEMA, ["job_id", "video_key"])
 
 
+def read_video_rows(storage: Storage, output_root: str, job_ids: list[str]) -> list[dict[str, Any]]:
+    """The video rows of the manifests of these jobs only."""
+    root = join_uri(manifest_root(output_root), "videos")
+    return [
+        row
+        for job_id in job_ids
+        for row in _read_dataset(storage, join_uri(root, job_id), VIDEO_SCHEMA, ["video_key"]).to_pylist()
+    ]
+
+
 def read_manifests(storage: Storage, output_root: str) -> tuple[pa.Table, pa.Table]:
     """All manifests under `output_root` as (videos, segments), every job included."""
     root = manifest_root(output_root)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import pyarrow.compute as pc
-
-from pipeline.manifest.files import read_video_manifests
+from pipeline.runs import index
 from pipeline.segment import SegmentRecord
 from pipeline.storage import Storage
 
@@ -36,7 +34,7 @@ class History:
     """What the manifests under an output root say of earlier runs."""
 
     finished: dict[str, FinishedVideo]  # the latest successful row of each video key, unless removed since
-    failures: dict[tuple[str, str], int]  # (video key, input version) -> its failed rows
+    failures: dict[tuple[str, str], int]  # (video key, input version that failed last) -> its failed rows
 
     def attempt(self, key: str, version: str) -> int:
         """This run's attempt at the input version: the failed runs before it, plus one."""
@@ -44,22 +42,13 @@ class History:
 
 
 def video_history(storage: Storage, output_root: str) -> History:
-    """The finished videos and the failures per input version under `output_root`."""
-    videos = read_video_manifests(storage, output_root)
-    failed = videos.filter(pc.equal(videos["status"], "failed")).group_by(["video_key", "input_version"])
-    counts = failed.aggregate([("status", "count")]).to_pylist()
-    done = videos.filter(pc.not_equal(videos["status"], "failed")).sort_by("finished_at")
-    columns = ["video_key", "status", "input_uri", "input_version", "config_hash", "output_uri", "job_id", "reference_uri"]
-    finished: dict[str, FinishedVideo] = {}
-    for row in done.select(columns).to_pylist():
-        if row["status"] == "removed":  # its output deleted by a sync as an orphan: not done any more
-            finished.pop(row["video_key"], None)
-        else:
-            finished[row["video_key"]] = FinishedVideo(
-                row["input_uri"], row["input_version"], row["config_hash"], row["output_uri"], row["job_id"],
-                row["reference_uri"],
-            )  # fmt: skip
-    return History(finished, {(row["video_key"], row["input_version"]): row["status_count"] for row in counts})
+    """The finished videos and the failures per input version under `output_root`, from the
+    manifests (through their compact index, pipeline/runs/index.py)."""
+    entries, _, _ = index.load(storage, output_root)
+    return History(
+        finished={key: FinishedVideo(**e.done) for key, e in entries.items() if e.done is not None},
+        failures={(key, e.failed_version): e.failures for key, e in entries.items() if e.failed_version},
+    )
 
 
 def chunk_record_uri(chunk_uri: str) -> str:

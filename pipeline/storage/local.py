@@ -52,6 +52,13 @@ class LocalStore:
                 os.path.join(folder, name) for folder, _, files in os.walk(path, onerror=_raise) for name in files
             )
 
+    def list_folders(self, prefix: str) -> list[str]:
+        path = to_local_path(prefix)
+        if not os.path.isdir(path):
+            return []
+        with local_errors(path):
+            return sorted(entry.name for entry in os.scandir(path) if entry.is_dir())
+
     def stat(self, uri: str) -> ObjectInfo | None:
         path = to_local_path(uri)
         with local_errors(path):

@@ -176,6 +176,14 @@ class S3Store:
         bucket, key = split_s3(prefix)
         return sorted(f"s3://{bucket}/{o['Key']}" for o in self._iter(prefix, bucket, folder_prefix(key)))
 
+    def list_folders(self, prefix: str) -> list[str]:
+        bucket, key = split_s3(prefix)
+        start = folder_prefix(key)
+        with s3_errors(prefix):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=start, Delimiter="/")
+            names = [p["Prefix"][len(start) :].rstrip("/") for page in pages for p in page.get("CommonPrefixes", [])]
+        return sorted(names)
+
     def _iter(self, uri: str, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
         with s3_errors(uri):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)

@@ -26,6 +26,7 @@ class Store(Protocol):
 
     def list_videos(self, uri: str, exts: tuple[str, ...]) -> list[ObjectInfo]: ...
     def list_uris(self, prefix: str) -> list[str]: ...
+    def list_folders(self, prefix: str) -> list[str]: ...
     def stat(self, uri: str) -> ObjectInfo | None: ...
     def open_read(self, uri: str) -> BinaryIO: ...
     def read_bytes(self, uri: str) -> bytes: ...
@@ -61,6 +62,11 @@ class Storage:
     def list_uris(self, prefix: str) -> list[str]:
         """Every object/file below the folder `prefix`, sorted; [] when there is none."""
         return self._store(prefix).list_uris(prefix)
+
+    def list_folders(self, prefix: str) -> list[str]:
+        """The names of the folders right below the folder `prefix` (S3: its common prefixes), sorted;
+        [] when there is none. One request per thousand folders on S3, whatever lies below them."""
+        return self._store(prefix).list_folders(prefix)
 
     # --- single objects ---
 
