@@ -70,7 +70,10 @@ def bench() -> None:
 )
 @click.option("--out", "out", default="bench-out", show_default=True, help="Folder for the set, runs and results.")
 @click.option(
-    "--scale", type=click.Choice(["2", "3", "4"]), help=f"Upscaling factor.  [default: {SET_DEFAULTS['scale']}]"
+    "--scale",
+    type=click.Choice(["2", "3", "4"]),
+    callback=lambda _ctx, _param, value: None if value is None else int(value),
+    help=f"Upscaling factor.  [default: {SET_DEFAULTS['scale']}]",
 )
 @_set_option("videos", "Videos in the set.")
 @_set_option("scenes", "Scenes (photos) per video, joined by hard cuts.")

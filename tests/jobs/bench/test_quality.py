@@ -30,6 +30,13 @@ def test_the_cli_offers_the_benchmarks_own_methods_tracks_and_defaults() -> None
     assert params["methods"].type.choices == METHODS and params["tracks"].type.choices == benchset.TRACKS
 
 
+def test_the_set_takes_its_scale_from_the_command_line(tmp_path: Path) -> None:
+    """--scale reaches the set as a number: x3 needs an HR size divisible by 3, and says so."""
+    args = ["bench", "quality", "--photos", str(tmp_path), "--out", str(tmp_path / "o"), "--scale", "3"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "HR size 640x360 is not a multiple of the scale 3" in result.output
+
+
 def test_model_speed_rows() -> None:
     rows = model_speed("tiny", "tiny", 4, frames=2, rounds=1, hr=(32, 48))
     assert [r["model"] for r in rows] == ["tiny+tiny", "SRVGGNetCompact"]
