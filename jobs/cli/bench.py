@@ -61,13 +61,12 @@ def bench() -> None:
     """Benchmarks of the models through the real pipeline."""
 
 
+def _photos_option(help: str) -> Any:
+    return click.option("--photos", type=click.Path(exists=True, file_okay=False), required=True, help=help)
+
+
 @bench.command()
-@click.option(
-    "--photos",
-    type=click.Path(exists=True, file_okay=False),
-    required=True,
-    help="Folder of photos and videos held out from training (`python -m jobs.train.photos natural DIR`).",
-)
+@_photos_option("Folder of photos and videos held out from training (`python -m jobs.train.photos natural DIR`).")
 @click.option("--out", "out", default="bench-out", show_default=True, help="Folder for the set, runs and results.")
 @click.option(
     "--scale",
@@ -136,6 +135,26 @@ def quality(
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except (BenchError, WeightsError, StorageError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@bench.command()
+@_photos_option("Folder of the held-out natural photos (`python -m jobs.train.photos natural DIR`).")
+@click.option("--out", "out", default="bench-out", show_default=True, help="Folder for the results.")
+def flicker(photos: str, out: str) -> None:
+    """`tfs` and `flicker` of stable outputs (bicubic, Lanczos, the true HR frames, sharpened ones)
+    and of outputs whose detail changes from frame to frame, on clips filmed from 6 of PHOTOS as
+    training films them (docs/status-and-report.md, "Flicker against tfs").
+
+    Prints and writes OUT/flicker.md (the tables) and OUT/flicker.parquet (every score).
+    """
+    from jobs.bench.errors import BenchError
+    from jobs.bench.flicker import bench_flicker  # late: torch imports slowly
+    from pipeline.models import WeightsError
+
+    try:
+        bench_flicker(photos, out, echo=click.echo)
+    except (BenchError, WeightsError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
