@@ -40,7 +40,8 @@ def test_without_neighbours_is_the_same_model_at_window_zero() -> None:
     with without_neighbours(model) as alone:
         assert alone.temporal_radius == 0
         single = torch.cat([run_strong(alone, lr[t : t + 1], slice(0, 1), 0, 1) for t in range(5)])
-        assert torch.equal(run_strong(alone, lr, slice(0, 5), 0, 8), single)  # frame by frame
+        # Frame by frame, up to float rounding (batched convolutions may sum in another order).
+        torch.testing.assert_close(run_strong(alone, lr, slice(0, 5), 0, 8), single, atol=1e-6, rtol=0)
     assert model.temporal_radius > 0  # restored
 
 
