@@ -30,6 +30,22 @@ def clip(tmp_path_factory) -> Path:
     return make_clip(tmp_path_factory.mktemp("fast") / "c.mp4", frames=16, size=(96, 64))
 
 
+def strong_min_tile(scale: int = 2) -> int:
+    info = model_info("strong", "tiny", scale)
+    return min_tile(info.spatial_radius, info.spatial_align)
+
+
+# A strong tile well above the smallest (whose kept part is a few pixels: many tiles, slow).
+STRONG_TILE = strong_min_tile() + 78
+
+
+@pytest.fixture(scope="module")
+def wide_clip(tmp_path_factory) -> Path:
+    """LR frames two strong tiles wide and lower than one: the strong model's flow reach makes its
+    tiles wide, and low frames keep the test fast."""
+    return make_clip(tmp_path_factory.mktemp("wide") / "w.mp4", frames=16, size=(2 * STRONG_TILE, 64))
+
+
 def both_stages(clip: Path, strong: PoolSpec, light: PoolSpec, scale: int = 2) -> SegmentRecord:
     row = decoded(clip)
     StrongStage("tiny", scale, "cpu", strong, None, None).process(row)
@@ -48,19 +64,21 @@ def test_bf16_through_the_stages_stays_within_its_tolerance(clip: Path) -> None:
     assert fast.lr_psnr == pytest.approx(plain.lr_psnr, abs=0.2)
 
 
-def test_out_of_memory_in_the_strong_stage_gives_the_whole_frame_output(clip: Path) -> None:
+def test_out_of_memory_in_the_strong_stage_gives_the_whole_frame_output(wide_clip: Path) -> None:
     pool = PoolSpec()
-    plain = decoded(clip)
+    plain = decoded(wide_clip)
     StrongStage("tiny", 2, "cpu", pool, None, None).process(plain)
     stage = StrongStage("tiny", 2, "cpu", pool, None, None)
-    stage.model = budget = PixelBudget(stage.model, 48 * 48)  # 96 x 64 LR frames do not fit; 48 px tiles do
-    row = decoded(clip)
+    stage.model = budget = PixelBudget(stage.model, STRONG_TILE * 64)  # whole frames do not fit; half-width tiles do
+    row = decoded(wide_clip)
     stage.process(row)
-    assert row.status == "ok" and budget.refused == 1 and stage.tile.tile == 48
-    # The same pixels: float rounding moves a value across a rounding edge rarely, and by one level.
+    assert row.status == "ok" and budget.refused == 1 and stage.tile.tile == STRONG_TILE
+    # The same pixels up to float rounding, which moves a value across a rounding edge by one level:
+    # rarely, though more often than convolutions alone do, since the flow's warp samples at
+    # coordinates computed from each tile's own extent.
     levels = np.abs(row.hr.astype(int) - plain.hr.astype(int))
-    assert levels.max() <= 1 and (levels == 0).mean() > 0.999
-    stage.process(row := decoded(clip))  # the next segment starts from the tile that worked
+    assert levels.max() <= 1 and (levels == 0).mean() > 0.99
+    stage.process(row := decoded(wide_clip))  # the next segment starts from the tile that worked
     assert row.status == "ok" and budget.refused == 1
 
 
@@ -74,16 +92,16 @@ def test_out_of_memory_below_the_smallest_tile_fails_the_segment_only(clip: Path
     assert out.status == "failed" and "OutOfMemoryError" in out.error
 
 
-def test_a_configured_tile_gives_the_whole_frame_output(clip: Path) -> None:
-    plain = both_stages(clip, PoolSpec(), PoolSpec())
-    tiled = both_stages(clip, PoolSpec(tile=40), PoolSpec(tile=56))  # LR 96x64 and HR 192x128 in tiles
+def test_a_configured_tile_gives_the_whole_frame_output(wide_clip: Path) -> None:
+    plain = both_stages(wide_clip, PoolSpec(), PoolSpec())
+    # Strong tiles across the LR frames, 56 px light tiles over the HR frames both ways.
+    tiled = both_stages(wide_clip, PoolSpec(tile=STRONG_TILE), PoolSpec(tile=56))
     levels = np.abs(tiled.hr.astype(int) - plain.hr.astype(int))
-    assert levels.max() <= 1 and (levels == 0).mean() > 0.999
+    assert levels.max() <= 1 and (levels == 0).mean() > 0.99  # float rounding, as above
 
 
 def test_a_tile_below_the_models_margins_fails_at_actor_start() -> None:
-    info = model_info("strong", "tiny", 2)
-    minimum = min_tile(info.spatial_radius, info.spatial_align)
+    minimum = strong_min_tile()
     with pytest.raises(ValueError, match=f"tile {minimum - 1} is below {minimum} px"):
         StrongStage("tiny", 2, "cpu", PoolSpec(tile=minimum - 1), None, None)
 

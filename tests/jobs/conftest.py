@@ -50,9 +50,10 @@ def audio_durations(path) -> list[float]:
 
 
 # Review flags on real jobs (tests/jobs/reports/test_status.py, test_report.py): a moving clip, a still one and a
-# broken file. A still clip's output does not change either (tfs 0, flicker ~1e-15: float rounding), so these
-# thresholds flag the moving clip's segments and none of the still one's; the other flags are off.
-REVIEW = ReviewSpec(min_lr_psnr=None, max_tfs=0.001, max_flicker=1e-9, max_light_delta=None)
+# broken file. A still clip's output barely changes (tfs ~0.02, flicker ~1e-6: its first and last frames see
+# fewer neighbours than the middle ones; the moving clip's segments: tfs 0.13-0.18, flicker 9e-5 to 2e-4), so
+# these thresholds flag the moving clip's segments and none of the still one's; the other flags are off.
+REVIEW = ReviewSpec(min_lr_psnr=None, max_tfs=0.05, max_flicker=1e-5, max_light_delta=None)
 
 
 @dataclass

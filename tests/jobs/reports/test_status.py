@@ -78,7 +78,7 @@ def test_flagged_segments_with_their_time_codes(flagged_local_job: FlaggedJob):
         assert video == "moving.mp4" and frames == f"{first}-{last}"
         assert span == f"{timecode(times[first] - times[0])}-{timecode(times[last] - times[0])}"
         assert past(segment) == ["tfs", "flicker"]  # the moving clip's segments pass both
-        assert flags == f"tfs {segment['tfs']:.4g} > 0.001; flicker {segment['flicker']:.4g} > 1e-09"
+        assert flags == f"tfs {segment['tfs']:.4g} > {REVIEW.max_tfs:g}; flicker {segment['flicker']:.4g} > {REVIEW.max_flicker:g}"
 
 
 @pytest.mark.allow_error_logs
@@ -88,7 +88,7 @@ def test_json(flagged_local_job: FlaggedJob):
 
     assert code == 1
     assert document["totals"] == {
-        "videos": 3, "ok": 1, "flagged": 1, "failed": 1, "frames": 42,
+        "videos": 3, "ok": 1, "flagged": 1, "failed": 1, "removed": 0, "frames": 42,
         "duration_s": pytest.approx(1.75), "segments_flagged": len(expected_flags(flagged_local_job)["moving.mp4"]),
     }  # fmt: skip
     broken = next(v for v in document["videos"] if v["video_key"] == "broken.mp4")
