@@ -36,7 +36,7 @@ def test_shipped_pair_beats_bicubic_on_a_held_out_clip(scale: int) -> None:
     light, _ = load_model("light", "tiny", scale)
     out = run_light(light, run_strong(strong, lr, slice(0, 8), strong.temporal_radius, 8), 8)
     bicubic = bicubic_upscale(lr, scale).clamp(0, 1)
-    assert psnr(out, hr) >= psnr(bicubic, hr) + 0.1  # measured: +0.24 (x4) to +0.51 dB (x2)
+    assert psnr(out, hr) >= psnr(bicubic, hr) + MARGIN_DB
 
 
 @pytest.mark.parametrize("scale", TRAINED)
@@ -49,4 +49,4 @@ def test_shipped_strong_model_follows_a_fast_pan(scale: int) -> None:
     strong, _ = load_model("strong", "tiny", scale)
     out = run_strong(strong, lr, slice(0, 8), strong.temporal_radius, 8)
     bicubic = bicubic_upscale(lr, scale).clamp(0, 1)
-    assert psnr(out, hr) >= psnr(bicubic, hr) + MARGIN_DB
+    assert psnr(out, hr) >= psnr(bicubic, hr) + 0.1  # measured: +0.24 (x4) to +0.51 dB (x2)
