@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 import ray
+from ray.actor import ActorHandle
 
 from actors.plan import plan_stored_video
 from actors.progress import ProgressBoard
@@ -70,6 +71,8 @@ class Job:
         )
         self.summary = JobSummary(job_id=self.job_id, output=spec.output)
         self.fixity: list[tuple[str, FileDigests]] = []  # (output URI, its digests) of each video this run wrote
+        self.board: ActorHandle | None = None  # the light stage's progress board, while `run` runs
+        self.started = time.monotonic()  # reset when `run` starts: the job's clock (time to first output)
 
     def list_videos(self) -> list[VideoState]:
         """The inputs to process; a video an earlier run finished (same input version, same
@@ -123,10 +126,10 @@ class Job:
         def publish(progress: dict[str, Any]) -> None:
             write_live(self.storage, self.spec.output, self.job_id, {"started_at": started_at, **progress})
 
+        videos = self.list_videos()  # first: an input that cannot be listed is refused with nothing written
         # Running from now on, for `pssr status` and for the manifests' index (pipeline/runs/index.py).
         publish({**asdict(self.report.progress.snapshot()), "videos": []})
         try:
-            videos = self.list_videos()
             self.report.listed(len(videos))
             connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
             self.board = ProgressBoard.remote()

@@ -23,7 +23,7 @@ from tests.jobs.conftest import REVIEW, FlaggedJob, audio_durations, video_timel
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
 
 AUDIO_FRAME_S = 1024 / 48_000
-NULLABLE = {"error", "output_uri", "tfs", "lr_psnr", "detail_gain", "light_delta", "chunk_uri"}
+NULLABLE = {"error", "output_uri", "tfs", "lr_psnr", "detail_gain", "light_delta", "chunk_uri", "max_attempts"}
 # What an untagged, square-pixel, progressive source leaves unspecified (tests/jobs/test_formats.py sets them).
 NULLABLE |= {"color_primaries", "color_transfer", "sample_aspect_ratio", "deinterlace_mode"}
 REFERENCE_ONLY = {"reference_uri", "psnr", "ssim", "ewarp"}  # benchmark mode (tests/jobs/test_reference.py)
@@ -166,8 +166,8 @@ def test_a_pool_that_cannot_start_fails_its_videos_with_the_reason(tmp_path: Pat
 
 @pytest.mark.allow_error_logs  # the broken input's failure (see flagged_local_job)
 def test_flicker_in_the_segment_and_video_rows(flagged_local_job: FlaggedJob):
-    """A real run (classical models, tests/jobs/conftest.py): flicker per segment with the frame where it is
-    worst, and per video weighted by frame pairs; a moving clip flickers (clamped bicubic), a still one not."""
+    """A real run (tests/jobs/conftest.py): flicker per segment with the frame where it is worst, and per
+    video weighted by frame pairs; a moving clip's added detail changes along the motion, a still one's barely."""
     videos, segments = read_latest(flagged_local_job.storage, flagged_local_job.output)
     by_key = {v["video_key"]: v for v in videos}
     for key in ("moving.mp4", "still.mkv"):
@@ -181,5 +181,7 @@ def test_flicker_in_the_segment_and_video_rows(flagged_local_job: FlaggedJob):
         assert by_key[key]["max_flicker"] == REVIEW.max_flicker
     moving = [s["flicker"] for s in segments if s["video_key"] == "moving.mp4"]
     still = [s["flicker"] for s in segments if s["video_key"] == "still.mkv"]
-    assert min(moving) > 1e-7 and max(still) < 1e-12
+    # The still clip's output barely changes (its first and last frames see fewer neighbours): the
+    # review threshold lies between the two by an order of magnitude each way.
+    assert min(moving) > 5 * REVIEW.max_flicker and max(still) < REVIEW.max_flicker / 5
     assert by_key["broken.mp4"]["flicker"] is None
