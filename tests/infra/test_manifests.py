@@ -450,11 +450,13 @@ def doc_command_lines(text: str, comments: bool = False) -> Iterator[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def doc_mounts() -> dict[str, Path]:
-    """Where the cluster docs' paths are: the KubeRay head's ConfigMap mount and the cluster launcher's copies."""
+def doc_mounts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Where the docs' paths are: the KubeRay head's ConfigMap mount, the cluster launcher's copies, and the held-out
+    photos that `python -m jobs.train.photos natural` fetches (docs/benchmarks.md) before a benchmark reads them."""
     return {
         **config_mounts(load("kuberay/raycluster.yaml")["spec"]["headGroupSpec"]["template"]["spec"]),
         **{remote: ROOT / local for remote, local in load("aws/cluster.yaml")["file_mounts"].items()},
+        ".cache/bench-natural": tmp_path_factory.mktemp("bench-natural"),
     }
 
 
