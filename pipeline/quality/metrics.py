@@ -20,7 +20,10 @@ the output's motion-compensated change minus bicubic's. Bicubic itself scores ex
 detail that moves with the picture scores low (what remains: the flow's and the warp's errors on
 HR detail, and bicubic's own shimmer on aliased input, which the output need not share), detail
 that changes from frame to frame (flicker, boiling or popping texture) raises it. Lower is
-better; pairs with an empty mask are left out, and fewer than two frames give NaN.
+better; pairs with an empty mask are left out, and fewer than two frames give NaN. The flows are
+the metric's whole cost (two per pair, against a few passes over memory for the rest), so flicker
+is taken on at most `FLICKER_PAIRS` pairs of a segment, spread evenly over it (every pair of a
+segment of up to `FLICKER_PAIRS` + 1 frames); the sum runs over those pairs.
 
 Against an HR reference R (T, 3, H, W) (benchmark mode): `psnr`, `ssim`, and the flow-warping
 error of Lai et al. 2018 ("Learning Blind Video Temporal Consistency"):
@@ -51,6 +54,7 @@ from pipeline.quality import flow
 MIN_MOTION = 1.0 / 255.0  # tfs denominator floor: static shots must not divide by ~0
 PSNR_CAP_DB = 100.0  # PSNR of identical frames (finite, so manifests aggregate cleanly)
 CHUNK_FRAMES = 8
+FLICKER_PAIRS = 8  # the pairs flicker is taken on, at most (module docstring)
 FLOW_CHUNK_PAIRS = 2  # flow estimation holds many full-size maps per pair: fewer pairs at a time
 
 
@@ -132,8 +136,9 @@ def bicubic_metrics(out: torch.Tensor, lr: torch.Tensor, scale: int) -> BicubicM
     every segment."""
     _check_pair(out, lr, scale)
     frames = out.shape[0]
+    sampled = flicker_pairs(frames)
     detail, unexplained, motion = [], [], []  # per chunk; per pair (t-1, t), summed over pixels
-    moved = []  # per chunk: flicker's (masked error, mask size) of each pair, (2, pairs)
+    moved = []  # flicker's (masked error, mask size) of each sampled pair, (2, pairs), in the order of `sampled`
     last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # the previous chunk's last I, B(I), R
     for chunk in _chunks(0, frames):
         small = lr[chunk].float()
@@ -143,11 +148,14 @@ def bicubic_metrics(out: torch.Tensor, lr: torch.Tensor, scale: int) -> BicubicM
         if last is not None:  # the pair straddling two chunks
             unexplained.append((residual[:1] - last[2]).abs_().sum((1, 2, 3)))
             motion.append((b[:1] - last[1]).abs_().sum((1, 2, 3)))
-            moved.append(_flicker_sums(residual[:1], last[2], small[:1], last[0], scale))
+            if chunk.start in sampled:
+                moved.append(_flicker_sums(residual[:1], last[2], small[:1], last[0], scale))
         unexplained.append(residual.diff(dim=0).abs_().sum((1, 2, 3)))
         motion.append(b.diff(dim=0).abs_().sum((1, 2, 3)))
-        if len(small) > 1:
-            moved.append(_flicker_sums(residual[1:], residual[:-1], small[1:], small[:-1], scale))
+        inside = [t - chunk.start for t in sampled if chunk.start < t < chunk.stop]  # pairs within the chunk
+        if inside:
+            cur, prev = inside, [i - 1 for i in inside]
+            moved.append(_flicker_sums(residual[cur], residual[prev], small[cur], small[prev], scale))
         last = small[-1:], b[-1:], residual[-1:]
     gain = torch.stack(detail).double().sum().item() / out.numel()
     if frames < 2:
@@ -165,8 +173,17 @@ def bicubic_metrics(out: torch.Tensor, lr: torch.Tensor, scale: int) -> BicubicM
         1 + int(per_pair.argmax().item()),
         gain,
         per_pair_flicker[kept].mean().item(),
-        1 + int(per_pair_flicker.argmax().item()),
+        sampled[int(per_pair_flicker.argmax().item())],
     )
+
+
+def flicker_pairs(frames: int) -> list[int]:
+    """The frames t whose pair (t-1, t) flicker is taken on: every pair, or `FLICKER_PAIRS` of them
+    spread evenly from the first to the last."""
+    pairs = frames - 1
+    if pairs <= FLICKER_PAIRS:
+        return list(range(1, frames))
+    return sorted({1 + round(i * (pairs - 1) / max(FLICKER_PAIRS - 1, 1)) for i in range(FLICKER_PAIRS)})
 
 
 def _flicker_sums(

@@ -208,10 +208,19 @@ def test_flicker_is_a_mean_over_pairs_whatever_the_chunking(monkeypatch: pytest.
     out[8, :, 8:24, 8:24] += 0.2  # the pairs (7, 8), straddling two chunks of 4, and (8, 9)
     per_pair = [metrics.flicker(out[t - 1 : t + 1], lr[t - 1 : t + 1], 2) for t in range(1, 11)]
     monkeypatch.setattr(metrics, "CHUNK_FRAMES", 4)
+    monkeypatch.setattr(metrics, "FLICKER_PAIRS", 10)  # every pair
     score, worst = metrics.flicker_and_worst(out, lr, 2)
     assert score == pytest.approx(sum(per_pair) / 10, rel=1e-5)
     assert worst == 1 + max(range(10), key=per_pair.__getitem__) and worst in (8, 9)
     assert metrics.flicker_and_worst(out[:1], lr[:1], 2) == (pytest.approx(math.nan, nan_ok=True), None)
+    # Sampled: the mean over the pairs taken, spread from the first to the last, straddling pair included.
+    monkeypatch.setattr(metrics, "FLICKER_PAIRS", 4)
+    assert metrics.flicker_pairs(11) == [1, 4, 7, 10] and metrics.flicker_pairs(5) == [1, 2, 3, 4]
+    monkeypatch.setattr(metrics, "CHUNK_FRAMES", 7)  # frame 7 opens the second chunk: the pair (6, 7) straddles
+    score, worst = metrics.flicker_and_worst(out, lr, 2)
+    taken = [per_pair[t - 1] for t in (1, 4, 7, 10)]
+    assert score == pytest.approx(sum(taken) / 4, rel=1e-5)
+    assert worst == (1, 4, 7, 10)[max(range(4), key=taken.__getitem__)]
 
 
 def test_shape_errors() -> None:
