@@ -33,5 +33,5 @@ def decode_segment(row: Row, storage: Storage) -> Row:
         segment.lr = frames
         segment.lr_height, segment.lr_width = int(frames.shape[1]), int(frames.shape[2])
 
-    segment.decode_s = run_stage(segment, "decode", work, storage)
+    run_stage(segment, "decode", work, storage)
     return segment.to_row()

@@ -47,6 +47,6 @@ def encode_segment(row: Row, storage: Storage, encode: EncodeSpec) -> Row:
         # Last: a chunk with its record is whole, and a resumed run can take both as they are.
         storage.write_bytes(chunk_record_uri(segment.chunk_uri), chunk_record(segment))
 
-    segment.encode_s = run_stage(segment, "encode", work, storage)
+    run_stage(segment, "encode", work, storage)
     # Frames and timing stop here: only the small row goes on to the driver.
     return segment.to_row(frames=False)

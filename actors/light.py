@@ -19,7 +19,7 @@ class LightStage(ModelStage):
     kind = "light"
 
     def run(self, segment: SegmentRecord) -> None:
-        segment.light_s = run_stage(segment, self.kind, self.process, self.storage)
+        run_stage(segment, self.kind, self.process, self.storage)
 
     def process(self, segment: SegmentRecord) -> None:
         strong = to_tensor(segment.hr, self.device)

@@ -1,17 +1,79 @@
-"""Plan task (a Ray task per video): probe a stored video and plan its segments.
+"""Planning stage, the head of the job's Ray Data pipeline (a `flat_map` task per video): probe a
+stored video, plan its segments, and hand them on as rows; chunks an interrupted run finished go
+on as they are (pipeline/runs/resume.py), and a sync first takes the video's lease (actors/leases.py).
 
 Here, with the other things Ray runs, and importing no torch: the task's worker stays light.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from pipeline.config import LimitsSpec, SegmentSpec
-from pipeline.plan import ReferenceMismatch, VideoPlan, plan_video
+import numpy as np
+import ray
+from ray.actor import ActorHandle
+
+from actors.leases import CLAIMED
+from actors.rows import batch_rows, records_to_batch
+from pipeline.config import JobSpec, LimitsSpec, SegmentSpec
+from pipeline.plan import ReferenceMismatch, VideoPlan, plan_video, segment_records
+from pipeline.runs.resume import reusable_chunks, reused
+from pipeline.segment import Row, SegmentRecord
 from pipeline.storage import Storage, StorageError
+
+
+def video_row(key: str, input_uri: str, reference_uri: str | None, staging: str, version: str, output_uri: str) -> Row:
+    """What the planning stage takes of a video (jobs/run/job.py makes one per listed video)."""
+    return {
+        "video_key": key, "input_uri": input_uri, "reference_uri": reference_uri or "", "staging": staging,
+        "input_version": version, "output_uri": output_uri,
+    }  # fmt: skip
+
+
+def plan_videos(batch: dict[str, np.ndarray], **context: Any) -> dict[str, np.ndarray]:
+    """The stage's `map_batches` function (a batch of one video): its segments as one batch, which
+    Ray Data then cuts into a block per segment (jobs/run/dataset.py)."""
+    (row,) = batch_rows(batch)
+    return records_to_batch(list(plan_video_segments(row, **context)))
+
+
+def plan_video_segments(
+    row: Row,
+    storage: Storage,
+    spec: JobSpec,
+    temporal_radius: int,
+    progress: ActorHandle | None = None,
+    leases: ActorHandle | None = None,
+) -> Iterator[SegmentRecord]:
+    """The video's segments for the decode stage, each carrying the video's probe; a video that
+    cannot be planned (or that a sync leaves to another run) gives one record standing for it
+    (`SegmentRecord.whole_video`), which the stages pass through to the driver."""
+    key, uri, reference = row["video_key"], row["input_uri"], row["reference_uri"] or None
+    started = time.time()
+    if leases is not None:
+        status, reason = ray.get(leases.claim.remote(key, row["input_version"], row["output_uri"]))
+        if status != CLAIMED:
+            yield SegmentRecord.whole_video(key, uri, status, reason)
+            return
+    plan, error = plan_stored_video(storage, uri, spec.segment, temporal_radius, spec.limits, reference, spec.scale)
+    if plan is None:
+        failed = SegmentRecord.whole_video(key, uri, "failed", error)
+        failed.planned_at = started
+        yield failed
+        return
+    segments = segment_records(
+        plan, spec, video_key=key, input_uri=uri, reference_uri=reference, staging=row["staging"]
+    )
+    if progress is not None:  # for the progress line's totals, before any segment is through
+        progress.planned.remote(uri, sum(s.frames for s in segments), len(segments))
+    finished = reusable_chunks(storage, row["staging"])
+    for segment in segments:
+        segment = reused(segment, finished.get(segment.segment_index)) or segment
+        segment.probe, segment.planned_at = plan.probe, started
+        yield segment
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """Progress inside a segment: the light stage (the last model stage) reports the frames it has
-passed, pass by pass, to one small actor per job; the driver takes what came in since it last
-looked (jobs/run/job.py, jobs/run/progress.py).
+passed, pass by pass, to one small actor per job, and the planning stage each video's frames and
+segments as soon as it is planned; the driver takes what came in since it last looked
+(jobs/run/job.py, jobs/run/progress.py).
 
 Reports are cumulative per try of a segment and the board keeps the highest, so a retried
 segment (a lost actor, an out-of-memory retry with smaller tiles) restarts from 0 without
@@ -18,17 +19,23 @@ from ray.actor import ActorHandle
 
 @ray.remote(num_cpus=0, max_restarts=-1)
 class ProgressBoard:
-    """Frames past the light stage by (input URI, segment index), since the driver last took them."""
+    """Frames past the light stage by (input URI, segment index), and videos planned (input URI ->
+    frames, segments), since the driver last took them."""
 
     def __init__(self) -> None:
         self._frames: dict[tuple[str, int], int] = {}
+        self._plans: dict[str, tuple[int, int]] = {}
 
     def passed(self, video: str, segment_index: int, frames: int) -> None:
         key = (video, segment_index)
         self._frames[key] = max(frames, self._frames.get(key, 0))
 
-    def take(self) -> dict[tuple[str, int], int]:
-        taken, self._frames = self._frames, {}
+    def planned(self, video: str, frames: int, segments: int) -> None:
+        self._plans[video] = (frames, segments)
+
+    def take(self) -> tuple[dict[tuple[str, int], int], dict[str, tuple[int, int]]]:
+        taken = self._frames, self._plans
+        self._frames, self._plans = {}, {}
         return taken
 
 

@@ -21,14 +21,15 @@ from pipeline.storage import Storage
 
 log = logging.getLogger(__name__)
 
-def run_stage(segment: SegmentRecord, stage: str, work: Callable[[SegmentRecord], None], storage: Storage) -> float:
-    """Run `work` on an ok segment and record a failure on it; the seconds it took (0 when the
-    segment had failed before: it is passed through).
+def run_stage(segment: SegmentRecord, stage: str, work: Callable[[SegmentRecord], None], storage: Storage) -> None:
+    """Run `work` on a segment to do, recording a failure on it and the seconds it took in its
+    `<stage>_s`. Anything else passes through untouched: a segment that failed before, a chunk an
+    earlier run finished (`reused`), a row standing for a whole video (pipeline/segment.py).
 
     Each run first leaves a marker next to the segment's chunk, so the driver can count how
     many times Ray ran the stage (a run cut short by a lost worker or node counts too)."""
-    if segment.status != "ok":
-        return 0.0
+    if segment.status != "ok" or segment.reused:
+        return
     started = time.perf_counter()
     try:
         mark_run(storage, segment.chunk_uri, stage)
@@ -36,13 +37,17 @@ def run_stage(segment: SegmentRecord, stage: str, work: Callable[[SegmentRecord]
     except Exception as exc:  # noqa: BLE001 - one segment's failure must not fail the Dataset
         segment.fail(f"{stage} of frames {segment.core_start}-{segment.core_end - 1}: {type(exc).__name__}: {exc}")
         log.warning("%s segment %s: %s", segment.video_key, segment.segment_index, segment.error)
-    return time.perf_counter() - started
+    setattr(segment, f"{stage}_s", time.perf_counter() - started)
+
+
+def batch_rows(batch: dict[str, np.ndarray]) -> list[Row]:
+    names = list(batch)
+    count = len(batch[names[0]]) if names else 0
+    return [{name: batch[name][i] for name in names} for i in range(count)]
 
 
 def records_from_batch(batch: dict[str, np.ndarray]) -> list[SegmentRecord]:
-    names = list(batch)
-    count = len(batch[names[0]]) if names else 0
-    return [SegmentRecord.from_row({name: batch[name][i] for name in names}) for i in range(count)]
+    return [SegmentRecord.from_row(row) for row in batch_rows(batch)]
 
 
 def records_to_batch(segments: list[SegmentRecord]) -> dict[str, np.ndarray]:

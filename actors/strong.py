@@ -12,7 +12,7 @@ class StrongStage(ModelStage):
     kind = "strong"
 
     def run(self, segment: SegmentRecord) -> None:
-        segment.strong_s = run_stage(segment, self.kind, self.process, self.storage)
+        run_stage(segment, self.kind, self.process, self.storage)
 
     def process(self, segment: SegmentRecord) -> None:
         lr = to_tensor(segment.lr, self.device)

@@ -368,9 +368,6 @@ class JobSpec(StrictModel):
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
     limit: int | None = Field(None, ge=1, description="Process at most this many videos.")
-    wave_videos: int = Field(
-        16, ge=1, le=100_000, description="Videos planned and upscaled together; the next wave is planned meanwhile."
-    )
     models: ModelsSpec = Field(
         ModelsSpec(), description="The strong and the light model (registry names) and where their weights are."
     )

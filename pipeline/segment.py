@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from pipeline.manifest.columns import NULLABLE, Bool, Float64, Int32, Int64, String, TimestampUTC, arrow_schema
 from pipeline.media.colour import Colour
+from pipeline.media.probe import VideoProbe
 
 Row = dict[str, Any]  # a record as it crosses Ray
 FRAME_FIELDS = ("lr", "hr", "pts")  # what the encode stage drops: the driver gets the small row only
@@ -122,6 +123,10 @@ class SegmentRecord:
     colour_transfer: int
     colour_matrix: int
     colour_range: int
+    # The video's probe (without per-frame pts), on every segment of it: rows reach the driver in any
+    # order, and the first one tells it what the stitch and the video's manifest row need.
+    probe: VideoProbe | None = None
+    planned_at: float = 0.0  # when the planning stage took the video (Unix seconds, its worker's clock)
     # --- the frames, (T, H, W, 3) RGB, between the decode and the encode stage
     lr: np.ndarray = field(default_factory=_empty_frames)  # decoded, context included; the core only after strong
     hr: np.ndarray = field(default_factory=_empty_frames)  # upscaled core frames
@@ -165,6 +170,18 @@ class SegmentRecord:
         self.status, self.error = "failed", error
         self.lr, self.hr = _empty_frames(), _empty_frames()
 
+    @classmethod
+    def whole_video(cls, video_key: str, input_uri: str, status: str, error: str) -> SegmentRecord:
+        """A row that stands for a video without segments: its planning failed (status `failed`),
+        or a sync leaves it to another run (`skipped`). The stages pass it through; the driver reads
+        the reason in `error`."""
+        return cls(
+            video_key=video_key, input_uri=input_uri, segment_index=0, segment_count=0, scene_index=0,
+            core_start=0, core_end=0, context_start=0, context_end=0,
+            lr_width=0, lr_height=0, hr_width=0, hr_height=0, chunk_uri="", time_base_num=1, time_base_den=1,
+            colour_primaries=0, colour_transfer=0, colour_matrix=0, colour_range=0, status=status, error=error,
+        )  # fmt: skip
+
     def to_row(self, frames: bool = True) -> Row:
         """The record as a plain row for Ray; without its frames after the encode stage."""
         return {
@@ -196,6 +213,8 @@ def _codec(hint: Any) -> Codec:
             lambda value: math.nan if value is None else value.timestamp(),
             lambda value: None if math.isnan(value) else datetime.fromtimestamp(float(value), timezone.utc),
         )
+    if kind not in (bool, int, float, str):  # an object (the probe): Ray carries it as it is
+        return (lambda value: value), (lambda value: value)
     if not optional:
         return (lambda value: value), kind
     absent = {float: math.nan, int: -1, str: ""}[kind]

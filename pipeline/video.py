@@ -1,5 +1,5 @@
-"""One input video as a job tracks it: where it comes from and goes, its plan, its finished
-segments, its stitch, its error. The driver (jobs/run/job.py) keeps one per video of the wave and
+"""One input video as a job tracks it: where it comes from and goes, its probe, its finished
+segments, its stitch, its error. The driver (jobs/run/job.py) keeps one per listed video and
 writes its manifest rows from it (pipeline/manifest/rows.py)."""
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ import time
 from dataclasses import dataclass, field
 
 from pipeline.manifest.files import video_id
-from pipeline.media import StitchStats
+from pipeline.media import StitchStats, VideoProbe
 from pipeline.naming import staging_prefix
-from pipeline.plan import VideoPlan
 from pipeline.runs.resume import FinishedVideo
 from pipeline.segment import SegmentRecord
 from pipeline.storage import ObjectInfo
@@ -24,12 +23,16 @@ class VideoState:
     reference_uri: str | None = None  # its HR reference (benchmark mode)
     last_success: FinishedVideo | None = None  # the latest run that finished it, if any
     attempt: int = 1  # this run's attempt at this input version (failed runs before it, plus one)
-    plan: VideoPlan | None = None
+    # From its first segment back (each carries them): what planning found, and into how many segments.
+    probe: VideoProbe | None = None
+    segment_count: int = 0
     error: str = ""
     # segment index -> its finished record (a segment delivered twice counts once); None once written
+    # (or left to another run)
     segments: dict[int, SegmentRecord] | None = field(default_factory=dict)
+    stitching: bool = False  # all its segments are in: its stitch task runs
     stitch: StitchStats | None = None
-    started: float = field(default_factory=time.monotonic)  # reset when its wave starts
+    started: float = field(default_factory=time.time)  # Unix seconds; when its planning started, once known
 
     @property
     def video_id(self) -> str:

@@ -28,7 +28,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
@@ -44,7 +43,7 @@ _DONE = "PSSR-BENCH-MEMORY-DONE "  # the run's last stdout line before it waits:
 WORKER_ROLES = (
     ("strong actor", ("StrongStage",)),
     ("light actor", ("LightStage",)),
-    ("task workers", ("decode_segment", "encode_segment", "plan_stored_video", "stitch_video")),
+    ("task workers", ("decode_segment", "encode_segment", "plan_videos", "StreamingRepartition", "stitch_video")),
 )
 PROGRAM_ROLES = {"raylet": "raylet", "gcs_server": "gcs"}
 OBJECT_STORE = "object store (used)"
@@ -250,10 +249,11 @@ def _run_in_this_process(request: dict[str, Any]) -> None:
     """The measured process: start Ray, run the job, report, and wait for the last sample."""
     import ray
 
-    from jobs.run.dataset import segment_bytes, segments_in_flight
+    from jobs.run.dataset import planned_segment_bytes, segments_in_flight
     from jobs.run.job import run_job
     from pipeline.config import load_job_spec
     from pipeline.manifest.files import read_manifests
+    from pipeline.models import model_info
     from pipeline.storage import Storage
 
     spec = load_job_spec(request["config"], request["overrides"])
@@ -272,7 +272,10 @@ def _run_in_this_process(request: dict[str, Any]) -> None:
     done.set()
     sampler.join()
     _, segments = read_manifests(Storage(), spec.output)
-    segment = max(segment_bytes(SimpleNamespace(**row), spec) for row in segments.to_pylist())
+    models = spec.models
+    radius = model_info("strong", models.strong, spec.scale, models.weights_dir, models.strong_sha256).temporal_radius
+    # As the job sizes its budget (jobs/run/dataset.py: largest_segment_bytes): the largest segment the frame size allows.
+    segment = max(planned_segment_bytes(r["lr_width"], r["lr_height"], spec, radius) for r in segments.to_pylist())
     report = {
         "ok": summary.ok,
         "failed": summary.videos_failed,

@@ -77,7 +77,6 @@ def job_options(func: Callable) -> Callable:
         spec_option("--deinterlace", field="deinterlace", type=click.Choice(["auto", "always", "never"])),
         spec_option("--device", field="device", type=click.Choice(["auto", "cpu", "cuda"])),
         spec_option("--limit", field="limit", type=int),
-        spec_option("--wave-videos", field="wave_videos", type=int),
         spec_option("--strong-model", field="models.strong"),
         spec_option("--light-model", field="models.light"),
         spec_option("--weights-dir", field="models.weights_dir", type=click.Path(file_okay=False)),

@@ -1,9 +1,14 @@
-"""The job's Ray Data pipeline for one wave: decode -> strong pool -> light pool (or one fused
-pool) -> encode, each pool sized and placed by its PoolSpec, under an explicit object-store budget."""
+"""The job's Ray Data pipeline, one streaming Dataset from the listed videos to their chunks:
+plan -> decode -> strong pool -> light pool (or one fused pool) -> encode, each pool sized and
+placed by its PoolSpec, under an explicit object-store budget. Videos enter as the planning stage
+reaches them, while the segments of others are upscaled: no video waits for another's planning."""
 
 from __future__ import annotations
 
+import logging
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 import ray
@@ -13,11 +18,19 @@ from actors.decode import decode_segment
 from actors.encode import encode_segment
 from actors.fused import FusedStage
 from actors.light import LightStage
+from actors.plan import plan_videos
 from actors.strong import StrongStage
 from pipeline.config import JobSpec, PoolSpec
-from pipeline.media.encode import deep_frames
-from pipeline.segment import SegmentRecord
+from pipeline.errors import PssrError
+from pipeline.media import frame_size
+from pipeline.media.encode import deep_frames, encoded_size
+from pipeline.segment import Row
 from pipeline.storage import Storage
+
+log = logging.getLogger(__name__)
+
+BUDGET_SAMPLE = 16  # videos whose headers size the object-store budget (`largest_segment_bytes`)
+FALLBACK_FRAME = (1920, 1080)  # the frame size assumed when none of those headers can be read
 
 
 def segments_in_flight(spec: JobSpec) -> int:
@@ -47,6 +60,37 @@ def segment_bytes(segment: SegmentShape, spec: JobSpec) -> int:
     hr = segment.hr_width * segment.hr_height * segment.frames
     sample_bytes = 2 if deep_frames(spec.encode.codec, spec.encode.pix_fmt) else 1
     return 3 * sample_bytes * (lr + hr)
+
+
+def planned_segment_bytes(width: int, height: int, spec: JobSpec, temporal_radius: int) -> int:
+    """`segment_bytes` of the largest segment a video of this frame size can have: the most core
+    frames, with context on both sides."""
+    context = temporal_radius if spec.segment.context_frames is None else spec.segment.context_frames
+    hr_width, hr_height = encoded_size(width * spec.scale, height * spec.scale, spec.encode.codec, spec.encode.pix_fmt)
+    frames = spec.segment.max_core_frames
+    shape = SimpleNamespace(
+        lr_width=width, lr_height=height, hr_width=hr_width, hr_height=hr_height,
+        context_start=0, context_end=frames + 2 * context, frames=frames,
+    )  # fmt: skip
+    return segment_bytes(shape, spec)
+
+
+def largest_segment_bytes(storage: Storage, uris: list[str], spec: JobSpec, temporal_radius: int) -> int:
+    """`planned_segment_bytes` of the largest frame among the first `BUDGET_SAMPLE` videos' headers
+    (nothing decoded): Ray Data's budget is set before anything is planned. A larger video later in
+    the list runs under the same bytes, with fewer of its segments in flight."""
+
+    def size(uri: str) -> tuple[int, int] | None:
+        try:
+            with storage.open_read(uri) as source:
+                return frame_size(source)
+        except (OSError, PssrError) as exc:  # its planning reports it
+            log.debug("%s: no frame size from its header: %s", uri, exc)
+            return None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        sizes = [found for found in pool.map(size, uris[:BUDGET_SAMPLE]) if found is not None]
+    return max(planned_segment_bytes(w, h, spec, temporal_radius) for w, h in sizes or [FALLBACK_FRAME])
 
 
 def _num_gpus(pool: PoolSpec) -> float:
@@ -94,30 +138,43 @@ def stage_args(
     }
 
 
-def segment_dataset(
-    segments: list[SegmentRecord], spec: JobSpec, storage: Storage, progress: ActorHandle | None = None
+def job_dataset(
+    videos: list[Row],
+    spec: JobSpec,
+    storage: Storage,
+    temporal_radius: int,
+    largest_segment: int,
+    progress: ActorHandle | None = None,
+    leases: ActorHandle | None = None,
 ) -> ray.data.Dataset:
-    """The wave's segments through every stage; its rows are the segments as the encode stage
-    leaves them (no frames), in no particular order. The light stage reports its passes to
-    `progress` (actors/progress.py)."""
+    """The videos (`actors/plan.py: video_row`) through every stage; its rows are the segments as
+    the encode stage leaves them (no frames), and one row for each video that got no segments, in
+    no particular order. The planning stage reports each plan to `progress` and the light stage its
+    passes (actors/progress.py); a sync's planning stage takes the video's lease from `leases`
+    (actors/leases.py)."""
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = False
-    # A segment whose retries are spent is dropped, not the whole wave: its video fails when the
-    # wave ends without it (jobs/run/job.py).
+    # A block whose retries are spent is dropped, not the whole job: its video fails when the
+    # Dataset ends without it (jobs/run/job.py).
     ctx.max_errored_blocks = -1
     # Backpressure with an explicit bound: Ray Data's default budget is half the object store,
     # so on a big node a slow light pool would let the strong pool run ahead by thousands of
     # segments' frames; this one is a few segments, whatever the video's length or the node.
-    budget = segments_in_flight(spec) * max(segment_bytes(segment, spec) for segment in segments)
+    budget = segments_in_flight(spec) * largest_segment
     ctx.execution_options.resource_limits = ray.data.ExecutionResources(object_store_memory=budget)
     task = {"num_cpus": spec.ray.task_cpus, "max_retries": spec.ray.task_retries}
     models = spec.models
     with warnings.catch_warnings():
         # Ray 2.60 takes retry settings only through the deprecated **ray_remote_args.
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
-        # One segment per block, so decoding and encoding spread over segments, not videos.
-        rows = [segment.to_row() for segment in segments]
-        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+        ds = ray.data.from_items(videos, override_num_blocks=len(videos))
+        plan_args = {"storage": storage, "spec": spec, "temporal_radius": temporal_radius}
+        # A video per planning task (with the job's retry cap: a file that crashes its decoder must
+        # not be retried forever, as Ray Data's default would), then its segments cut into a block
+        # each, streamed, so decoding and encoding spread over segments, not videos.
+        plan = {**plan_args, "progress": progress, "leases": leases}
+        ds = ds.map_batches(plan_videos, batch_size=1, batch_format="numpy", fn_kwargs=plan, **task)
+        ds = ds.repartition(target_num_rows_per_block=1)
         ds = ds.map(decode_segment, fn_kwargs={"storage": storage}, **task)
         strong = stage_args(spec.strong_pool, spec, models.strong, models.strong_sha256, storage)
         light = stage_args(spec.light_pool, spec, models.light, models.light_sha256, storage, progress)

@@ -1,18 +1,20 @@
-"""The job's driver: list the inputs, plan them in waves (Ray tasks), run each wave's segments
-through the Ray Data pipeline (jobs/run/dataset.py), stitch each video as soon as its last chunk
-lands (a Ray task), and write its manifest rows.
+"""The job's driver: list the inputs, run them through one streaming Ray Data pipeline
+(jobs/run/dataset.py: plan -> decode -> strong -> light -> encode), stitch each video as soon as
+its last chunk lands (a Ray task), and write its manifest rows.
 
-The driver holds only small records. Segments flow through one Ray Data pipeline; as soon as the
-last chunk of a video lands, the driver starts that video's stitch task, so videos are finished
-(and their manifests written) while the rest of the job is still running.
+The driver holds only small records: one per listed video, and the finished segments of the
+videos not stitched yet, without frames. Videos enter the pipeline as its planning stage reaches
+them, so a video's first segments are upscaled while later videos are still being planned, and
+videos are finished (their manifests written) while the rest of the job runs.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
@@ -21,10 +23,12 @@ import pyarrow as pa
 import ray
 from ray.actor import ActorHandle
 
-from actors.plan import plan_stored_video
+from actors.plan import video_row
 from actors.progress import ProgressBoard
+from actors.rows import records_from_batch
 from actors.stitch import stitch_video
-from jobs.run.dataset import segment_dataset
+from jobs.run.dataset import job_dataset, largest_segment_bytes
+from jobs.run.progress import Taken
 from jobs.run.ray_cluster import connect
 from jobs.run.reporters import Reporter
 from jobs.run.summary import JobSummary
@@ -38,12 +42,12 @@ from pipeline.media.fixity import SIDECARS, FileDigests, checksum_line
 from pipeline.models import model_info
 from pipeline.models.tiling import check_tile
 from pipeline.naming import VIDEO_EXTENSIONS, fixity_uri, output_key, reference_uri
-from pipeline.plan import segment_records
+from pipeline.plan import VideoPlan, segment_records
 from pipeline.provenance import TOOL, Provenance, tool_version
-from pipeline.runs.attempts import segment_attempts
 from pipeline.runs import index
+from pipeline.runs.attempts import segment_attempts
 from pipeline.runs.live import clear_live, write_live
-from pipeline.runs.resume import reusable_chunks, reused, video_history
+from pipeline.runs.resume import video_history
 from pipeline.segment import SegmentRecord
 from pipeline.storage import ObjectInfo, Storage, is_s3, join_uri, relative_key
 from pipeline.video import VideoState
@@ -51,6 +55,7 @@ from pipeline.video import VideoState
 log = logging.getLogger(__name__)
 
 PASSES_TIMEOUT_S = 5.0  # the most a progress tick waits for the board's answer
+COLLECT_POLL_S = 0.5  # how long the stitches' thread waits at a time
 
 
 class Job:
@@ -73,6 +78,7 @@ class Job:
         self.fixity: list[tuple[str, FileDigests]] = []  # (output URI, its digests) of each video this run wrote
         self.board: ActorHandle | None = None  # the light stage's progress board, while `run` runs
         self.started = time.monotonic()  # reset when `run` starts: the job's clock (time to first output)
+        self._lock = threading.Lock()  # the rows' thread and the stitches' (`_process`) share the video states
 
     def list_videos(self) -> list[VideoState]:
         """The inputs to process; a video an earlier run finished (same input version, same
@@ -117,8 +123,8 @@ class Job:
         return states
 
     def run(self) -> JobSummary:
-        """Process the videos in waves: the next wave is planned (probed) while one is upscaled,
-        so first results come early and the driver's state stays bounded on large backlogs."""
+        """Run every listed video through one streaming Dataset (jobs/run/dataset.py): each is
+        planned as the pipeline reaches it, and stitched as soon as its last chunk is in."""
         self.started = time.monotonic()
         self.report.job_started(self.job_id, self.spec.input, self.spec.output)
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -131,30 +137,28 @@ class Job:
         publish({**asdict(self.report.progress.snapshot()), "videos": []})
         try:
             self.report.listed(len(videos))
-            connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
-            self.board = ProgressBoard.remote()
-            self.report.follow(self._passed)
-            self.report.publish(publish)
-            waves = self.waves(videos)
-            wave = next(waves, [])
-            plans = self._start_plans(wave)
-            while wave:
-                self._collect_plans(plans)
-                upcoming = next(waves, [])
-                plans = self._start_plans(upcoming)
-                for state in wave:
-                    if state.error:
-                        self._finish(state)
-                planned = {s.key: s for s in wave if not s.error}
-                if planned:
-                    self._process(planned)
-                wave = upcoming
+            for state in videos:
+                if state.error:  # refused by its key: nothing to plan
+                    self._finish(state)
+            todo = [state for state in videos if not state.error]
+            if todo:
+                self._check_context()
+                connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
+                self.board = ProgressBoard.remote()
+                self.report.follow(self._taken)
+                self.report.publish(publish)
+                self._process(todo)
         finally:
             self.report.follow(None)
             self.report.publish(None)
             self._ended()
         self.summary.wall_s = time.monotonic() - self.started
         return self.summary
+
+    def _check_context(self) -> None:
+        context, radius = self.spec.segment.context_frames, self.strong.temporal_radius
+        if context is not None and context < radius:
+            log.warning("segment.context_frames %d < the strong model's radius %d: seams may show", context, radius)
 
     def _write_fixity(self) -> None:
         """The job's checksum lists, OUTPUT/_pssr/fixity/<job_id>.md5 and .sha256: every output this
@@ -175,13 +179,14 @@ class Job:
         except (OSError, PssrError, pa.ArrowException) as exc:
             log.warning("ending the job (checksum lists, progress object, manifests' index): %s", exc)
 
-    def _passed(self) -> dict[tuple[str, int], int]:
-        """The light stage's passes since the last call (actors/progress.py), for the reporter's ticks."""
+    def _taken(self) -> Taken:
+        """The light stage's passes and the videos planned since the last call (actors/progress.py),
+        for the reporter's ticks."""
         try:
             return ray.get(self.board.take.remote(), timeout=PASSES_TIMEOUT_S)
         except ray.exceptions.RayError as exc:  # a board lost with its node, or busy: the next tick asks again
             log.debug("progress board: %s", _reason(exc))
-            return {}
+            return {}, {}
 
     def _inputs(self, container: str) -> list[ObjectInfo]:
         """The input videos, without this job's own outputs when OUTPUT lies in INPUT: a folder
@@ -198,82 +203,94 @@ class Job:
         }
         return [i for i in infos if i.uri not in made]
 
-    def waves(self, videos: list[VideoState]) -> Iterator[list[VideoState]]:
-        """The videos in waves of `wave_videos`, made as the job reaches them (a sync job leases
-        each wave's videos then: jobs/run/sync.py)."""
-        size = self.spec.wave_videos
-        for i in range(0, len(videos), size):
-            yield videos[i : i + size]
+    def _lease_keeper(self) -> ActorHandle | None:
+        """What the planning stage takes each video's lease from: none for `pssr run` (jobs/run/sync.py)."""
+        return None
 
-    def _start_plans(self, videos: list[VideoState]) -> list[tuple[VideoState, ray.ObjectRef]]:
-        spec = self.spec
-        task = ray.remote(num_cpus=spec.ray.task_cpus, max_retries=spec.ray.task_retries)(plan_stored_video)
-        radius = self.strong.temporal_radius
-        return [
-            (s, task.remote(self.storage, s.info.uri, spec.segment, radius, spec.limits, s.reference_uri, spec.scale))
-            for s in videos
-            if not s.error
-        ]
-
-    def _collect_plans(self, plans: list[tuple[VideoState, ray.ObjectRef]]) -> None:
-        for state, ref in plans:
-            state.plan, state.error = ray.get(ref)
-            state.started = time.monotonic()
-            if state.plan is not None:
-                frames = sum(segment.frames for segment in state.plan.segments)
-                self.report.video_planned(state.info.uri, frames, len(state.plan.segments))
-            if state.plan is not None and state.plan.context_frames < self.strong.temporal_radius:
-                log.warning(
-                    "%s: context %d < the strong model's radius %d: segment seams may show",
-                    state.key,
-                    state.plan.context_frames,
-                    self.strong.temporal_radius,
-                )
-
-    def _process(self, planned: dict[str, VideoState]) -> None:
-        """The wave's planned videos (by key): chunks an interrupted run finished are taken as they
-        are (pipeline/runs/resume.py), the other segments go through the pipeline."""
+    def _process(self, videos: list[VideoState]) -> None:
+        """The videos through the pipeline; each is stitched (or failed) as soon as all its
+        segments are back, chunks an interrupted run finished included (pipeline/runs/resume.py).
+        The stitches are collected by a thread of their own, so a finished video's manifest does
+        not wait for the next row of another video."""
         # Stitching is idempotent (same chunks, same bytes, same key): safe to retry on worker loss.
         stitch = ray.remote(num_cpus=self.spec.ray.task_cpus, max_retries=self.spec.ray.task_retries)(stitch_video)
+        by_key = {state.key: state for state in videos}
         pending: dict[ray.ObjectRef, VideoState] = {}
-        todo = []
-        for state in planned.values():
-            reusable = reusable_chunks(self.storage, state.staging(self.spec.output, self.config_hash))
-            for segment in self.segment_records(state):
-                done = reused(segment, reusable.get(segment.segment_index))
-                if done is not None:
-                    self._add_segment(state, done, stitch, pending)
-                else:
-                    todo.append(segment)
+        rows = [
+            video_row(s.key, s.info.uri, s.reference_uri, s.staging(self.spec.output, self.config_hash),
+                      s.info.version, s.output_uri)
+            for s in videos
+        ]  # fmt: skip
+        read_all = threading.Event()
+        collector = threading.Thread(target=self._collect, args=(pending, read_all), name="stitches", daemon=True)
+        collector.start()
         try:
-            if todo:
-                for row in segment_dataset(todo, self.spec, self.storage, self.board).iter_rows():
-                    segment = SegmentRecord.from_row(row)
-                    self._add_segment(planned[segment.video_key], segment, stitch, pending)
-                    self._collect(pending, timeout=0)
+            radius = self.strong.temporal_radius
+            budget = largest_segment_bytes(self.storage, [s.info.uri for s in videos], self.spec, radius)
+            dataset = job_dataset(
+                rows, self.spec, self.storage, radius, budget, self.board, self._lease_keeper()
+            )
+            # Block by block as each comes (a block is one segment), without Ray Data's look-ahead: with it,
+            # iter_rows holds each block back until the next one exists.
+            for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0, batch_format="numpy"):
+                with self._lock:
+                    for segment in records_from_batch(batch):
+                        self._take(by_key[segment.video_key], segment, stitch, pending)
         except Exception as exc:
-            # Ray Data gave up on the whole wave: its unfinished videos fail with the reason,
-            # the job goes on with the next wave and exits non-zero.
+            # Ray Data gave up on the Dataset: the unfinished videos fail with the reason, and the
+            # job exits non-zero.
             log.exception("the pipeline failed")
-            for state in planned.values():
-                if state.segments is not None and state not in pending.values():
-                    state.error = f"pipeline: {_reason(exc)}"
-                    self._finish(state)
-        for state in planned.values():
-            if state.segments is not None and state not in pending.values():
-                state.error = (
-                    f"{len(state.plan.segments) - len(state.segments)} of {len(state.plan.segments)} segment(s) lost: "
-                    "their tasks failed after all retries (worker or node loss; see the Ray logs)"
-                )
-                self._finish(state)
-        while pending:
-            self._collect(pending, timeout=None)
+            failure = f"pipeline: {_reason(exc)}"
+            self._fail_unfinished(videos, lambda _: failure)
+        self._fail_unfinished(videos, self._lost)
+        read_all.set()
+        collector.join()
 
-    def segment_records(self, state: VideoState) -> list[SegmentRecord]:
-        """The records of a planned video's segments, as the decode stage takes them (also the
-        throughput benchmark's input for its stages measured alone)."""
+    def _fail_unfinished(self, videos: list[VideoState], reason: Callable[[VideoState], str]) -> None:
+        with self._lock:
+            for state in videos:
+                if state.segments is not None and not state.stitching:
+                    state.error = reason(state)
+                    self._finish(state)
+
+    @staticmethod
+    def _lost(state: VideoState) -> str:
+        if state.probe is None:
+            return "its planning task failed after all retries (worker or node loss; see the Ray logs)"
+        return (
+            f"{state.segment_count - len(state.segments or {})} of {state.segment_count} segment(s) lost: "
+            "their tasks failed after all retries (worker or node loss; see the Ray logs)"
+        )
+
+    def _take(
+        self, state: VideoState, segment: SegmentRecord, stitch: Any, pending: dict[ray.ObjectRef, VideoState]
+    ) -> None:
+        """One row back from the pipeline: a segment, or one standing for its whole video."""
+        if state.segments is None or state.stitching:
+            return  # a late duplicate (Ray Data delivers at least once): the video is settled
+        if segment.segment_count == 0:
+            if segment.status == "failed":
+                state.error = segment.error or "planning failed"
+                state.started = segment.planned_at or state.started
+                self._finish(state)
+            else:
+                state.segments = None
+                self._left_to_another_run(state, segment.status, segment.error or "")
+            return
+        if state.probe is None:
+            state.probe, state.segment_count, state.started = segment.probe, segment.segment_count, segment.planned_at
+            self.report.video_planned(state.info.uri, state.probe.n_frames, state.segment_count)
+        self._add_segment(state, segment, stitch, pending)
+
+    def _left_to_another_run(self, state: VideoState, status: str, reason: str) -> None:
+        """A sync's planning stage found the video leased or done by another run (jobs/run/sync.py)."""
+        raise NotImplementedError(f"{state.key}: {status}: {reason}")
+
+    def segment_records(self, state: VideoState, plan: VideoPlan) -> list[SegmentRecord]:
+        """The records of a planned video's segments, as the decode stage takes them (the throughput
+        benchmark's input for its stages measured alone)."""
         return segment_records(
-            state.plan, self.spec, video_key=state.key, input_uri=state.info.uri,
+            plan, self.spec, video_key=state.key, input_uri=state.info.uri,
             reference_uri=state.reference_uri, staging=state.staging(self.spec.output, self.config_hash),
         )  # fmt: skip
 
@@ -281,11 +298,12 @@ class Job:
         self, state: VideoState, segment: SegmentRecord, stitch: Any, pending: dict[ray.ObjectRef, VideoState]
     ) -> None:
         """Take one finished segment; once a video has all of them, stitch it (or fail it)."""
-        if segment.segment_index not in state.segments:  # a segment delivered twice counts once
-            self.report.segment_done(state.info.uri, segment.segment_index, segment.frames, reused=segment.reused)
-            if not segment.reused and self.summary.first_output_s is None:
-                self.summary.first_output_s = time.monotonic() - self.started
-                self.report.first_output(self.summary.first_output_s)
+        if segment.segment_index in state.segments:  # a segment delivered twice counts once
+            return
+        self.report.segment_done(state.info.uri, segment.segment_index, segment.frames, reused=segment.reused)
+        if not segment.reused and self.summary.first_output_s is None:
+            self.summary.first_output_s = time.monotonic() - self.started
+            self.report.first_output(self.summary.first_output_s)
         state.segments[segment.segment_index] = segment
         if len(state.segments) < segment.segment_count:
             return
@@ -295,17 +313,18 @@ class Job:
             state.error = f"{len(failed)} segment(s) failed; first: {failed[0].error}"
             self._finish(state)
             return
+        probe = state.probe
         ref = stitch.remote(
             self.storage, state.info.uri, [s.chunk_uri for s in segments], state.output_uri,
-            self.spec.encode.container_format, state.plan.probe.n_frames,
-            state.plan.probe.sample_aspect_ratio, self.provenance(state), state.plan.probe.audio_retimed,
-            self.spec.sidecars,
+            self.spec.encode.container_format, probe.n_frames, probe.sample_aspect_ratio, self.provenance(state),
+            probe.audio_retimed, self.spec.sidecars,
         )  # fmt: skip
+        state.stitching = True
         pending[ref] = state
 
     def provenance(self, state: VideoState) -> Provenance:
         """What the output's tags say made it (pipeline/provenance.py)."""
-        probe = state.plan.probe
+        probe = state.probe
         return Provenance(
             tool=TOOL, tool_version=tool_version(), scale=self.spec.scale,
             strong_model=self.strong.name, strong_sha256=self.strong.sha256,
@@ -315,21 +334,30 @@ class Job:
             deinterlace=deinterlace_mode(deinterlace_frames(self.spec.deinterlace, probe.interlaced)),
         )  # fmt: skip
 
-    def _collect(self, pending: dict[ray.ObjectRef, VideoState], timeout: float | None) -> None:
-        if not pending:
-            return
-        done, _ = ray.wait(list(pending), num_returns=1 if timeout is None else len(pending), timeout=timeout)
-        for ref in done:
-            state = pending.pop(ref)
-            try:
-                state.stitch = ray.get(ref)
-            except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row
-                state.error = f"stitch: {_reason(exc)}"
-            self._finish(state)
+    def _collect(self, pending: dict[ray.ObjectRef, VideoState], read_all: threading.Event) -> None:
+        """Finish each video whose stitch is done, until every row is read and no stitch is left."""
+        while True:
+            with self._lock:
+                refs = list(pending)
+            if not refs:
+                if read_all.is_set():
+                    return
+                read_all.wait(COLLECT_POLL_S)
+                continue
+            done, _ = ray.wait(refs, num_returns=1, timeout=COLLECT_POLL_S)
+            for ref in done:
+                try:
+                    stats, error = ray.get(ref), ""
+                except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row
+                    stats, error = None, f"stitch: {_reason(exc)}"
+                with self._lock:
+                    state = pending.pop(ref)
+                    state.stitch, state.error = stats, error
+                    self._finish(state)
 
     def _finish(self, state: VideoState) -> None:
         """Write the video's manifest, clean its staging, and report it."""
-        staging = state.staging(self.spec.output, self.config_hash) if state.plan is not None else None
+        staging = state.staging(self.spec.output, self.config_hash) if state.probe is not None else None
         # Counted last thing before staging goes: every run of this video's segments has left its marker.
         attempts = segment_attempts(self.storage, staging) if staging else {}
         segments = segment_rows(self.facts, state, attempts)

@@ -16,6 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 RATE_WINDOW_S = 60.0  # the recent rate: frames/s over about this last stretch of time
+# What a tick takes from the job's progress board (actors/progress.py): frames past the light stage
+# by (video, segment index), and the videos planned since the last tick (video -> frames, segments).
+Taken = tuple[Mapping[tuple[str, int], int], Mapping[str, tuple[int, int]]]
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class JobProgress:
         self.frames_total = self.frames_done = self.segments_total = self.segments_done = 0
         self.frames_worked = 0  # frames_done less reused segments': what the rates are about
         self._open: dict[str, _Open] = {}
+        self._planned: set[str] = set()  # every video planned so far, finished ones included
         # (time, frames_worked) from the first frames on: the recent rate leaves out the start-up
         # (Ray, the models, the first segment through every stage), which the job's rate keeps.
         self._samples: deque[tuple[float, int]] = deque()
@@ -99,12 +103,18 @@ class JobProgress:
     def skipped(self) -> None:
         self.videos_skipped += 1
 
-    def planned(self, video: str, frames: int, segments: int) -> None:
+    def planned(self, video: str, frames: int, segments: int) -> bool:
+        """Count a planned video once (it is told twice: by the progress board and by its first
+        segment back); whether it was new."""
+        if video in self._planned:
+            return False
+        self._planned.add(video)
         self._open[video] = _Open(frames, segments)
         self.videos_planned += 1
         self.frames_planned += frames
         self.frames_total += frames
         self.segments_total += segments
+        return True
 
     def passed(self, frames: Mapping[tuple[str, int], int]) -> None:
         """Frames past the light stage so far, by (video, segment index): what the actors reported."""

@@ -24,14 +24,14 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Self, TextIO
 
 from jobs.run.logs import JobLog, job_log_path, set_job_id
-from jobs.run.progress import JobProgress, Snapshot
+from jobs.run.progress import JobProgress, Snapshot, Taken
 from jobs.run.summary import JobSummary
 from pipeline.errors import PssrError
 
@@ -63,7 +63,7 @@ class Reporter:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._last_tick = clock()
-        self._take: Callable[[], Mapping[tuple[str, int], int]] | None = None
+        self._take: Callable[[], Taken] | None = None
         self._publish: Callable[[dict[str, Any]], None] | None = None
         self.publish_every_s = PROGRESS_EVERY_S
         self._last_published = -float("inf")
@@ -85,9 +85,9 @@ class Reporter:
         while not self._stop.wait(self.every_s / 4):  # shown within a quarter period of being due
             self.tick()
 
-    def follow(self, take: Callable[[], Mapping[tuple[str, int], int]] | None) -> None:
-        """Where each tick takes the frames the light stage has passed since the last (the job's
-        progress board: jobs/run/job.py); None when the job has no more."""
+    def follow(self, take: Callable[[], Taken] | None) -> None:
+        """Where each tick takes the frames the light stage has passed and the videos planned since
+        the last (the job's progress board: jobs/run/job.py); None when the job has no more."""
         self._take = take
 
     def publish(self, write: Callable[[dict[str, Any]], None] | None) -> None:
@@ -101,7 +101,9 @@ class Reporter:
         if self.clock() - self._last_tick < self.every_s:
             return
         take = self._take
-        passed = take() if take is not None else {}  # a call to Ray: outside the lock, events go on
+        passed, plans = take() if take is not None else ({}, {})  # a call to Ray: outside the lock, events go on
+        for video, (frames, segments) in plans.items():
+            self.video_planned(video, frames, segments)
         with self._lock:
             self.progress.passed(passed)
             self._last_tick = self.clock()
@@ -146,9 +148,10 @@ class Reporter:
             self._event("video_skipped", f"skip   {video}: {reason}", video=video, reason=reason)
 
     def video_planned(self, video: str, frames: int, segments: int) -> None:
+        """Told by the progress board or by the video's first segment back, whichever comes first."""
         with self._lock:
-            self.progress.planned(video, frames, segments)
-            self._event("video_planned", None, video=video, frames=frames, segments=segments)
+            if self.progress.planned(video, frames, segments):
+                self._event("video_planned", None, video=video, frames=frames, segments=segments)
 
     def segment_done(self, video: str, index: int, frames: int, reused: bool) -> None:
         with self._lock:

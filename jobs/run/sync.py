@@ -3,27 +3,35 @@ start on a schedule while an earlier run is still going.
 
 What is done comes from the manifests (pipeline/runs/resume.py): the listing holds only sizes and
 ETags, so unchanged objects are never downloaded or probed. Each video is leased
-(pipeline/runs/lease.py) when the job reaches its wave, not at the start, so two overlapping runs
-split the backlog between them: a video leased live by another run is skipped, an expired
-lease (its run died) is taken over, and a video another run finished after this run's listing
-is not done again.
+(pipeline/runs/lease.py, held by actors/leases.py) when the pipeline's planning stage reaches it,
+not at the start, so two overlapping runs split the backlog between them: a video leased live by
+another run is skipped, an expired lease (its run died) is taken over, and a video another run
+finished after this run's listing is not done again.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import ray
+from ray.actor import ActorHandle
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from actors.leases import DONE_ELSEWHERE, LeaseKeeper, finished_outcome
 from jobs.run.job import Job
 from jobs.run.reporters import Reporter
 from jobs.run.summary import JobSummary
 from pipeline.config import JobSpec
 from pipeline.manifest.files import write_removal
 from pipeline.media.fixity import SIDECARS
-from pipeline.runs.lease import Claim, Leases
+from pipeline.runs.lease import Leases
 from pipeline.storage import join_uri
 from pipeline.video import VideoState
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,8 +52,8 @@ class SyncJob(Job):
     def __init__(self, spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> None:
         super().__init__(spec, echo, report)
         self.summary = SyncSummary(job_id=self.job_id, output=spec.output)
-        self.leases = Leases(self.storage, spec.output, owner=self.job_id, seconds=spec.sync.lease_seconds)
         self.facts = dataclasses.replace(self.facts, max_attempts=spec.sync.max_attempts)
+        self.keeper: ActorHandle | None = None  # the run's leases, while its pipeline runs
 
     def list_videos(self) -> list[VideoState]:
         videos = [state for state in super().list_videos() if not self._gave_up(state)]
@@ -99,63 +107,48 @@ class SyncJob(Job):
             )  # fmt: skip
 
     def run(self) -> SyncSummary:
-        self.leases.check_store()
+        Leases(self.storage, self.spec.output, owner=self.job_id, seconds=self.spec.sync.lease_seconds).check_store()
         try:
-            with self.leases.renewing():
-                super().run()
+            super().run()
         finally:
-            # Normally empty; after an error, the videos left unfinished are free at once for the next run.
-            self.leases.release_all()
+            self._close_keeper()
         return self.summary
 
-    def waves(self, videos: list[VideoState]) -> Iterator[list[VideoState]]:
-        """Full waves of the videos this run could lease, leased as the job reaches them."""
-        wave: list[VideoState] = []
-        for state in videos:
-            if self._claim(state):
-                wave.append(state)
-                if len(wave) == self.spec.wave_videos:
-                    yield wave
-                    wave = []
-        if wave:
-            yield wave
+    def _lease_keeper(self) -> ActorHandle:
+        # On the driver's node: the leases live as long as the run that holds them.
+        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+        spec = self.spec
+        self.keeper = LeaseKeeper.options(scheduling_strategy=here).remote(
+            self.storage, spec.output, self.job_id, spec.sync.lease_seconds, self.config_hash
+        )
+        return self.keeper
 
-    def _claim(self, state: VideoState) -> bool:
-        claim = self.leases.acquire(state.key)
-        holder = claim.previous
-        if not claim.acquired:
-            self.summary.videos_leased.append(state.key)
-            by = f"job {holder.owner} on {holder.host}, {holder.left_s:.0f} s left" if holder else "another run"
-            self.report.video_skipped(state.info.uri, f"leased by {by}")
-            return False
-        if self._done_elsewhere(state, claim):
-            self.leases.release(state.key, holder.outcome)  # as that run left it
-            self.summary.videos_done_elsewhere.append(state.key)
-            self.report.video_skipped(state.info.uri, f"done by job {holder.owner} since this run's listing")
-            return False
-        if holder is not None and not holder.released:
-            self.summary.leases_taken_over.append(state.key)
-            line = f"take   {state.info.uri}: the lease of job {holder.owner} expired (that run stopped)"
-            self.report.event("lease_taken_over", line, video=state.info.uri, previous_job=holder.owner)
-        return True
+    def _close_keeper(self) -> None:
+        """Normally nothing is left to release; after an error, the videos left unfinished are free
+        at once for the next run. The leases taken over are reported here."""
+        if self.keeper is None:
+            return
+        try:
+            taken_over = ray.get(self.keeper.close.remote())
+        except ray.exceptions.RayError as exc:  # lost with the driver's node: its leases expire on their own
+            log.warning("closing the leases: %s", exc)
+            return
+        for key, previous in taken_over:
+            self.summary.leases_taken_over.append(key)
+            line = f"take   {key}: the lease of job {previous} had expired (that run stopped)"
+            self.report.event("lease_taken_over", line, video=key, previous_job=previous)
 
-    def _done_elsewhere(self, state: VideoState, claim: Claim) -> bool:
-        """The previous holder released the lease after finishing this input version with these
-        settings, and its output is there (an output deleted since is made again)."""
-        outcome = (claim.previous.outcome or {}) if claim.previous else {}
-        return outcome == self._outcome(state, ok=True) and self.storage.exists(state.output_uri)
-
-    def _outcome(self, state: VideoState, ok: bool) -> dict[str, str]:
-        return {
-            "status": "ok" if ok else "failed",
-            "input_version": state.info.version,
-            "config_hash": self.config_hash,
-            "output_uri": state.output_uri,
-        }
+    def _left_to_another_run(self, state: VideoState, status: str, reason: str) -> None:
+        (self.summary.videos_done_elsewhere if status == DONE_ELSEWHERE else self.summary.videos_leased).append(
+            state.key
+        )
+        self.report.video_skipped(state.info.uri, reason)
 
     def _finish(self, state: VideoState) -> None:
         super()._finish(state)  # the manifest first: a released lease means the outcome is recorded
-        self.leases.release(state.key, self._outcome(state, ok=not state.error))
+        if self.keeper is not None:
+            outcome = finished_outcome(state.info.version, self.config_hash, state.output_uri, ok=not state.error)
+            ray.get(self.keeper.release.remote(state.key, outcome))
 
 
 def run_sync(spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> SyncSummary:

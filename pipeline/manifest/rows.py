@@ -54,7 +54,7 @@ def segment_rows(job: JobFacts, state: VideoState, attempts: dict[str, int]) -> 
 
 def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]) -> VideoRecord:
     """The video's row, from its state and its completed segment rows."""
-    spec, probe = job.spec, state.plan.probe if state.plan else None
+    spec, probe = job.spec, state.probe
     stitch = state.stitch if not state.error else None
     measured = segments if stitch else []  # a failed video's figures would be partial
     out_width, out_height = output_size(probe, spec) if probe else (0, 0)
@@ -86,7 +86,7 @@ def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]
         codec=spec.encode.codec,
         # One for a video that stitched (the stitcher refuses chunks of different encoders).
         encoder=", ".join(sorted({s.encoder for s in segments if s.encoder})) or None,
-        segments=len(state.plan.segments) if state.plan else 0,
+        segments=state.segment_count,
         segments_reused=state.segments_reused,
         segment_retries=sum(s.attempts - 1 for s in segments),
         segments_flagged=sum(s.flagged for s in segments),
@@ -121,7 +121,7 @@ def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]
         strong_sha256=job.strong_sha256,
         light_model=job.light_model,
         light_sha256=job.light_sha256,
-        wall_s=time.monotonic() - state.started,
+        wall_s=time.time() - state.started,
         finished_at=datetime.now(timezone.utc),
     )
 

@@ -166,7 +166,7 @@ VIDEO_COLUMNS = {
     "strong_sha256": "sha256 of its weights (com.pssr.strong_sha256); null: classical.",
     "light_model": "Registry name of the light model (com.pssr.light_model).",
     "light_sha256": "sha256 of its weights (com.pssr.light_sha256); null: classical.",
-    "wall_s": "Wall-clock seconds from the video's first segment to its manifest.",
+    "wall_s": "Wall-clock seconds from the start of the video's planning (its worker's clock) to its manifest.",
     "finished_at": "When the video finished (UTC).",
 }
 VIDEO_SCHEMA = arrow_schema(VideoRecord, VIDEO_COLUMNS)

@@ -9,7 +9,7 @@ from .concat import StitchStats, stitch_chunks
 from .decode import Decoded, Source, decode_frames, open_source
 from .encode import DEFAULT_PIX_FMT, ENCODERS, bit_depth, deep_frames, encode_chunk, encoded_size, encoder_pix_fmts
 from .errors import MediaError
-from .probe import VideoProbe, probe_video
+from .probe import VideoProbe, frame_size, probe_video
 from .scenes import ContentDetector, detect_cuts
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "encode_chunk",
     "encoded_size",
     "encoder_pix_fmts",
+    "frame_size",
     "open_source",
     "probe_video",
     "stitch_chunks",

@@ -92,6 +92,14 @@ def probe_video(
         return replace(probe, sha256=reader.sha256())
 
 
+def frame_size(src: Source) -> tuple[int, int]:
+    """(width, height) of the video stream as its header states it, nothing decoded; MediaError if
+    the file does not open as a video."""
+    with _readable(src) as raw, open_source(raw) as container:
+        ctx = video_stream(container, frame_threads=False).codec_context
+        return ctx.width, ctx.height
+
+
 @contextmanager
 def _readable(src: Source) -> Iterator[BinaryIO]:
     """A binary file object for `src` (a path is opened, a caller's file object stays open)."""

@@ -14,8 +14,8 @@ A holder renews its leases every third of their lifetime (`Leases.renewing`); a 
 leaves leases that expire, and another run then takes them over.
 
 Releasing a lease does not delete it: it becomes a released record holding the run's outcome
-(e.g. the input version it finished). A run that lists its work first and leases it wave by
-wave learns from that record that another run finished the video after its listing.
+(e.g. the input version it finished). A run that lists its work first and leases each video as
+it reaches it learns from that record that another run finished the video after its listing.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from jobs.run.job import Job, run_job
 from pipeline.config import load_job_spec
 from pipeline.manifest.files import read_latest, read_manifests
 from pipeline.manifest.video import VIDEO_SCHEMA
+from pipeline.naming import chunk_uri
 from pipeline.segment import SEGMENT_SCHEMA
 from pipeline.storage import Storage
 from tests.clips import make_clip
@@ -68,7 +69,7 @@ def test_local_folder_to_local_folder(tmp_path: Path):
     out = tmp_path / "out"
 
     started = datetime.now(timezone.utc)
-    summary = run_job(spec_for(str(src), str(out), scale=4, wave_videos=1), echo=lambda _: None)
+    summary = run_job(spec_for(str(src), str(out), scale=4), echo=lambda _: None)
 
     assert summary.ok and sorted(summary.videos_ok) == ["a.mp4", "sub dir/b.mp4"]
     assert_upscaled(a, out / "a_x4.mp4", 4, audio_streams=2)
@@ -131,26 +132,26 @@ def test_s3_prefix_to_s3_prefix(tmp_path: Path, s3_server: str, s3_bucket: str):
 
 @pytest.mark.allow_error_logs
 def test_a_segment_failure_fails_its_video_cleanly(tmp_path: Path):
-    """The source of one video vanishes after planning: its segments fail in the decode stage,
-    the other video finishes, and nothing of the failed one is left at its key or in staging."""
+    """A chunk of one video cannot be written (a folder stands at its place in staging): that
+    segment fails in the encode stage, the other video finishes, and nothing of the failed one is
+    left at its key or in staging."""
     src = tmp_path / "in"
     src.mkdir()
     make_clip(src / "keep.mp4", frames=12, size=(32, 24))
-    gone = make_clip(src / "gone.mp4", frames=12, size=(32, 24))
+    make_clip(src / "gone.mp4", frames=12, size=(32, 24))
     out = tmp_path / "out"
     job = Job(spec_for(str(src), str(out), scale=2), echo=lambda _: None)
-    videos = job.list_videos()
-    job._collect_plans(job._start_plans(videos))
-    gone.unlink()
-    job._process({s.key: s for s in videos})
+    (gone,) = [state for state in job.list_videos() if state.key == "gone.mp4"]
+    Path(chunk_uri(gone.staging(str(out), job.config_hash), 0, "mp4")).mkdir(parents=True)
+    job.run()
 
     assert job.summary.videos_ok == ["keep.mp4"]
-    assert "decode of frames" in job.summary.videos_failed["gone.mp4"]
+    assert "encode of frames 0-" in job.summary.videos_failed["gone.mp4"]
     assert not (out / "gone_x2.mp4").exists()
     assert not list((out / "_pssr").rglob("chunk_*"))
     videos_table, segments = read_manifests(Storage(), str(out))
-    failed = segments.filter(pads.field("video_key") == "gone.mp4").to_pylist()
-    assert failed and all(s["status"] == "failed" and s["tfs"] is None for s in failed)
+    rows = sorted(segments.filter(pads.field("video_key") == "gone.mp4").to_pylist(), key=lambda s: s["segment_index"])
+    assert [s["status"] for s in rows] == ["failed", "ok"] and rows[0]["error"].startswith("encode of frames 0-")
 
 
 @pytest.mark.allow_error_logs

@@ -102,12 +102,11 @@ def measure_stages(spec: JobSpec, echo: Callable[[str], None]) -> tuple[dict[str
     with torch_threads(1):
         with clocks["plan"].timed():
             radius = job.strong.temporal_radius
-            state.plan, state.error = plan_stored_video(
-                job.storage, state.info.uri, spec.segment, radius, spec.limits, None, spec.scale
-            )
-        if state.plan is None:
-            raise BenchError(f"{state.info.uri}: {state.error}")
-        segments = job.segment_records(state)
+            plan, error = plan_stored_video(job.storage, state.info.uri, spec.segment, radius, spec.limits, None, spec.scale)
+        if plan is None:
+            raise BenchError(f"{state.info.uri}: {error}")
+        state.probe = plan.probe
+        segments = job.segment_records(state, plan)
         strong = _stage(StrongStage, spec, spec.strong_pool, spec.models.strong, spec.models.strong_sha256, job)
         light = _stage(LightStage, spec, spec.light_pool, spec.models.light, spec.models.light_sha256, job)
         warm = decode_segment(segments[0].to_row(), job.storage)  # allocator and oneDNN kernel choice: not timed
@@ -124,7 +123,7 @@ def measure_stages(spec: JobSpec, echo: Callable[[str], None]) -> tuple[dict[str
             with clocks["encode"].timed():
                 _checked(SegmentRecord.from_row(encode_segment(_checked(segment).to_row(), job.storage, spec.encode)))
             echo(f"  segment {i + 1}/{len(segments)}")
-        probe = state.plan.probe
+        probe = plan.probe
         with clocks["stitch"].timed():
             stitch_video(
                 job.storage, state.info.uri, [s.chunk_uri for s in segments], state.output_uri,

@@ -246,18 +246,23 @@ def test_a_terminal_gets_one_status_line_redrawn_below_the_event_lines(monkeypat
     assert err.getvalue().endswith("\r\x1b[K") and lines[-1] == "summary"
 
 
-def test_each_tick_takes_the_light_stages_passes_from_the_job():
+def test_each_tick_takes_the_light_stages_passes_and_the_plans_from_the_job():
     clock = Clock()
     reporter = Reporter(lambda _: None, clock)
-    reports = [{("in/a.mp4", 0): 10}, {("in/a.mp4", 0): 20, ("in/a.mp4", 1): 4}]
+    reports = [
+        ({("in/a.mp4", 0): 10}, {"in/a.mp4": (48, 2)}),
+        ({("in/a.mp4", 0): 20, ("in/a.mp4", 1): 4}, {}),
+    ]
     reporter.follow(lambda: reports.pop(0))
     reporter.listed(1)
-    reporter.video_planned("in/a.mp4", frames=48, segments=2)
     reporter.tick()  # not due: the job is not asked
     assert len(reports) == 2
     clock.now += reporter.every_s
     reporter.tick()
     assert reporter.progress.snapshot().frames_done == 10
+    assert reporter.progress.snapshot().frames_total == 48  # planned, as the board said
+    reporter.video_planned("in/a.mp4", frames=48, segments=2)  # and again by its first segment: counted once
+    assert reporter.progress.snapshot().frames_total == 48
     clock.now += reporter.every_s
     reporter.tick()
     assert reporter.progress.snapshot().frames_done == 24
@@ -489,13 +494,14 @@ def test_the_light_stage_reports_its_passes_to_the_board_and_a_retry_counts_once
     strong = segment.hr.copy()
     light = LightStage("tiny", 2, "cpu", PoolSpec(frames_per_pass=2), None, None, progress=board)
     light.process(segment)
-    assert ray.get(board.take.remote()) == {(str(clip), 0): 5}
-    assert ray.get(board.take.remote()) == {}  # taken: what came in since
+    board.planned.remote(str(clip), 20, 4)  # as the planning stage tells it
+    assert ray.get(board.take.remote()) == ({(str(clip), 0): 5}, {str(clip): (20, 4)})
+    assert ray.get(board.take.remote()) == ({}, {})  # taken: what came in since
 
     board.passed.remote(str(clip), 0, 4)  # a try reached 4 frames ...
     segment.hr = strong
     light.process(segment)  # ... and the retry reports 2, 4, 5 again
-    assert ray.get(board.take.remote()) == {(str(clip), 0): 5}
+    assert ray.get(board.take.remote()) == ({(str(clip), 0): 5}, {})
 
 
 class Ticking(Reporter):
@@ -558,9 +564,11 @@ def test_run_shows_its_own_lines_and_keeps_rays_in_the_job_log(inputs: Path, tmp
     log_path = Path(first.rpartition("; log ")[2])
     assert log_path.parent == out / "_pssr" / "logs"
     assert "first chunk written " in done.stdout and "(first chunk after " in done.stdout
-    # The console's stderr: pssr's records only (the failed video), none of Ray's lines.
-    console = [line for line in done.stderr.splitlines() if line.strip()]
+    # The console's stderr: pssr's records only (the failed video, and a progress record every 30 s
+    # on a slow machine), none of Ray's lines.
+    console = [line for line in done.stderr.splitlines() if line.strip() and "]: progress: " not in line]
     assert len(console) == 1 and " ERROR jobs.run.job [job " in console[0] and "broken.mp4" in console[0]
+    assert all(" jobs.run." in line for line in done.stderr.splitlines() if line.strip())
     logged = log_path.read_text()
     assert "Progress bars disabled" in logged  # Ray Data's warning, on the driver
     assert "Ray's session logs" in logged and console[0] in logged

@@ -167,9 +167,9 @@ def test_two_syncs_started_together_never_process_a_video_twice(tmp_path: Path, 
     src, dst = f"s3://{bucket}/in", f"s3://{bucket}/out"
     keys = [f"v{i}.mp4" for i in range(4)]
     upload_clips(tmp_path, storage, src, keys)
-    # Two scheduled runs: two drivers on the test's Ray cluster, one video per wave so they
-    # go on leasing while the other works.
-    args = ["sync", src, dst, "--scale", "2", "--segment-frames", "8", "--wave-videos", "1",
+    # Two scheduled runs: two drivers on the test's Ray cluster, each leasing a video when its
+    # planning stage reaches it.
+    args = ["sync", src, dst, "--scale", "2", "--segment-frames", "8",
             "--s3-endpoint-url", serial_s3, "--ray-address", ray.get_runtime_context().gcs_address]  # fmt: skip
     runs = [
         subprocess.Popen(
