@@ -27,12 +27,14 @@ def stitch_video(
     provenance: Provenance | None = None,
     retime_audio: tuple[int, ...] = (),
     sidecars: bool = True,
+    timecode: str | None = None,
 ) -> StitchStats:
     """MediaError (and no upload) when the stitched video does not hold `expected_frames`.
 
     With `provenance`, the output carries its tags, the digest of its coded pictures included
     (taken from the chunks: stream copy keeps every picture's bytes). `retime_audio`: the source's
-    audio streams whose timestamps the probe found broken (`VideoProbe.audio_retimed`). With
+    audio streams whose timestamps the probe found broken (`VideoProbe.audio_retimed`); `timecode`:
+    the source's start timecode (`VideoProbe.timecode`), which the output carries. With
     `sidecars`, OUTPUT.md5 and OUTPUT.sha256 follow the output (`md5sum -c` form), each written
     whole; a retried task writes the same bytes again."""
     with tempfile.TemporaryDirectory(prefix="pssr-stitch-") as tmp:
@@ -53,6 +55,7 @@ def stitch_video(
                 sample_aspect_ratio=sample_aspect_ratio,
                 metadata=metadata,
                 retime_audio=retime_audio,
+                timecode=timecode,
             )
         if stats.frames != expected_frames:
             raise MediaError(f"stitched {stats.frames} frames but the source has {expected_frames}")

@@ -108,6 +108,8 @@ def _video_section(
     key = row["video_key"]
     facts = [f"{row['width']}x{row['height']} x{row['scale']}" if row["width"] else f"x{row['scale']}"]
     facts += [f"{video['frames']} frames", timecode(video["duration_s"]), f"{row['segments']} segment(s)"]
+    if row.get("timecode"):
+        facts.append(f"timecode {escape(row['timecode'])}")
     parts = [
         f"<section class='video' data-video='{escape(key, quote=True)}'>"
         f"<h2>{escape(key)} <span class='status {video['status']}'>{video['status']}</span></h2>"

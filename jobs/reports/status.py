@@ -102,6 +102,7 @@ def _video_status(row: dict[str, Any], flagged: int) -> dict[str, Any]:
         "frames": row["frames_in"] if row["status"] == "failed" else row["frames_out"],
         "duration_s": row["duration_in_s"] if row["status"] == "failed" else row["duration_out_s"],
         "segments": row["segments"],
+        "timecode": row.get("timecode"),  # the source's start timecode (manifests from before it: absent)
         "segments_flagged": flagged,
         "wall_s": row["wall_s"],
         "job_id": row["job_id"],
@@ -174,6 +175,9 @@ def print_status(status: JobStatus, echo: Callable[[str], None], flagged: bool =
         for v in status.videos
     ]  # fmt: skip
     header = ("video", "status", "frames", "duration", "segments", "flagged", "wall_s", "finished (UTC)", "job")
+    if any(v["timecode"] for v in status.videos):  # the source's start timecode, for archives that have one
+        header += ("timecode",)
+        rows = [(*row, v["timecode"] or "-") for row, v in zip(rows, status.videos)]
     for line in _table(header, rows, right={2, 4, 5, 6}):
         echo(line)
     t = status.totals()

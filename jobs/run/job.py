@@ -317,7 +317,7 @@ class Job:
         ref = stitch.remote(
             self.storage, state.info.uri, [s.chunk_uri for s in segments], state.output_uri,
             self.spec.encode.container_format, probe.n_frames, probe.sample_aspect_ratio, self.provenance(state),
-            probe.audio_retimed, self.spec.sidecars,
+            probe.audio_retimed, self.spec.sidecars, probe.timecode,
         )  # fmt: skip
         state.stitching = True
         pending[ref] = state

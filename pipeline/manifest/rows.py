@@ -110,6 +110,8 @@ def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]
         sample_aspect_ratio=f"{sar.numerator}:{sar.denominator}" if sar else None,
         rotation=probe.rotation if probe else 0,
         field_order=probe.field_order if probe else None,
+        timecode=probe.timecode if probe else None,
+        timecode_source=probe.timecode_source if probe else None,
         deinterlaced=frames is not None,
         deinterlace_mode=deinterlace_mode(frames),
         source_sha256=probe.sha256 if probe else None,

@@ -61,6 +61,8 @@ class VideoRecord:
     sample_aspect_ratio: String | None
     rotation: Int32
     field_order: String | None
+    timecode: String | None
+    timecode_source: String | None
     deinterlaced: Bool
     deinterlace_mode: String | None
     # Provenance (pipeline/provenance.py): the same values the output's container tags carry.
@@ -149,6 +151,15 @@ VIDEO_COLUMNS = {
     "field_order": (
         "The source's scan: progressive, tff, bff, or interlaced (flagged without an order); null when failed "
         "before the probe."
+    ),
+    "timecode": (
+        "Start timecode carried from the source (HH:MM:SS:FF, ';' before the frames for drop-frame), as the output "
+        "states it (a tmcd track in MP4/MOV, the video stream's TIMECODE tag in Matroska); null when the source "
+        "has none or a malformed one."
+    ),
+    "timecode_source": (
+        "Where the source states its timecode: 'tmcd track', 'video stream tag' or 'container tag'; 'malformed "
+        "<place> <value>' for one not carried; null when it has none."
     ),
     "deinterlaced": "Frames went through bwdif before the models (JobSpec deinterlace).",
     "deinterlace_mode": (

@@ -53,13 +53,16 @@ def stitch_chunks(
     sample_aspect_ratio: Fraction | None = None,
     metadata: dict[str, str] | None = None,
     retime_audio: tuple[int, ...] = (),
+    timecode: str | None = None,
 ) -> StitchStats:
     """Write `out_path`: the chunks' video (in order, no re-encode) plus every audio and subtitle
     stream of `source` unchanged, with the source's display rotation and container tags, the
     video's `sample_aspect_ratio` and the container tags in `metadata` (which replace source tags
     of the same name, whatever their case: Matroska upper-cases them). The audio streams in
     `retime_audio` (source indices; the probe's `audio_retimed`) get timestamps rebuilt from their
-    samples.
+    samples. `timecode` (the probe's, checked) is the output's start timecode: a `tmcd` track in
+    MP4/MOV, the video stream's TIMECODE tag in Matroska; the source's own timecode tags are not
+    copied (a malformed one would travel otherwise).
 
     Video pts are kept; dts are rebuilt from pts so they increase strictly across chunk
     boundaries (B-frames start a chunk's dts before its first pts) and never exceed pts.
@@ -80,6 +83,10 @@ def stitch_chunks(
             options |= _MOV_TAGS
         out = stack.enter_context(av.open(out_path, "w", format=FORMATS[container_format], options=options))
         out_video, copied = _add_streams(out, template, src, container_format, metadata or {})
+        if timecode:
+            out_video.metadata["timecode"] = timecode
+            # MP4/MOV's tmcd track counts frames at the stream's rate, which a copied stream lacks.
+            out_video.codec_context.framerate = template.average_rate or template.guessed_rate
         if rotation:
             out_video.set_display_rotation(rotation)
         if sample_aspect_ratio:
@@ -112,7 +119,8 @@ def _add_streams(
     out_video = out.add_stream_from_template(template, opaque=True)  # stream copy: no encoder needed
     out_video.time_base = template.time_base
     replaced = {k.lower() for k in metadata}
-    out.metadata.update({k: v for k, v in src.metadata.items() if k not in _FILE_TAGS and k.lower() not in replaced})
+    kept = {k: v for k, v in src.metadata.items() if k not in _FILE_TAGS and k.lower() not in replaced | {"timecode"}}
+    out.metadata.update(kept)
     out.metadata.update(metadata)
     copied = {}
     supported = out.supported_codecs  # names of every coder (decoders too) of the codecs it can hold

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -54,6 +55,11 @@ class VideoProbe:
     # Audio streams (by index) whose packets' timestamps do not increase: the stitch rebuilds them.
     audio_retimed: tuple[int, ...] = ()
     sha256: str | None = None  # of the whole source file
+    # The start timecode the source states (HH:MM:SS:FF, ';' before the frames for drop-frame) and
+    # where: "tmcd track", "video stream tag" or "container tag"; a malformed one is not carried,
+    # and `timecode_source` says so ("malformed container tag '25:99'").
+    timecode: str | None = None
+    timecode_source: str | None = None
 
     @property
     def colour(self) -> Colour:
@@ -165,7 +171,32 @@ def _probe(
             cuts=scan.cuts,
             tagged_colour=scan.colour,
             audio_retimed=scan.audio_retimed,
+            **_timecode(container, stream, rate),
         )
+
+
+_TIMECODE = re.compile(r"([01]\d|2[0-3]):([0-5]\d):([0-5]\d)([:;.])(\d{2,3})")
+_DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))  # where FFmpeg allows drop-frame
+
+
+def _timecode(container: InputContainer, stream: VideoStream, rate: Fraction | None) -> dict[str, str | None]:
+    """The start timecode: a `tmcd` track's (MOV/MP4), else the video stream's tag (Matroska),
+    else the container's (MXF and others); tags are matched whatever their case. One the output
+    could not carry (not HH:MM:SS:FF, a frame number past the rate, drop-frame at another rate
+    than 29.97 or 59.94) is named, not carried."""
+    places = [("tmcd track", data.metadata) for data in container.streams.data]
+    places += [("video stream tag", stream.metadata), ("container tag", container.metadata)]
+    for place, tags in places:
+        value = next((v.strip() for k, v in tags.items() if k.lower() == "timecode"), None)
+        if value is None:
+            continue
+        found = _TIMECODE.fullmatch(value)
+        frames_ok = found is not None and (rate is None or int(found[5]) < math.ceil(rate))
+        drop_ok = found is not None and (found[4] == ":" or rate in _DROP_FRAME_RATES)
+        if frames_ok and drop_ok:
+            return {"timecode": value, "timecode_source": place}
+        return {"timecode": None, "timecode_source": f"malformed {place} {value!r}"}
+    return {"timecode": None, "timecode_source": None}
 
 
 # AVFieldOrder: 1 progressive; 2 and 4 code the top field first, 3 and 5 the bottom one.

@@ -11,6 +11,7 @@ import os
 import random
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
@@ -54,7 +55,7 @@ def synthetic_frame(index: int, width: int, height: int, scene: int = 0) -> np.n
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
-def clip_timing(frames: int, fps: int, vfr: bool) -> tuple[list[int], Fraction]:
+def clip_timing(frames: int, fps: int | Fraction, vfr: bool) -> tuple[list[int], Fraction]:
     """Presentation timestamps and their time base: CFR ticks of 1/fps, or irregular VFR steps."""
     if not vfr:
         return list(range(frames)), Fraction(1, fps)
@@ -72,7 +73,7 @@ def make_clip(
     *,
     frames: int = 48,
     size: tuple[int, int] = (160, 90),
-    fps: int = 24,
+    fps: int | Fraction = 24,
     codec: str = "h264",
     audio_streams: int = 0,
     subtitle: bool = False,
@@ -82,13 +83,16 @@ def make_clip(
     pix_fmt: str = "yuv420p",
     rotation: int = 0,
     interlaced: bool = False,
+    timecode: str | None = None,
+    timecode_tag: Literal["stream", "container"] = "stream",
 ) -> Path:
     """Write a synthetic clip; the container follows the suffix (.mp4, .mkv, .mov).
 
     h264 uses B-frames (decode order differs from presentation order, as in real files);
     hevc keeps x265's default open GOPs. Each audio stream is a stereo 48 kHz AAC sine of its
     own frequency covering the video; subtitles are three cues (ASS in .mkv, mov_text otherwise).
-    Interlaced h264 needs a height divisible by 4.
+    Interlaced h264 needs a height divisible by 4. `timecode` is the start timecode, tagged on the
+    video stream (MP4/MOV then get a tmcd track, Matroska a TIMECODE tag) or on the container.
     """
     if frames < 1:
         raise ValueError("a clip needs at least one frame")
@@ -112,6 +116,8 @@ def make_clip(
         video.codec_context.time_base = time_base
         if rotation:
             video.set_display_rotation(rotation)
+        if timecode is not None:
+            (video if timecode_tag == "stream" else out).metadata["timecode"] = timecode
         audios = [_add_audio(out) for _ in range(audio_streams)]
         sub = _add_subtitle(out, path.suffix) if subtitle else None
         out.start_encoding()

@@ -174,3 +174,21 @@ def test_output_format_family(sources: Path, tmp_path: Path, codec, pix_fmt, con
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(cli, ["verify", str(outputs["hd.mkv"]), "--source", str(sources / "pal.mp4")])
     assert result.exit_code == 1 and "MISMATCH source sha256" in result.output
+
+
+def test_the_source_timecode_reaches_the_output_its_row_and_the_status(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_clip(tmp_path / "in" / "tape.mov", frames=8, size=(32, 24), timecode="10:00:00:00")
+    make_clip(tmp_path / "in" / "plain.mp4", frames=8, size=(32, 24))
+    out = tmp_path / "out"
+    overrides = {"input": str(tmp_path / "in"), "output": str(out), "scale": 2, "models.strong": "bicubic",
+                 "models.light": "none"}  # fmt: skip
+    assert run_job(load_job_spec(None, overrides), echo=lambda _: None).ok
+
+    written = probe_video(out / "tape_x2.mp4", detect_scenes=False)
+    assert (written.timecode, written.timecode_source) == ("10:00:00:00", "tmcd track")
+    rows = {r["video_key"]: r for r in pads.dataset(str(out / "_pssr/manifest/videos")).to_table().to_pylist()}
+    assert (rows["tape.mov"]["timecode"], rows["tape.mov"]["timecode_source"]) == ("10:00:00:00", "tmcd track")
+    assert (rows["plain.mp4"]["timecode"], rows["plain.mp4"]["timecode_source"]) == (None, None)
+    status = CliRunner().invoke(cli, ["status", str(out)]).output
+    assert "timecode" in status.splitlines()[0] and "10:00:00:00" in status

@@ -69,6 +69,8 @@ def _video_row(job_id: str, key: str, status: str = "ok") -> dict[str, Any]:
         "sample_aspect_ratio": "16:15",
         "rotation": 90,
         "field_order": "tff",
+        "timecode": "10:00:00:00",
+        "timecode_source": "tmcd track",
         "deinterlaced": True,
         "deinterlace_mode": "bwdif=mode=send_frame:parity=auto:deint=interlaced",
         "source_sha256": "ab" * 32,

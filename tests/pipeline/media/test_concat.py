@@ -161,3 +161,37 @@ def test_audio_without_increasing_timestamps_is_retimed(tmp_path):
         assert [bytes(p) for p in source.demux(source.streams.audio[0]) if p.size] == [
             bytes(p) for p in written.demux(written.streams.audio[0]) if p.size
         ]
+
+
+@pytest.mark.parametrize(
+    "source, tag, container_format, fps",
+    [("mov", "stream", "mp4", 24), ("mkv", "stream", "mov", 24), ("mkv", "container", "mkv", 24),
+     ("mp4", "stream", "mkv", Fraction(30000, 1001))],
+    ids=["tmcd-to-mp4", "mkv-tag-to-mov", "container-tag-to-mkv", "drop-frame-to-mkv"],
+)  # fmt: skip
+def test_the_source_timecode_is_read_and_carried(tmp_path, source, tag, container_format, fps):
+    timecode = "10:00:00;00" if fps != 24 else "01:02:03:04"
+    src = make_clip(tmp_path / f"src.{source}", frames=48, fps=fps, timecode=timecode, timecode_tag=tag)
+    probe = probe_video(src, detect_scenes=False)
+    place = {"mov": "tmcd track", "mp4": "tmcd track", "mkv": "video stream tag"}[source] if tag == "stream" else "container tag"
+    assert (probe.timecode, probe.timecode_source) == (timecode, place)
+    _, chunks = encode_chunks(src, tmp_path, "h264", container_format)
+    out = tmp_path / f"out.{container_format}"
+    stitch_chunks(chunks, str(src), str(out), container_format=container_format, timecode=probe.timecode)
+    result = probe_video(out, detect_scenes=False)
+    expected = "tmcd track" if container_format in ("mp4", "mov") else "video stream tag"
+    assert (result.timecode, result.timecode_source) == (timecode, expected)
+
+
+@pytest.mark.parametrize("bad", ["25:99", "24:00:00:00", "01:00:00:24", "01:00:00;00"])
+def test_a_malformed_timecode_is_named_and_not_carried(tmp_path, bad):
+    """Not HH:MM:SS:FF, hour 24, frame 24 at 24 fps, drop-frame at 24 fps: none is carried (the
+    MP4 muxer refuses the last two, which would fail the stitch)."""
+    src = make_clip(tmp_path / "src.mkv", frames=24, timecode=bad, timecode_tag="container")
+    probe = probe_video(src, detect_scenes=False)
+    assert probe.timecode is None and probe.timecode_source == f"malformed container tag '{bad}'"
+    _, chunks = encode_chunks(src, tmp_path, "h264", "mkv", bounds=[(0, 24)])
+    stitch_chunks(chunks, str(src), str(tmp_path / "out.mkv"), container_format="mkv", timecode=probe.timecode)
+    result = probe_video(tmp_path / "out.mkv", detect_scenes=False)
+    assert (result.timecode, result.timecode_source) == (None, None)  # the bad tag is not copied either
+    assert probe_video(make_clip(tmp_path / "none.mp4", frames=8), detect_scenes=False).timecode_source is None
