@@ -25,8 +25,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
 
 AUDIO_FRAME_S = 1024 / 48_000
 NULLABLE = {"error", "output_uri", "tfs", "lr_psnr", "detail_gain", "light_delta", "chunk_uri", "max_attempts"}
-# What an untagged, square-pixel, progressive source leaves unspecified (tests/jobs/test_formats.py sets them).
-NULLABLE |= {"color_primaries", "color_transfer", "sample_aspect_ratio", "deinterlace_mode"}
+# What an untagged, square-pixel, progressive source without timecode leaves unspecified (tests/jobs/test_formats.py
+# sets them).
+NULLABLE |= {"color_primaries", "color_transfer", "sample_aspect_ratio", "deinterlace_mode", "timecode", "timecode_source"}
 REFERENCE_ONLY = {"reference_uri", "psnr", "ssim", "ewarp"}  # benchmark mode (tests/jobs/test_reference.py)
 
 
