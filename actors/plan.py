@@ -1,4 +1,4 @@
-"""Planning stage, the head of the job's Ray Data pipeline (a `flat_map` task per video): probe a
+"""Planning stage, the head of the job's Ray Data pipeline (a task per video): probe a
 stored video, plan its segments, and hand them on as rows; chunks an interrupted run finished go
 on as they are (pipeline/runs/resume.py), and a sync first takes the video's lease (actors/leases.py).
 
