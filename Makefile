@@ -72,7 +72,7 @@ $(TRAIN_PHOTOS): | $(BIN)/.installed
 	mv "$@.part" "$@"
 
 # Train the tiny pair at TRAIN_SCALE as the shipped weights were (docs/models/); resumable. x4 takes two
-# rounds, the second from the first's files (train-out/tiny_x4, which the x3 and x2 recipes start from too).
+# rounds, the second from the first's files (kept in jobs/train/configs/init/, as the x3 and x2 recipes start from them).
 train: install | $(TRAIN_PHOTOS)
 	$(BIN)/pssr train "$(TRAIN_PHOTOS)" --config jobs/train/configs/train-tiny-x$(TRAIN_SCALE).yaml --out "$(TRAIN_OUT)" $(TRAIN_ARGS)
 	if [ -f jobs/train/configs/train-tiny-x$(TRAIN_SCALE)-r2.yaml ]; then \
