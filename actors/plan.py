@@ -1,6 +1,8 @@
 """Planning stage, the head of the job's Ray Data pipeline (a task per video): probe a
 stored video, plan its segments, and hand them on as rows; chunks an interrupted run finished go
 on as they are (pipeline/runs/resume.py), and a sync first takes the video's lease (actors/leases.py).
+A long video's probe is shared out: its ranges are scanned by Ray tasks spread over the cluster
+(pipeline/media/ranges.py), and the plan is the serial scan's.
 
 Here, with the other things Ray runs, and importing no torch: the task's worker stays light.
 """
@@ -19,6 +21,7 @@ from ray.actor import ActorHandle
 from actors.leases import CLAIMED
 from actors.rows import batch_rows, records_to_batch
 from pipeline.config import JobSpec, LimitsSpec, SegmentSpec
+from pipeline.media.ranges import FrameRange, RangeScan, RangeScanner, ShardingFailed, scan_range
 from pipeline.plan import ReferenceMismatch, VideoPlan, plan_video, segment_records
 from pipeline.runs.resume import reusable_chunks, reused
 from pipeline.segment import Row, SegmentRecord
@@ -58,7 +61,10 @@ def plan_video_segments(
         if status != CLAIMED:
             yield SegmentRecord.whole_video(key, uri, status, reason)
             return
-    plan, error = plan_stored_video(storage, uri, spec.segment, temporal_radius, spec.limits, reference, spec.scale)
+    scanner = range_scanner(storage, uri, spec)
+    plan, error = plan_stored_video(
+        storage, uri, spec.segment, temporal_radius, spec.limits, reference, spec.scale, scanner
+    )
     if plan is None:
         failed = SegmentRecord.whole_video(key, uri, "failed", error)
         failed.planned_at = started
@@ -74,6 +80,31 @@ def plan_video_segments(
         segment = reused(segment, finished.get(segment.segment_index)) or segment
         segment.probe, segment.planned_at = plan.probe, started
         yield segment
+
+
+@ray.remote
+def _scan_stored_range(storage: Storage, uri: str, frames: FrameRange, detect_scenes: bool) -> RangeScan:
+    with storage.open_read(uri) as source:
+        return scan_range(source, frames, detect_scenes)
+
+
+def range_scanner(storage: Storage, uri: str, spec: JobSpec) -> RangeScanner:
+    """Scans a video's ranges as Ray tasks spread over the nodes (the planning task waiting on them
+    lends Ray its CPU meanwhile); a range that fails, however, is ShardingFailed: the probe then
+    scans the video serially, which names a damaged file's fault as it always has."""
+    options = {"num_cpus": spec.ray.task_cpus, "max_retries": spec.ray.task_retries, "scheduling_strategy": "SPREAD"}
+
+    def scan(ranges: list[FrameRange]) -> list[RangeScan]:
+        task = _scan_stored_range.options(**options)
+        refs = [task.remote(storage, uri, frames, spec.segment.detect_scenes) for frames in ranges]
+        try:
+            return ray.get(refs)
+        except Exception as exc:  # a task's fault, a lost worker, a storage error alike
+            for ref in refs:
+                ray.cancel(ref)
+            raise ShardingFailed(f"a range failed: {exc}") from exc
+
+    return scan
 
 
 @contextmanager
@@ -97,12 +128,13 @@ def plan_stored_video(
     limits: LimitsSpec,
     reference_uri: str | None = None,
     scale: int = 1,
+    scan_ranges: RangeScanner | None = None,
 ) -> tuple[VideoPlan | None, str]:
     """plan_video on a stored object (and its stored HR reference, if any): a bad input's or
     reference's error is returned, never raised, so it fails its own video and not the job."""
     try:
         with storage.open_read(uri) as source, _open_reference(storage, reference_uri) as reference:
-            return plan_video(source, spec, temporal_radius, limits, reference, scale), ""
+            return plan_video(source, spec, temporal_radius, limits, reference, scale, scan_ranges), ""
     except ReferenceMismatch as exc:
         return None, f"reference {reference_uri}: {exc}"
     except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row

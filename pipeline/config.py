@@ -79,6 +79,14 @@ class SegmentSpec(StrictModel):
     )
     min_scene_frames: int = Field(8, ge=1, description="Shortest scene the detector will cut.")
     detect_scenes: bool = Field(True, description="Cut segments at scene changes.")
+    range_frames: int = Field(
+        750,
+        ge=2,
+        le=1_000_000,
+        description="Frames a planning range holds at least: a video of two ranges or more is indexed by "
+        "demuxing and its ranges (each from a keyframe) are scanned in parallel, a Ray task each; the plan is "
+        "the serial scan's (docs/architecture.md#sharded-planning).",
+    )
 
 
 class EncodeSpec(StrictModel):

@@ -15,6 +15,7 @@ from pipeline.config import JobSpec, LimitsSpec, SegmentSpec
 from pipeline.errors import PssrError
 from pipeline.media import MediaError, Source, VideoProbe, deep_frames, encoded_size, probe_video
 from pipeline.media.decode import deinterlace_frames
+from pipeline.media.ranges import RangeScanner
 from pipeline.naming import chunk_uri
 from pipeline.segment import SegmentRecord
 
@@ -129,19 +130,23 @@ def plan_video(
     limits: LimitsSpec | None = None,
     reference: Source | None = None,
     scale: int = 1,
+    scan_ranges: RangeScanner | None = None,
 ) -> VideoPlan:
     """Probe a source (one decode pass, scene detection included) and plan its segments.
 
     Context defaults to the strong model's receptive radius: the least that keeps the stitch seamless.
     A video above `limits` fails (MediaError) on its header, before any frame is decoded. With
     an HR `reference` (benchmark mode), that is probed too and must fit the input upscaled by
-    `scale` (ReferenceMismatch otherwise), so a mismatch fails the video before any work.
+    `scale` (ReferenceMismatch otherwise), so a mismatch fails the video before any work. With
+    `scan_ranges` the probe's decode is shared out by ranges (pipeline/media/ranges.py).
     """
     probe = probe_video(
         source,
         detect_scenes=spec.detect_scenes,
         scene_threshold=spec.scene_threshold,
         min_scene_frames=spec.min_scene_frames,
+        scan_ranges=scan_ranges,
+        range_frames=spec.range_frames,
         **(limits or LimitsSpec()).model_dump(),
     )
     context = temporal_radius if spec.context_frames is None else spec.context_frames

@@ -112,6 +112,7 @@ def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]
         field_order=probe.field_order if probe else None,
         timecode=probe.timecode if probe else None,
         timecode_source=probe.timecode_source if probe else None,
+        planning=probe.planning if probe else None,
         deinterlaced=frames is not None,
         deinterlace_mode=deinterlace_mode(frames),
         source_sha256=probe.sha256 if probe else None,

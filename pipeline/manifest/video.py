@@ -63,6 +63,7 @@ class VideoRecord:
     field_order: String | None
     timecode: String | None
     timecode_source: String | None
+    planning: String | None
     deinterlaced: Bool
     deinterlace_mode: String | None
     # Provenance (pipeline/provenance.py): the same values the output's container tags carry.
@@ -160,6 +161,11 @@ VIDEO_COLUMNS = {
     "timecode_source": (
         "Where the source states its timecode: 'tmcd track', 'video stream tag' or 'container tag'; 'malformed "
         "<place> <value>' for one not carried; null when it has none."
+    ),
+    "planning": (
+        "How the source's frames were scanned for the plan: 'serial', 'sharded: N ranges' (decoded in parallel "
+        "from keyframes), or 'serial: <why>' where the keyframe index could not serve (the plan is the same "
+        "either way); null when failed before the probe."
     ),
     "deinterlaced": "Frames went through bwdif before the models (JobSpec deinterlace).",
     "deinterlace_mode": (

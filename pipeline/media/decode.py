@@ -292,12 +292,16 @@ def _frames_after_seek(
 
 
 def decoded_frames(
-    container: InputContainer, stream: VideoStream, audio: AudioTimestampCheck | None = None
+    container: InputContainer,
+    stream: VideoStream,
+    audio: AudioTimestampCheck | None = None,
+    from_pts: int | None = None,
 ) -> Iterator[av.VideoFrame]:
     """Frames in presentation order from the current position; an FFmpeg error, or a frame the
     decoder flags as only partly reconstructed, becomes a MediaError naming the index of the
     frame that failed (counted from this position). With `audio`, the packets of its streams,
-    read in the same pass, go to its check.
+    read in the same pass, go to its check. With `from_pts`, frames before it are dropped unchecked
+    (after a seek to a keyframe, an open GOP's leading pictures need frames from before it).
 
     The first damaged frame fails the whole video: an upscale of a concealed frame is not a
     faithful output, and the probe (which decodes every frame) finds it before any work.
@@ -310,6 +314,8 @@ def decoded_frames(
                 audio.see(packet)  # type: ignore[union-attr]
                 continue
             for frame in packet.decode():
+                if from_pts is not None and (frame.pts is None or frame.pts < from_pts):
+                    continue
                 if frame.is_corrupt:
                     raise MediaError(f"decoding failed at frame {index}: damaged data, only partly decoded")
                 yield frame

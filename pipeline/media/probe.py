@@ -8,9 +8,9 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 from av.container import InputContainer
@@ -19,10 +19,11 @@ from av.video.stream import VideoStream
 
 from .audio_timing import AudioTimestampCheck
 from .colour import Colour, frame_colour, resolved
-from .decode import Source, decoded_frames, open_source, reformat, video_stream
+from .decode import Source, decoded_frames, open_source, video_stream
 from .errors import MediaError
 from .fixity import HashingReader
-from .scenes import DETECT_SIZE, ContentDetector
+from .ranges import FrameScan, RangeScanner, ShardingFailed, index_ranges, join_scans, small_rgb
+from .scenes import ContentDetector
 
 # A video whose decoded frames end this much before the duration its header states is truncated.
 _TRUNCATION_SLACK_S = 0.5
@@ -60,6 +61,9 @@ class VideoProbe:
     # and `timecode_source` says so ("malformed container tag '25:99'").
     timecode: str | None = None
     timecode_source: str | None = None
+    # How the frames were scanned: "serial", "sharded: N ranges" (pipeline/media/ranges.py), or
+    # "serial: <why the ranges could not serve>".
+    planning: str = "serial"
 
     @property
     def colour(self) -> Colour:
@@ -81,6 +85,8 @@ def probe_video(
     max_width: int | None = None,
     max_height: int | None = None,
     max_duration_s: float | None = None,
+    scan_ranges: RangeScanner | None = None,
+    range_frames: int = 750,
 ) -> VideoProbe:
     """Decode the whole video once; MediaError for anything that is not a complete, decodable video.
 
@@ -91,10 +97,15 @@ def probe_video(
     state, before any frame is decoded, so an oversized file costs only its header; and again
     on the decoded figures, for streams whose headers state no duration (raw H.264, some TS).
     The file's sha256 is taken from the bytes the decode reads (see HashingReader).
+
+    With `scan_ranges`, the frames are first indexed by demuxing and, in ranges of at least
+    `range_frames` frames, handed to it to decode (in parallel, by the caller's means); the probe
+    is the same as the serial one's, and its `planning` says which way it went.
     """
     with _readable(src) as raw:
         reader = HashingReader(raw)
-        probe = _probe(reader, detect_scenes, scene_threshold, min_scene_frames, max_width, max_height, max_duration_s)
+        scanning = _Scanning(detect_scenes, scene_threshold, min_scene_frames, scan_ranges, range_frames)
+        probe = _probe(reader, scanning, max_width, max_height, max_duration_s)
         return replace(probe, sha256=reader.sha256())
 
 
@@ -119,22 +130,44 @@ def _readable(src: Source) -> Iterator[BinaryIO]:
         yield f
 
 
+@contextmanager
+def _opened(src: BinaryIO, limits: dict[str, Any]) -> Iterator[tuple[InputContainer, VideoStream]]:
+    """The container and its video stream, once the header's size and duration pass the limits."""
+    with open_source(src) as container:
+        stream = video_stream(container, frame_threads=False)
+        _check_limits(
+            stream.codec_context.width, stream.codec_context.height, _header_duration_s(container, stream), **limits
+        )
+        yield container, stream
+
+
+@dataclass(frozen=True)
+class _Scanning:
+    detect_scenes: bool
+    scene_threshold: float
+    min_scene_frames: int
+    scan_ranges: RangeScanner | None
+    range_frames: int
+
+    def detector(self) -> ContentDetector | None:
+        return ContentDetector(self.scene_threshold, self.min_scene_frames) if self.detect_scenes else None
+
+
 def _probe(
     src: BinaryIO,
-    detect_scenes: bool,
-    scene_threshold: float,
-    min_scene_frames: int,
+    scanning: _Scanning,
     max_width: int | None,
     max_height: int | None,
     max_duration_s: float | None,
 ) -> VideoProbe:
-    with open_source(src) as container:
-        stream = video_stream(container, frame_threads=False)
+    limits = {"max_width": max_width, "max_height": max_height, "max_duration_s": max_duration_s}
+    scan, planning = None, "serial"
+    if scanning.scan_ranges is not None:
+        with _opened(src, limits) as (container, stream):
+            scan, planning = _sharded_scan(container, stream, scanning)
+    with _opened(src, limits) as (container, stream):
         ctx = stream.codec_context
-        limits = {"max_width": max_width, "max_height": max_height, "max_duration_s": max_duration_s}
-        _check_limits(ctx.width, ctx.height, _header_duration_s(container, stream), **limits)
-        detector = ContentDetector(scene_threshold, min_scene_frames) if detect_scenes else None
-        scan = _scan(container, stream, detector)
+        scan = scan or _scan(container, stream, scanning.detector())
         stated_rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         synthetic = not _strictly_increasing(scan.pts)
         if synthetic:
@@ -171,6 +204,7 @@ def _probe(
             cuts=scan.cuts,
             tagged_colour=scan.colour,
             audio_retimed=scan.audio_retimed,
+            planning=planning,
             **_timecode(container, stream, rate),
         )
 
@@ -240,19 +274,24 @@ def _header_duration_s(container: InputContainer, stream: VideoStream) -> float 
     return container.duration / av.time_base if container.duration else None
 
 
-@dataclass
-class _Scan:
-    pts: list[int | None] = field(default_factory=list)
-    cuts: list[int] = field(default_factory=list)
-    interlaced: int = 0  # frames flagged interlaced
-    rotation: int = 0
-    last_duration: int = 0
-    colour: Colour = field(default_factory=Colour)
-    audio_retimed: tuple[int, ...] = ()
+def _sharded_scan(container: InputContainer, stream: VideoStream, scanning: _Scanning) -> tuple[FrameScan | None, str]:
+    """The frames scanned range by range (ranges.py), or None and why it fell back to serial
+    ("serial" alone for a video shorter than two ranges: nothing to share out)."""
+    audio = AudioTimestampCheck(list(container.streams.audio))
+    ranges = index_ranges(container, stream, audio, scanning.range_frames)
+    if isinstance(ranges, str):
+        return None, f"serial: {ranges}"
+    if len(ranges) < 2:
+        return None, "serial"
+    try:
+        scans = scanning.scan_ranges(ranges)  # type: ignore[misc]
+    except ShardingFailed as exc:
+        return None, f"serial: {exc}"
+    return join_scans(scans, scanning.detector(), audio.broken), f"sharded: {len(ranges)} ranges"
 
 
-def _scan(container: InputContainer, stream: VideoStream, detector: ContentDetector | None) -> _Scan:
-    scan = _Scan()
+def _scan(container: InputContainer, stream: VideoStream, detector: ContentDetector | None) -> FrameScan:
+    scan = FrameScan()
     reformatter = VideoReformatter()
     audio = AudioTimestampCheck(list(container.streams.audio))
     for index, frame in enumerate(decoded_frames(container, stream, audio)):
@@ -262,12 +301,8 @@ def _scan(container: InputContainer, stream: VideoStream, detector: ContentDetec
         scan.pts.append(frame.pts)
         scan.last_duration = frame.duration or 0
         scan.interlaced += frame.interlaced_frame
-        if detector is not None:
-            # AREA averages whole pixel blocks: cheap and alias-free at this scale factor.
-            width, height = DETECT_SIZE
-            small = reformat(reformatter, frame, width=width, height=height, format="rgb24", interpolation="AREA")
-            if detector.push(small.to_ndarray()):
-                scan.cuts.append(index)
+        if detector is not None and detector.push(small_rgb(reformatter, frame)):
+            scan.cuts.append(index)
     if not scan.pts:
         raise MediaError("no decodable video frames")
     scan.audio_retimed = audio.broken

@@ -50,20 +50,27 @@ class ContentDetector:
         self._last_cut = 0
 
     def score(self, rgb_small: np.ndarray) -> float | None:
-        """Change from the previous frame (None for the first); advances the detector."""
+        """Change from the previous frame (None for the first); remembers this frame."""
         current = hsv(rgb_small)
         previous, self._previous = self._previous, current
-        self._index += 1
-        if previous is None:
-            return None
-        return float(np.abs(current - previous).mean(axis=(0, 1)).mean())
+        return None if previous is None else frame_change(previous, current)
 
     def push(self, rgb_small: np.ndarray) -> bool:
-        change = self.score(rgb_small)
+        return self.push_change(self.score(rgb_small))
+
+    def push_change(self, change: float | None) -> bool:
+        """The rule alone, on the next frame's change against the one before it (None for the
+        first frame): sharded planning joins changes its ranges measured (pipeline/media/ranges.py)."""
+        self._index += 1
         if change is None or change < self.threshold or self._index - self._last_cut < self.min_scene_frames:
             return False
         self._last_cut = self._index
         return True
+
+
+def frame_change(previous_hsv: np.ndarray, current_hsv: np.ndarray) -> float:
+    """Mean |ΔH|, |ΔS|, |ΔV| between two frames in `hsv` form, averaged over the three."""
+    return float(np.abs(current_hsv - previous_hsv).mean(axis=(0, 1)).mean())
 
 
 def detect_cuts(frames: Iterable[np.ndarray], threshold: float = 27.0, min_scene_frames: int = 8) -> list[int]:

@@ -77,8 +77,9 @@ def make_still_clip(path: Path, frames: int, size: tuple[int, int]) -> Path:
 
 
 def _run_flagged_job(input_uri: str, output_uri: str, **overrides: object) -> dict[str, str]:
+    # Ranges of 8 frames: moving.mp4's planning is shared out by range tasks (pipeline/media/ranges.py).
     spec = load_job_spec(None, {"input": input_uri, "output": output_uri, "scale": 2, "segment.max_core_frames": 8,
-                                **overrides})  # fmt: skip
+                                "segment.range_frames": 8, **overrides})  # fmt: skip
     spec.review = REVIEW
     return run_job(spec, echo=lambda _: None).videos_failed
 

@@ -187,3 +187,7 @@ def test_flicker_in_the_segment_and_video_rows(flagged_local_job: FlaggedJob):
     # review threshold lies between the two by an order of magnitude each way.
     assert min(moving) > 5 * REVIEW.max_flicker and max(still) < REVIEW.max_flicker / 5
     assert by_key["broken.mp4"]["flicker"] is None
+    # Planned by range tasks where the keyframes allow, serially (saying why) where they do not.
+    assert by_key["moving.mp4"]["planning"] == "sharded: 2 ranges"
+    assert by_key["still.mkv"]["planning"] == "serial: no keyframe after the first frame"
+    assert by_key["broken.mp4"]["planning"] is None
