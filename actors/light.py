@@ -9,7 +9,8 @@ from actors.model_stage import ModelStage
 from actors.progress import pass_reporter
 from actors.rows import run_stage
 from pipeline.media import decode_frames
-from pipeline.models.inference import run_light, to_pixels, to_tensor
+from pipeline.models import IdentitySR
+from pipeline.models.inference import pixel_frames, refine_pixels
 from pipeline.quality.review import locate
 from pipeline.quality.segment_metrics import measure, measure_against_reference
 from pipeline.segment import SegmentRecord
@@ -22,17 +23,25 @@ class LightStage(ModelStage):
         run_stage(segment, self.kind, self.process, self.storage)
 
     def process(self, segment: SegmentRecord) -> None:
-        strong = to_tensor(segment.hr, self.device)
+        hr = segment.hr
         passed = pass_reporter(self.progress, segment.input_uri, segment.segment_index)
-        out = self.forward(
-            lambda tile: run_light(self.model, strong, self.frames_per_pass, tile, passed), strong.shape[-2:]
-        )
-        measure(segment, to_tensor(segment.lr, self.device), strong, out, self.scale)
+        if isinstance(self.model, IdentitySR):  # no light model: the strong frames pass as they are
+            out = hr
+            if passed is not None:
+                passed(len(hr))
+        else:
+            out = self.forward(
+                lambda tile: refine_pixels(self.model, hr, self.device, self.frames_per_pass, tile, passed),
+                hr.shape[1:3],
+            )
+        # Metrics on the pixels as they are written, converted a few frames at a time.
+        strong, refined = pixel_frames(hr, self.device), pixel_frames(out, self.device)
+        measure(segment, pixel_frames(segment.lr, self.device), strong, refined, self.scale)
         locate(segment)
         if segment.reference_uri:
-            measure_against_reference(segment, out, to_tensor(self.reference_frames(segment), self.device))
-        segment.hr = to_pixels(out, segment.hr.dtype)
-        segment.hr_height, segment.hr_width = int(out.shape[2]), int(out.shape[3])
+            measure_against_reference(segment, refined, pixel_frames(self.reference_frames(segment), self.device))
+        segment.hr = out
+        segment.hr_height, segment.hr_width = out.shape[1], out.shape[2]
 
     def reference_frames(self, segment: SegmentRecord) -> np.ndarray:
         """The HR reference's frames at the segment's core indices (the plan checked that they pair up).

@@ -14,7 +14,7 @@ from pipeline.config import PoolSpec
 from pipeline.host_memory import keep_freed_memory
 from pipeline.models import load_model, pick_device
 from pipeline.models.device import autocast, check_precision, compile_model
-from pipeline.models.tiling import AdaptiveTile
+from pipeline.models.tiling import AdaptiveTile, Out
 from pipeline.segment import SegmentRecord
 from pipeline.storage import Storage
 
@@ -60,8 +60,8 @@ class ModelStage:
             self.run(segment)
         return records_to_batch(segments)
 
-    def forward(self, work: Callable[[int | None], torch.Tensor], frame_size: tuple[int, int]) -> torch.Tensor:
-        """`work(tile)` (run_strong or run_light) at the pool's precision, in smaller tiles after
+    def forward(self, work: Callable[[int | None], Out], frame_size: tuple[int, int]) -> Out:
+        """`work(tile)` (run_strong, or refine_pixels) at the pool's precision, in smaller tiles after
         running out of device memory (pipeline/models/tiling.py)."""
         with autocast(self.device, self.precision):
             return self.tile.run(work, frame_size)

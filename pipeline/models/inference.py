@@ -55,6 +55,17 @@ def to_pixels(frames: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     return host.numpy().astype(dtype, copy=False)
 
 
+def pixel_frames(frames: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """(T, H, W, 3) pixels as (T, 3, H, W) for the metrics (pipeline/quality/metrics.py): on the CPU a
+    view of the integers, which the metrics convert a few frames at a time, so a segment is never
+    held as float (4 bytes a value, a GiB and more for an SD x2 segment); on a GPU, float frames."""
+    if torch.device(device).type == "cpu":
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")  # only read
+            return torch.from_numpy(frames).permute(0, 3, 1, 2)
+    return to_tensor(frames, device)
+
+
 def _rounded(frames: torch.Tensor, peak: float) -> torch.Tensor:
     """Float frames in [0, 1] scaled to integers 0..peak (still float): clamped, rounded to nearest."""
     return frames.mul(peak).round_().clamp_(0.0, peak)
@@ -114,6 +125,25 @@ def run_light(
         if passed is not None:
             passed(min(i + frames_per_pass, hr.shape[0]))
     return torch.cat(outputs)
+
+
+def refine_pixels(
+    model: torch.nn.Module,
+    hr: np.ndarray,
+    device: torch.device | str,
+    frames_per_pass: int,
+    tile: int | None = None,
+    passed: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """`run_light` on pixels (T, H, W, 3), a pass at a time from pixels to pixels: float frames
+    exist for one pass only. Pixels of the same type out."""
+    out = np.empty_like(hr)
+    for i in range(0, hr.shape[0], frames_per_pass):
+        part = to_tensor(hr[i : i + frames_per_pass], device)
+        out[i : i + frames_per_pass] = to_pixels(run_light(model, part, frames_per_pass, tile), hr.dtype)
+        if passed is not None:
+            passed(min(i + frames_per_pass, hr.shape[0]))
+    return out
 
 
 def _forward_kept(model: torch.nn.Module, keep: slice, clip: torch.Tensor, *motion: torch.Tensor) -> torch.Tensor:

@@ -18,10 +18,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import TypeVar
 
 import torch
 
 from pipeline.errors import PssrError
+
+Out = TypeVar("Out")  # what a tiled run returns: float frames, or pixels
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ class AdaptiveTile:
         self.tile = tile
         self.device = device
 
-    def run(self, work: Callable[[int | None], torch.Tensor], frame_size: tuple[int, int]) -> torch.Tensor:
+    def run(self, work: Callable[[int | None], Out], frame_size: tuple[int, int]) -> Out:
         """`work(tile)`, retried with half the tile after each torch.OutOfMemoryError."""
         while True:
             try:

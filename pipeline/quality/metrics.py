@@ -1,6 +1,7 @@
 """Segment quality metrics; the definitions are part of the contract (docs/manifest.md, "Metric definitions").
 
-Frames are float tensors in [0, 1], shaped (T, 3, H, W), on any device: LR input I (T, 3, h, w),
+Frames are float tensors in [0, 1], or pixels (uint8, uint16) standing for their value over the
+peak, shaped (T, 3, H, W), on any device: LR input I (T, 3, h, w),
 output O (T, 3, h*s, w*s). B is bicubic upscaling by s (unclamped, hence linear:
 B(ΔI) = ΔB(I)); D is antialiased bicubic downscaling to the exact LR size. Segments never
 straddle a scene cut, so every consecutive pair counts. Means are over all frames and pixels
@@ -54,8 +55,16 @@ from pipeline.quality import flow
 MIN_MOTION = 1.0 / 255.0  # tfs denominator floor: static shots must not divide by ~0
 PSNR_CAP_DB = 100.0  # PSNR of identical frames (finite, so manifests aggregate cleanly)
 CHUNK_FRAMES = 8
+CHUNK_BYTES = 64 * 2**20  # float32 frames of one array a chunk holds at most (fewer than 8 frames above ~720p)
 FLICKER_PAIRS = 8  # the pairs flicker is taken on, at most (module docstring)
 FLOW_CHUNK_PAIRS = 2  # flow estimation holds many full-size maps per pair: fewer pairs at a time
+_PEAK = {torch.uint8: 255.0, torch.uint16: 65535.0}
+
+
+def _chunk_frames(frames: torch.Tensor) -> int:
+    """Frames a chunk of these holds: `CHUNK_FRAMES`, fewer for large frames (an SD x2 frame is 18 MB as
+    float, and a chunk of the output stands beside its bicubic, residual and differences)."""
+    return max(1, min(CHUNK_FRAMES, CHUNK_BYTES // (frames[0].numel() * 4)))
 
 
 def _chunks(start: int, stop: int, size: int = CHUNK_FRAMES) -> Iterator[slice]:
@@ -63,9 +72,14 @@ def _chunks(start: int, stop: int, size: int = CHUNK_FRAMES) -> Iterator[slice]:
         yield slice(lo, min(lo + size, stop))
 
 
+def _unit(frames: torch.Tensor) -> torch.Tensor:
+    """Float frames in [0, 1]: float frames as they are (as float32), pixels scaled by their peak."""
+    return frames.float() if frames.is_floating_point() else frames.float().div_(_PEAK[frames.dtype])
+
+
 def _check_frames(x: torch.Tensor, what: str) -> None:
-    if x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
-        raise ValueError(f"{what}: expected float frames (T, 3, H, W), got {x.dtype} {tuple(x.shape)}")
+    if x.dim() != 4 or x.shape[1] != 3 or not (x.is_floating_point() or x.dtype in _PEAK):
+        raise ValueError(f"{what}: expected float or pixel frames (T, 3, H, W), got {x.dtype} {tuple(x.shape)}")
 
 
 def _check_pair(out: torch.Tensor, lr: torch.Tensor, scale: int) -> None:
@@ -140,10 +154,10 @@ def bicubic_metrics(out: torch.Tensor, lr: torch.Tensor, scale: int) -> BicubicM
     detail, unexplained, motion = [], [], []  # per chunk; per pair (t-1, t), summed over pixels
     moved = []  # flicker's (masked error, mask size) of each sampled pair, (2, pairs), in the order of `sampled`
     last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # the previous chunk's last I, B(I), R
-    for chunk in _chunks(0, frames):
-        small = lr[chunk].float()
+    for chunk in _chunks(0, frames, _chunk_frames(out)):
+        small = _unit(lr[chunk])
         b = bicubic_upscale(small, scale)
-        residual = out[chunk].float() - b
+        residual = _unit(out[chunk]) - b
         detail.append(residual.abs().sum())
         if last is not None:  # the pair straddling two chunks
             unexplained.append((residual[:1] - last[2]).abs_().sum((1, 2, 3)))
@@ -215,8 +229,8 @@ def lr_psnr_and_worst(out: torch.Tensor, lr: torch.Tensor, scale: int) -> tuple[
     size = (lr.shape[2], lr.shape[3])
     per_frame = torch.cat(
         [
-            (bicubic_downscale(out[c].float(), size) - lr[c].float()).square().sum((1, 2, 3)).double()
-            for c in _chunks(0, out.shape[0])
+            (bicubic_downscale(_unit(out[c]), size) - _unit(lr[c])).square().sum((1, 2, 3)).double()
+            for c in _chunks(0, out.shape[0], _chunk_frames(out))
         ]
     )
     return _psnr_from_mse(per_frame.sum().item() / lr.numel()), int(per_frame.argmax().item())
@@ -230,14 +244,16 @@ def detail_gain(out: torch.Tensor, lr: torch.Tensor, scale: int) -> float:
 def light_delta(light: torch.Tensor, strong: torch.Tensor) -> float:
     """mean |L - S| between the light model's output and the strong model's."""
     _check_same(light, strong)
-    total = sum((light[c].float() - strong[c].float()).abs().sum().item() for c in _chunks(0, light.shape[0]))
+    total = sum(
+        (_unit(light[c]) - _unit(strong[c])).abs().sum().item() for c in _chunks(0, len(light), _chunk_frames(light))
+    )
     return total / light.numel()
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR in dB over all frames, pixels and RGB channels (pooled MSE), peak 1.0, capped at 100 dB."""
     _check_same(a, b)
-    sse = sum((a[c].float() - b[c].float()).square().sum().item() for c in _chunks(0, a.shape[0]))
+    sse = sum((_unit(a[c]) - _unit(b[c])).square().sum().item() for c in _chunks(0, len(a), _chunk_frames(a)))
     return _psnr_from_mse(sse / a.numel())
 
 
@@ -265,9 +281,9 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
         return F.conv2d(F.conv2d(x, gh), gv)  # separable Gaussian
 
     total, count = 0.0, 0
-    for c in _chunks(0, a.shape[0]):
-        x = (a[c].float() * luma).sum(1, keepdim=True)
-        y = (b[c].float() * luma).sum(1, keepdim=True)
+    for c in _chunks(0, len(a), _chunk_frames(a)):
+        x = (_unit(a[c]) * luma).sum(1, keepdim=True)
+        y = (_unit(b[c]) * luma).sum(1, keepdim=True)
         mx, my = blur(x), blur(y)
         vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
         s = ((2 * mx * my + _SSIM_C1) * (2 * cxy + _SSIM_C2)) / ((mx * mx + my * my + _SSIM_C1) * (vx + vy + _SSIM_C2))
@@ -284,10 +300,10 @@ def ewarp(out: torch.Tensor, ref: torch.Tensor) -> float:
     total, pairs = 0.0, 0
     for cur in _chunks(1, out.shape[0], FLOW_CHUNK_PAIRS):
         prev = slice(cur.start - 1, cur.stop - 1)
-        ref_cur, ref_prev = ref[cur].float(), ref[prev].float()
+        ref_cur, ref_prev = _unit(ref[cur]), _unit(ref[prev])
         to_prev = flow.estimate_flow(ref_cur, ref_prev)  # F_t: frame t -> t-1
         mask = flow.occlusion_mask(to_prev, flow.estimate_flow(ref_prev, ref_cur)).float()
-        error = (out[cur].float() - flow.warp(out[prev].float(), to_prev)).square().sum(1, keepdim=True)
+        error = (_unit(out[cur]) - flow.warp(_unit(out[prev]), to_prev)).square().sum(1, keepdim=True)
         counted = mask.sum((1, 2, 3))
         kept = counted > 0
         total += ((error * mask).sum((1, 2, 3))[kept] / counted[kept]).sum().item()

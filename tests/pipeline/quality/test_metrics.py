@@ -223,6 +223,19 @@ def test_flicker_is_a_mean_over_pairs_whatever_the_chunking(monkeypatch: pytest.
     assert worst == (1, 4, 7, 10)[max(range(4), key=taken.__getitem__)]
 
 
+@pytest.mark.parametrize(("dtype", "peak"), [(torch.uint8, 255), (torch.uint16, 65535)])
+def test_pixels_measure_as_the_float_frames_they_stand_for(dtype: torch.dtype, peak: int) -> None:
+    """The light stage hands the metrics its pixels (a view, never a float copy of the segment)."""
+    lr = smooth_clip()
+    out = bicubic_upscale(lr, 2).clamp(0.0, 1.0) * 0.9 + 0.05
+    pixels = [(frames * peak).round().to(dtype) for frames in (out, lr, out.flip(0))]
+    floats = [frames.float() / peak for frames in pixels]
+    for fn in (metrics.bicubic_metrics, metrics.lr_psnr_and_worst):
+        assert fn(pixels[0], pixels[1], 2) == fn(floats[0], floats[1], 2)
+    for fn in (metrics.light_delta, metrics.psnr, metrics.ssim, metrics.ewarp):
+        assert fn(pixels[0], pixels[2]) == fn(floats[0], floats[2])
+
+
 def test_shape_errors() -> None:
     lr = smooth_clip()
     with pytest.raises(ValueError, match="upscaled x3"):
@@ -231,8 +244,8 @@ def test_shape_errors() -> None:
         metrics.flicker(bicubic_upscale(lr, 2), lr, 3)
     with pytest.raises(ValueError, match="shapes differ"):
         metrics.light_delta(lr, lr[:2])
-    with pytest.raises(ValueError, match="float frames"):
-        metrics.psnr(lr.to(torch.uint8), lr.to(torch.uint8))
+    with pytest.raises(ValueError, match="float or pixel frames"):
+        metrics.psnr(lr.to(torch.int32), lr.to(torch.int32))
     with pytest.raises(ValueError, match="shapes differ"):
         metrics.ewarp(lr, lr[:, :, :-1])
 
