@@ -61,9 +61,10 @@ def plan_video_segments(
         if status != CLAIMED:
             yield SegmentRecord.whole_video(key, uri, status, reason)
             return
-    scanner = range_scanner(storage, uri, spec)
+    version = row["input_version"]  # as listed: a replaced or deleted input fails its planning
+    scanner = range_scanner(storage, uri, spec, version)
     plan, error = plan_stored_video(
-        storage, uri, spec.segment, temporal_radius, spec.limits, reference, spec.scale, scanner
+        storage, uri, spec.segment, temporal_radius, spec.limits, reference, spec.scale, scanner, version
     )
     if plan is None:
         failed = SegmentRecord.whole_video(key, uri, "failed", error)
@@ -83,12 +84,14 @@ def plan_video_segments(
 
 
 @ray.remote
-def _scan_stored_range(storage: Storage, uri: str, frames: FrameRange, detect_scenes: bool) -> RangeScan:
-    with storage.open_read(uri) as source:
+def _scan_stored_range(
+    storage: Storage, uri: str, version: str | None, frames: FrameRange, detect_scenes: bool
+) -> RangeScan:
+    with storage.open_read(uri, version) as source:
         return scan_range(source, frames, detect_scenes)
 
 
-def range_scanner(storage: Storage, uri: str, spec: JobSpec) -> RangeScanner:
+def range_scanner(storage: Storage, uri: str, spec: JobSpec, version: str | None = None) -> RangeScanner:
     """Scans a video's ranges as Ray tasks spread over the nodes (the planning task waiting on them
     lends Ray its CPU meanwhile); a range that fails, however, is ShardingFailed: the probe then
     scans the video serially, which names a damaged file's fault as it always has."""
@@ -96,7 +99,7 @@ def range_scanner(storage: Storage, uri: str, spec: JobSpec) -> RangeScanner:
 
     def scan(ranges: list[FrameRange]) -> list[RangeScan]:
         task = _scan_stored_range.options(**options)
-        refs = [task.remote(storage, uri, frames, spec.segment.detect_scenes) for frames in ranges]
+        refs = [task.remote(storage, uri, version, frames, spec.segment.detect_scenes) for frames in ranges]
         try:
             return ray.get(refs)
         except Exception as exc:  # a task's fault, a lost worker, a storage error alike
@@ -129,11 +132,13 @@ def plan_stored_video(
     reference_uri: str | None = None,
     scale: int = 1,
     scan_ranges: RangeScanner | None = None,
+    version: str | None = None,
 ) -> tuple[VideoPlan | None, str]:
     """plan_video on a stored object (and its stored HR reference, if any): a bad input's or
-    reference's error is returned, never raised, so it fails its own video and not the job."""
+    reference's error is returned, never raised, so it fails its own video and not the job. With
+    `version`, an object that is no longer the version listed fails too (Storage.open_read)."""
     try:
-        with storage.open_read(uri) as source, _open_reference(storage, reference_uri) as reference:
+        with storage.open_read(uri, version) as source, _open_reference(storage, reference_uri) as reference:
             return plan_video(source, spec, temporal_radius, limits, reference, scale, scan_ranges), ""
     except ReferenceMismatch as exc:
         return None, f"reference {reference_uri}: {exc}"

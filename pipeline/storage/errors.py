@@ -40,6 +40,12 @@ class StorageError(PssrError):
     """A storage operation failed; the message names the URI and the cause."""
 
 
+def check_version(uri: str, found: str, listed: str | None) -> None:
+    """StorageError when an object is no longer the version its listing gave (None: no check)."""
+    if listed is not None and found != listed:
+        raise StorageError(f"{uri}: changed since it was listed (now version {found}, listed {listed})")
+
+
 def client_error_message(uri: str, exc: ClientError) -> str:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", "unknown"))

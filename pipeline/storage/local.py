@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
-from pipeline.storage.errors import local_errors
+from pipeline.storage.errors import check_version, local_errors
 from pipeline.storage.uris import PIPELINE_AREA, MiB, ObjectInfo, to_local_path
 
 
@@ -68,9 +68,11 @@ class LocalStore:
                 return None
         return None if os.path.isdir(path) else _info(path, st)
 
-    def open_read(self, uri: str) -> BinaryIO:
+    def open_read(self, uri: str, version: str | None = None) -> BinaryIO:
         path = to_local_path(uri)
         with local_errors(path):
+            if version is not None:
+                check_version(path, _info(path, os.stat(path)).version, version)
             return open(path, "rb")
 
     def read_bytes(self, uri: str) -> bytes:

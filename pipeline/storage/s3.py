@@ -38,7 +38,14 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
 
-from pipeline.storage.errors import BODY_ERRORS, StorageError, client_error_message, s3_errors, with_retries
+from pipeline.storage.errors import (
+    BODY_ERRORS,
+    StorageError,
+    check_version,
+    client_error_message,
+    s3_errors,
+    with_retries,
+)
 from pipeline.storage.s3_reader import S3RangeReader
 from pipeline.storage.uris import MiB, ObjectInfo, folder_prefix, in_pipeline_area, split_s3
 
@@ -204,11 +211,12 @@ class S3Store:
             raise StorageError(f"{uri}: {exc}") from exc
         return ObjectInfo(uri, head["ContentLength"], head["ETag"].strip('"'))
 
-    def open_read(self, uri: str) -> BinaryIO:
+    def open_read(self, uri: str, version: str | None = None) -> BinaryIO:
         """Pins the object's ETag seen now: a replaced object fails the reads that follow."""
         bucket, key = split_s3(uri)
         with s3_errors(uri):
             head = self.client.head_object(Bucket=bucket, Key=key)
+        check_version(uri, head["ETag"].strip('"'), version)
         reader = S3RangeReader(
             self.client, uri, head["ContentLength"], head["ETag"], self.read_block_size, self.read_max_blocks
         )

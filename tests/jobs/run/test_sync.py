@@ -161,6 +161,37 @@ def test_a_video_another_run_finished_after_the_listing_is_not_done_again(tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.allow_error_logs  # the two inputs' failures
+@pytest.mark.usefixtures("ray_cluster")
+def test_a_listing_that_changes_during_a_sync_converges(tmp_path: Path, serial_s3: str, bucket):
+    storage = Storage(s3_endpoint_url=serial_s3)
+    src, dst = f"s3://{bucket}/in", f"s3://{bucket}/out"
+    upload_clips(tmp_path, storage, src, ["a.mp4", "b.mp4", "c.mp4"])
+    spec = spec_for(src, dst, serial_s3)
+    job = SyncJob(spec, echo=quiet)
+    listed = job.list_videos()
+    upload_clips(tmp_path, storage, src, ["b.mp4"], frames=9)  # replaced after the listing
+    storage.delete(f"{src}/c.mp4")  # deleted after the listing
+    upload_clips(tmp_path, storage, src, ["d.mp4"])  # added after the listing
+    job.list_videos = lambda: listed
+    first = job.run()
+
+    # What was listed and is still there is done; the replaced and the deleted inputs fail by name,
+    # with nothing at their outputs: nothing is made from content other than the version listed.
+    assert first.videos_ok == ["a.mp4"] and sorted(first.videos_failed) == ["b.mp4", "c.mp4"]
+    assert f"{src}/b.mp4: changed since it was listed (now version " in first.videos_failed["b.mp4"]
+    assert f"{src}/c.mp4" in first.videos_failed["c.mp4"] and "no such" in first.videos_failed["c.mp4"].lower()
+    assert not storage.exists(f"{dst}/b_x2.mp4") and not storage.exists(f"{dst}/c_x2.mp4")
+
+    second = run_sync(spec, echo=quiet)  # the next sync finishes the work
+
+    assert second.ok and sorted(second.videos_ok) == ["b.mp4", "d.mp4"] and second.videos_skipped == ["a.mp4"]
+    third = run_sync(spec, echo=quiet)
+    assert third.ok and third.videos_ok == [] and sorted(third.videos_skipped) == ["a.mp4", "b.mp4", "d.mp4"]
+    assert ok_rows_per_video(storage, dst) == {"a.mp4": 1, "b.mp4": 1, "d.mp4": 1}
+
+
+@pytest.mark.slow
 @pytest.mark.usefixtures("ray_cluster")
 def test_two_syncs_started_together_never_process_a_video_twice(tmp_path: Path, serial_s3: str, bucket):
     storage = Storage(s3_endpoint_url=serial_s3)

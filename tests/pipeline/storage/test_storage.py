@@ -99,6 +99,23 @@ def test_list_videos_single_file_whatever_its_extension(storage_root: tuple[Stor
     assert info == storage.stat(uri)
 
 
+def test_open_read_holds_an_object_to_the_version_listed(storage_root: tuple[Storage, str]) -> None:
+    storage, root = storage_root
+    uri = join_uri(root, "clip.mp4")
+    storage.write_bytes(uri, b"first")
+    [listed] = storage.list_videos(root, VIDEO_EXTS)
+    with storage.open_read(uri, listed.version) as reader:
+        assert reader.read() == b"first"
+    storage.write_bytes(uri, b"second, longer")  # replaced after the listing
+    with pytest.raises(StorageError, match=f"{uri}: changed since it was listed \\(now version .*, listed "):
+        storage.open_read(uri, listed.version)
+    with storage.open_read(uri) as reader:  # without a version: whatever is there now
+        assert reader.read() == b"second, longer"
+    storage.delete(uri)
+    with pytest.raises(StorageError, match="no such"):
+        storage.open_read(uri, listed.version)
+
+
 def test_list_videos_missing_prefix_names_the_uri(storage_root: tuple[Storage, str]) -> None:
     storage, root = storage_root
     storage.write_bytes(join_uri(root, "other.mp4"), b"x")
