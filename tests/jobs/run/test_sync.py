@@ -3,8 +3,10 @@ resolves racing conditional writes) and local folders."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from pipeline.manifest.files import read_manifests
 from pipeline.runs.lease import Leases
 from pipeline.storage import Storage
 from tests.clips import make_clip
+from tests.jobs.conftest import video_timeline
 from tests.s3_fault_proxy import S3FaultProxy
 from tests.serial_s3 import SerialS3Server
 
@@ -216,6 +219,57 @@ def test_two_syncs_started_together_never_process_a_video_twice(tmp_path: Path, 
     assert ok_rows_per_video(storage, dst) == dict.fromkeys(keys, 1)
     for key in keys:
         assert storage.exists(f"{dst}/{key.removesuffix('.mp4')}_x2.mp4")
+
+
+def assert_consistent(storage: Storage, dst: str, keys: list[str], tmp_path: Path) -> list[str]:
+    """Every output in DST is whole (all its frames, at the output size) and the manifests read;
+    the keys whose output is there."""
+    read_manifests(storage, dst)
+    done = []
+    for key in keys:
+        output = f"{dst}/{key.removesuffix('.mp4')}_x2.mp4"
+        if storage.exists(output):
+            local = tmp_path / "check.mp4"
+            storage.download(output, str(local))
+            times, width, height = video_timeline(local)
+            assert (len(times), width, height) == (6, 64, 48), output
+            done.append(key)
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_cluster")
+def test_syncs_killed_at_random_points_leave_the_bucket_whole_and_the_next_finishes(
+    tmp_path: Path, serial_s3: str, bucket
+):
+    storage = Storage(s3_endpoint_url=serial_s3)
+    src, dst = f"s3://{bucket}/in", f"s3://{bucket}/out"
+    keys = [f"v{i}.mp4" for i in range(6)]
+    upload_clips(tmp_path, storage, src, keys)
+    command = [sys.executable, "-m", "jobs.cli.main", "sync", src, dst, "--scale", "2", "--segment-frames", "8",
+               "--s3-endpoint-url", serial_s3, "--ray-address", ray.get_runtime_context().gcs_address,
+               "--lease-seconds", "60"]  # fmt: skip
+    rng = random.Random(19)
+    killed = 0
+    for _ in range(3):  # each run killed (SIGKILL: no clean-up of any kind) at a random point
+        run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            run.wait(timeout=rng.uniform(3.0, 15.0))
+        except subprocess.TimeoutExpired:
+            run.kill()
+            run.wait()
+            killed += 1
+        assert_consistent(storage, dst, keys, tmp_path)
+    assert killed, "every run finished before its kill: the test proved nothing"
+
+    time.sleep(62)  # the leases the killed runs held expire (sync.lease_seconds), as after a crash
+    final = subprocess.run(command, check=False, capture_output=True, text=True, timeout=500)
+
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    assert assert_consistent(storage, dst, keys, tmp_path) == keys
+    assert ok_rows_per_video(storage, dst) == dict.fromkeys(keys, 1)  # none done twice
+    again = run_sync(spec_for(src, dst, serial_s3), echo=quiet)
+    assert again.ok and again.videos_ok == [] and sorted(again.videos_skipped) == keys
 
 
 def test_sync_takes_every_run_option_and_the_lease_lifetime():
