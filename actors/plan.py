@@ -20,7 +20,7 @@ from ray.actor import ActorHandle
 
 from actors.leases import CLAIMED
 from actors.rows import batch_rows, records_to_batch
-from pipeline.config import JobSpec, LimitsSpec, SegmentSpec
+from pipeline.config import JobSpec
 from pipeline.media.ranges import FrameRange, RangeScan, RangeScanner, ShardingFailed, scan_range
 from pipeline.plan import ReferenceMismatch, VideoPlan, plan_video, segment_records
 from pipeline.runs.resume import reusable_chunks, reused
@@ -63,9 +63,7 @@ def plan_video_segments(
             return
     version = row["input_version"]  # as listed: a replaced or deleted input fails its planning
     scanner = range_scanner(storage, uri, spec, version)
-    plan, error = plan_stored_video(
-        storage, uri, spec.segment, temporal_radius, spec.limits, reference, spec.scale, scanner, version
-    )
+    plan, error = plan_stored_video(storage, uri, spec, temporal_radius, reference, scanner, version)
     if plan is None:
         failed = SegmentRecord.whole_video(key, uri, "failed", error)
         failed.planned_at = started
@@ -126,11 +124,9 @@ def _open_reference(storage: Storage, uri: str | None) -> Iterator[BinaryIO | No
 def plan_stored_video(
     storage: Storage,
     uri: str,
-    spec: SegmentSpec,
+    spec: JobSpec,
     temporal_radius: int,
-    limits: LimitsSpec,
     reference_uri: str | None = None,
-    scale: int = 1,
     scan_ranges: RangeScanner | None = None,
     version: str | None = None,
 ) -> tuple[VideoPlan | None, str]:
@@ -139,7 +135,11 @@ def plan_stored_video(
     `version`, an object that is no longer the version listed fails too (Storage.open_read)."""
     try:
         with storage.open_read(uri, version) as source, _open_reference(storage, reference_uri) as reference:
-            return plan_video(source, spec, temporal_radius, limits, reference, scale, scan_ranges), ""
+            deinterlace = (spec.deinterlace, spec.deinterlace_rate)
+            plan = plan_video(
+                source, spec.segment, temporal_radius, spec.limits, reference, spec.scale, scan_ranges, deinterlace
+            )
+            return plan, ""
     except ReferenceMismatch as exc:
         return None, f"reference {reference_uri}: {exc}"
     except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row

@@ -374,6 +374,14 @@ class JobSpec(StrictModel):
         "kept): auto: sources whose frames are flagged interlaced (only those frames); always: every frame of "
         "every source (interlaced material stored as progressive); never: fields are upscaled as one picture.",
     )
+    deinterlace_rate: Literal["frame", "field"] = Field(
+        "frame",
+        description="What deinterlacing gives: frame: a frame per frame (25i -> 25p; frame count, rate and timing "
+        "kept); field: a frame per field (25i -> 50p, 29.97i -> 59.94p; bwdif's send_field, every frame of a "
+        "deinterlaced source), keeping all the motion the fields hold and giving the strong model twice the "
+        "temporal samples, at twice the frames to upscale and store. The default keeps the source's frame rate, "
+        "which a delivery to the source's own format expects (docs/formats.md#deinterlacing-and-field-rate).",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
     limit: int | None = Field(None, ge=1, description="Process at most this many videos.")
     models: ModelsSpec = Field(
@@ -426,13 +434,17 @@ class JobSpec(StrictModel):
 
         Not `reference`: it adds figures to the manifests, never changes an output (see
         jobs/run/job.py for when a finished video is measured again). Nor `review`: its thresholds
-        only decide the flags written beside the metrics. Nor the pools' frames_per_pass, tile and
+        only decide the flags written beside the metrics. Nor `segment.range_frames`: the plan is
+        the same however its probe is shared out. Nor the pools' frames_per_pass, tile and
         compile: they give the same frames up to float rounding (pool precision does not)."""
         return {
             "scale": self.scale,
             "deinterlace": self.deinterlace,
+            # field rate only when set, as hardware below: the hashes of jobs from before it stay.
+            **({"deinterlace_rate": self.deinterlace_rate} if self.deinterlace_rate != "frame" else {}),
             "models": {"strong": self.models.strong, "light": self.models.light},
-            "segment": self.segment.model_dump(),
+            # range_frames decides how a plan is scanned, never the plan.
+            "segment": self.segment.model_dump(exclude={"range_frames"}),
             # hardware and precision only when set: the hashes of jobs from before these settings stay.
             "encode": self.encode.model_dump(exclude={"hardware"} if self.encode.hardware == "never" else None),
             **{

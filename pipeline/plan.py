@@ -14,7 +14,7 @@ from typing import BinaryIO
 from pipeline.config import JobSpec, LimitsSpec, SegmentSpec
 from pipeline.errors import PssrError
 from pipeline.media import MediaError, Source, VideoProbe, deep_frames, encoded_size, probe_video
-from pipeline.media.decode import deinterlace_frames
+from pipeline.media.decode import deinterlace_frames, frames_per_frame
 from pipeline.media.ranges import RangeScanner
 from pipeline.naming import chunk_uri
 from pipeline.segment import SegmentRecord
@@ -84,6 +84,9 @@ class VideoPlan:
     # Benchmark mode: pts of each segment's first and last *core* frame in the HR reference, for
     # seeking there; None without a reference, or when the reference has no reliable pts.
     reference_seek_pts: list[tuple[int, int]] | None = None
+    # What bwdif does to the frames (decode.deinterlace_frames): at field rate ("fields") the
+    # segments count output frames, two per source frame, and seek_pts are the source frames'.
+    deinterlace: str | None = None
 
 
 class ReferenceMismatch(PssrError):
@@ -131,6 +134,7 @@ def plan_video(
     reference: Source | None = None,
     scale: int = 1,
     scan_ranges: RangeScanner | None = None,
+    deinterlace: tuple[str, str] = ("never", "frame"),
 ) -> VideoPlan:
     """Probe a source (one decode pass, scene detection included) and plan its segments.
 
@@ -139,6 +143,8 @@ def plan_video(
     an HR `reference` (benchmark mode), that is probed too and must fit the input upscaled by
     `scale` (ReferenceMismatch otherwise), so a mismatch fails the video before any work. With
     `scan_ranges` the probe's decode is shared out by ranges (pipeline/media/ranges.py).
+    `deinterlace` is JobSpec's (deinterlace, deinterlace_rate): at field rate the plan counts
+    output frames, two per source frame (a scene cut at source frame c cuts at 2c).
     """
     probe = probe_video(
         source,
@@ -150,11 +156,16 @@ def plan_video(
         **(limits or LimitsSpec()).model_dump(),
     )
     context = temporal_radius if spec.context_frames is None else spec.context_frames
-    segments = plan_segments(probe.n_frames, probe.cuts, spec.max_core_frames, context)
+    setting, rate = deinterlace
+    frames = deinterlace_frames(setting, probe.interlaced, rate)
+    k = frames_per_frame(frames)
+    segments = plan_segments(probe.n_frames * k, [c * k for c in probe.cuts], spec.max_core_frames, context)
     pts = probe.decode_pts
-    seek_pts = [(pts[s.context_start], pts[s.context_end - 1]) for s in segments] if pts else None
+    seek_pts = [(pts[s.context_start // k], pts[(s.context_end - 1) // k]) for s in segments] if pts else None
+    if reference is not None and k > 1:
+        raise ReferenceMismatch("field-rate output has twice the input's frames: a reference cannot pair with them")
     reference_seek = _reference_seek_pts(probe, reference, scale, segments) if reference is not None else None
-    return VideoPlan(replace(probe, pts=[]), segments, context, seek_pts, reference_seek)
+    return VideoPlan(replace(probe, pts=[]), segments, context, seek_pts, reference_seek, frames)
 
 
 def output_size(probe: VideoProbe, spec: JobSpec) -> tuple[int, int]:
@@ -169,7 +180,9 @@ def segment_records(
     segment's frames are, how they are decoded and encoded (the same for every segment, so the
     chunks agree), and where its chunk goes under `staging`."""
     probe = plan.probe
-    rate, sar, colour = probe.avg_rate, probe.sample_aspect_ratio, probe.colour
+    k = frames_per_frame(plan.deinterlace)  # at field rate: twice the rate, in half the time base
+    rate, sar, colour = probe.avg_rate * k if probe.avg_rate else None, probe.sample_aspect_ratio, probe.colour
+    time_base = probe.time_base / k
     hr_width, hr_height = output_size(probe, spec)
     absent = [None] * len(plan.segments)
     return [
@@ -182,13 +195,13 @@ def segment_records(
             ref_seekable=ref_seek is not None,
             ref_seek_first_pts=ref_seek[0] if ref_seek else 0, ref_seek_last_pts=ref_seek[1] if ref_seek else 0,
             video_start_s=probe.start_s,  # time codes count from the first frame
-            time_base_num=probe.time_base.numerator, time_base_den=probe.time_base.denominator,
+            time_base_num=time_base.numerator, time_base_den=time_base.denominator,
             rate_num=rate.numerator if rate else 0, rate_den=rate.denominator if rate else 0,
             sar_num=sar.numerator if sar else 0, sar_den=sar.denominator if sar else 0,
             chunk_uri=chunk_uri(staging, segment.index, spec.encode.container_format),
             lr_width=probe.width, lr_height=probe.height, hr_width=hr_width, hr_height=hr_height,
             frames_16bit=deep_frames(spec.encode.codec, spec.encode.pix_fmt),
-            deinterlace=deinterlace_frames(spec.deinterlace, probe.interlaced),
+            deinterlace=plan.deinterlace,
             colour_primaries=colour.primaries, colour_transfer=colour.transfer,
             colour_matrix=colour.matrix, colour_range=colour.range,
         )

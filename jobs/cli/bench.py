@@ -82,7 +82,11 @@ def _photos_option(help: str) -> Any:
 @_set_option("seed", "Seed of the set (photos, camera moves, degradations).")
 @_set_option("max_speed", "Fastest camera move or object in the photo scenes, LR pixels per frame.", float)
 @click.option(
-    "--method", "methods", multiple=True, type=_ImportedChoice(_methods), help="Methods to run (repeatable); default: all."
+    "--method",
+    "methods",
+    multiple=True,
+    type=_ImportedChoice(_methods),
+    help="Methods to run (repeatable); default: all.",
 )
 @click.option("--track", "tracks", multiple=True, type=_ImportedChoice(_tracks), help="Tracks to run; default: both.")
 @click.option("--strong-model", default="tiny", show_default=True, help="Strong model of the learned methods.")
@@ -303,3 +307,36 @@ def throughput(
         raise click.UsageError(str(exc)) from None
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _count(flag: str, default: int, help: str, least: int = 1) -> Callable:
+    return click.option(flag, type=click.IntRange(min=least), default=default, show_default=True, help=help)
+
+
+@bench.command()
+@click.option("--out", default="bench-out", show_default=True, help="Folder for the clip and the results.")
+@_count("--frames", 6000, "Frames of the clip.", least=2)
+@click.option("--size", default="640x360", show_default=True, callback=_size, help="Frame size WxH.")
+@_count("--gop", 50, "Frames from one keyframe to the next.")
+@_count("--scene-frames", 400, "Frames from one scene cut to the next.")
+@_count("--nodes", 3, "Nodes of the local cluster, one CPU each.", least=2)
+@_count("--range-frames", 750, "segment.range_frames for the shared planning.", least=2)
+@_count("--repeat", 2, "Runs of each; the fastest counts.")
+def scale(size: tuple[int, int], **options: Any) -> None:
+    """A long video's planning, by one task and shared out over a local multi-node Ray cluster.
+
+    Plans the clip alternately by one task scanning it serially and by one task sharing its
+    ranges out to Ray tasks (as the job plans a video of two ranges or more). Prints both times
+    and the speed-up, writes OUT/scale.parquet and OUT/scale.md, and exits 1 unless the plans are
+    identical and the speed-up is at least 1.8.
+    """
+    from jobs.bench.errors import BenchError
+    from jobs.bench.scale import bench_scale  # late: Ray and PyAV import slowly
+
+    width, height = size
+    try:
+        ok = bench_scale(width=width, height=height, echo=click.echo, **options)
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not ok:
+        raise SystemExit(1)

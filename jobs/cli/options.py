@@ -75,6 +75,7 @@ def job_options(func: Callable) -> Callable:
     options = [
         spec_option("--scale", field="scale", type=click.Choice(["2", "3", "4"])),
         spec_option("--deinterlace", field="deinterlace", type=click.Choice(["auto", "always", "never"])),
+        spec_option("--deinterlace-rate", field="deinterlace_rate", type=click.Choice(["frame", "field"])),
         spec_option("--device", field="device", type=click.Choice(["auto", "cpu", "cuda"])),
         spec_option("--limit", field="limit", type=int),
         spec_option("--strong-model", field="models.strong"),

@@ -20,7 +20,8 @@ def print_plan(spec: JobSpec, echo: Callable[[str], None]) -> bool:
     for info in storage.list_videos(spec.input, VIDEO_EXTENSIONS)[: spec.limit]:
         try:
             with storage.open_read(info.uri) as source:
-                plan = plan_video(source, spec.segment, radius, spec.limits)
+                deinterlace = (spec.deinterlace, spec.deinterlace_rate)
+                plan = plan_video(source, spec.segment, radius, spec.limits, deinterlace=deinterlace)
         except Exception as exc:  # noqa: BLE001 - report every input, then exit non-zero
             echo(f"{info.uri}: cannot plan: {type(exc).__name__}: {exc}")
             all_ok = False
@@ -32,6 +33,11 @@ def print_plan(spec: JobSpec, echo: Callable[[str], None]) -> bool:
             f"{rate}, {probe.duration_s:.2f} s, {len(probe.cuts) + 1} scene(s), {len(plan.segments)} segment(s), "
             f"context {plan.context_frames}, rotation {probe.rotation}, interlaced {probe.interlaced}, "
             f"audio {probe.audio_streams}, subtitles {probe.subtitle_streams}"
+            + (
+                ", field rate: segments count fields (two frames per source frame)"
+                if plan.deinterlace == "fields"
+                else ""
+            )
         )
         echo("  seg scene      core frames   context frames")
         for seg in plan.segments:

@@ -37,8 +37,9 @@ from pipeline.errors import PssrError
 from pipeline.manifest.columns import manifest_row
 from pipeline.manifest.files import write_video_manifest
 from pipeline.manifest.rows import JobFacts, segment_rows, video_record
-from pipeline.media.decode import deinterlace_frames, deinterlace_mode
+from pipeline.media.decode import deinterlace_frames, deinterlace_mode, frames_per_frame
 from pipeline.media.fixity import SIDECARS, FileDigests, checksum_line
+from pipeline.media.probe import VideoProbe, output_timecode
 from pipeline.models import model_info
 from pipeline.models.tiling import check_tile
 from pipeline.naming import VIDEO_EXTENSIONS, fixity_uri, output_key, reference_uri
@@ -72,7 +73,13 @@ class Job:
             check_tile(getattr(spec, pool).tile, info.spatial_radius, info.spatial_align, f"{pool}.tile")
         self.config_hash = spec.config_hash({"strong": self.strong.sha256, "light": self.light.sha256})
         self.facts = JobFacts(
-            self.job_id, spec, self.config_hash, self.strong.name, self.strong.sha256, self.light.name, self.light.sha256
+            self.job_id,
+            spec,
+            self.config_hash,
+            self.strong.name,
+            self.strong.sha256,
+            self.light.name,
+            self.light.sha256,
         )
         self.summary = JobSummary(job_id=self.job_id, output=spec.output)
         self.fixity: list[tuple[str, FileDigests]] = []  # (output URI, its digests) of each video this run wrote
@@ -227,9 +234,7 @@ class Job:
         try:
             radius = self.strong.temporal_radius
             budget = largest_segment_bytes(self.storage, [s.info.uri for s in videos], self.spec, radius)
-            dataset = job_dataset(
-                rows, self.spec, self.storage, radius, budget, self.board, self._lease_keeper()
-            )
+            dataset = job_dataset(rows, self.spec, self.storage, radius, budget, self.board, self._lease_keeper())
             # Block by block as each comes (a block is one segment), without Ray Data's look-ahead: with it,
             # iter_rows holds each block back until the next one exists.
             for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0, batch_format="numpy"):
@@ -314,10 +319,11 @@ class Job:
             self._finish(state)
             return
         probe = state.probe
+        k = frames_per_frame(self.deinterlacing(probe))  # at field rate, two output frames per source frame
         ref = stitch.remote(
             self.storage, state.info.uri, [s.chunk_uri for s in segments], state.output_uri,
-            self.spec.encode.container_format, probe.n_frames, probe.sample_aspect_ratio, self.provenance(state),
-            probe.audio_retimed, self.spec.sidecars, probe.timecode,
+            self.spec.encode.container_format, probe.n_frames * k, probe.sample_aspect_ratio, self.provenance(state),
+            probe.audio_retimed, self.spec.sidecars, output_timecode(probe.timecode, k),
         )  # fmt: skip
         state.stitching = True
         pending[ref] = state
@@ -331,8 +337,12 @@ class Job:
             light_model=self.light.name, light_sha256=self.light.sha256,
             source_key=state.key, source_uri=state.info.uri, source_sha256=probe.sha256,
             config_hash=self.config_hash,
-            deinterlace=deinterlace_mode(deinterlace_frames(self.spec.deinterlace, probe.interlaced)),
+            deinterlace=deinterlace_mode(self.deinterlacing(probe)),
         )  # fmt: skip
+
+    def deinterlacing(self, probe: VideoProbe) -> str | None:
+        """What bwdif does to this video's frames (pipeline/media/decode.py: deinterlace_frames)."""
+        return deinterlace_frames(self.spec.deinterlace, probe.interlaced, self.spec.deinterlace_rate)
 
     def _collect(self, pending: dict[ray.ObjectRef, VideoState], read_all: threading.Event) -> None:
         """Finish each video whose stitch is done, until every row is read and no stitch is left."""

@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 from pipeline.config import JobSpec
 from pipeline.manifest.video import VideoRecord
 from pipeline.media import DEFAULT_PIX_FMT, Colour, bit_depth
-from pipeline.media.decode import deinterlace_frames, deinterlace_mode
+from pipeline.media.decode import deinterlace_frames, deinterlace_mode, frames_per_frame
 from pipeline.media.encode import written_colour
+from pipeline.media.probe import output_timecode
 from pipeline.plan import output_size
 from pipeline.provenance import tool_version
 from pipeline.quality.review import review_segment
@@ -60,7 +61,7 @@ def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]
     out_width, out_height = output_size(probe, spec) if probe else (0, 0)
     pix_fmt = spec.encode.pix_fmt or DEFAULT_PIX_FMT[spec.encode.codec]
     colour = written_colour(spec.encode.codec, pix_fmt, out_height, probe.colour) if probe else Colour()
-    frames = deinterlace_frames(spec.deinterlace, probe.interlaced) if probe else None
+    frames = deinterlace_frames(spec.deinterlace, probe.interlaced, spec.deinterlace_rate) if probe else None
     sar = probe.sample_aspect_ratio if probe else None
     review = spec.review
     return VideoRecord(
@@ -110,7 +111,7 @@ def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]
         sample_aspect_ratio=f"{sar.numerator}:{sar.denominator}" if sar else None,
         rotation=probe.rotation if probe else 0,
         field_order=probe.field_order if probe else None,
-        timecode=probe.timecode if probe else None,
+        timecode=output_timecode(probe.timecode, frames_per_frame(frames)) if probe else None,
         timecode_source=probe.timecode_source if probe else None,
         planning=probe.planning if probe else None,
         deinterlaced=frames is not None,

@@ -169,8 +169,9 @@ VIDEO_COLUMNS = {
     ),
     "deinterlaced": "Frames went through bwdif before the models (JobSpec deinterlace).",
     "deinterlace_mode": (
-        "The bwdif filter as it ran (send_frame: one frame per frame, rate kept; deint=interlaced: only frames "
-        "flagged interlaced, all: every frame); null when not deinterlaced."
+        "The bwdif filter as it ran (send_frame: one frame per frame, rate kept; send_field: one frame per field, "
+        "twice the rate, JobSpec deinterlace_rate; deint=interlaced: only frames flagged interlaced, all: every "
+        "frame); null when not deinterlaced."
     ),
     "source_sha256": "sha256 of the whole input file (com.pssr.source_sha256); null when it could not be read.",
     "video_sha256": (

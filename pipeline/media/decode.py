@@ -75,23 +75,38 @@ class Decoded(NamedTuple):
     pts: list[int | None]  # as the decoder gave them (None where the container has none)
 
 
-# bwdif, as the pipeline runs it: one output frame per input frame (frame rate and timing kept),
-# field order from each frame's flags (top field first when a frame has none).
-BWDIF = "bwdif=mode=send_frame:parity=auto:deint={deint}"
-DEINTERLACE = {"interlaced": "interlaced", "all": "all"}  # which frames: those flagged, or every one
+# bwdif, as the pipeline runs it, field order from each frame's flags (top field first when a frame
+# has none): one output frame per input frame (frame rate and timing kept), or one per field
+# (field rate: twice the frames, at twice the rate).
+BWDIF = "bwdif=mode={mode}:parity=auto:deint={deint}"
+# Which frames, and how many out per frame in: those flagged interlaced, or every one; at field
+# rate every frame, so that each gives two (bwdif passes a progressive frame on once).
+DEINTERLACE = {
+    "interlaced": ("send_frame", "interlaced"),
+    "all": ("send_frame", "all"),
+    "fields": ("send_field", "all"),
+}
 
 
-def deinterlace_frames(setting: str, interlaced: bool) -> str | None:
-    """Which frames bwdif deinterlaces (`decode_frames`): "interlaced" (those flagged so) for a
-    source flagged interlaced under `auto`, "all" under `always`, None otherwise."""
-    if setting == "always":
-        return "all"
-    return "interlaced" if setting == "auto" and interlaced else None
+def deinterlace_frames(setting: str, interlaced: bool, rate: str = "frame") -> str | None:
+    """What bwdif does (`decode_frames`): "interlaced" (the frames flagged so) for a source flagged
+    interlaced under `auto`, "all" under `always`, "fields" for either at field `rate`; None otherwise."""
+    if setting == "always" or (setting == "auto" and interlaced):
+        return "fields" if rate == "field" else ("all" if setting == "always" else "interlaced")
+    return None
+
+
+def frames_per_frame(deinterlace: str | None) -> int:
+    """Output frames per source frame: 2 at field rate, else 1."""
+    return 2 if deinterlace == "fields" else 1
 
 
 def deinterlace_mode(frames: str | None) -> str | None:
     """The filter as it ran, for manifests and provenance."""
-    return BWDIF.format(deint=frames) if frames else None
+    if frames is None:
+        return None
+    mode, deint = DEINTERLACE[frames]
+    return BWDIF.format(mode=mode, deint=deint)
 
 
 class _SeekMiss(Exception):
@@ -118,8 +133,10 @@ def decode_frames(
     `deep` gives uint16 RGB (for outputs above 8 bits: a 10-bit source keeps its precision).
     `colour` is the source's resolved description (`colour.resolved`, from the probe): every frame
     is converted with it; None reads each frame's own tags. `deinterlace` ("interlaced": the
-    frames flagged so; "all") runs FFmpeg's bwdif over the frames before conversion; it reads one
-    frame each side of the range, so a range gives the same frames as a whole-video pass.
+    frames flagged so; "all"; "fields": every frame, a frame per field) runs FFmpeg's bwdif over
+    the frames before conversion; it reads one frame each side of the range, so a range gives the
+    same frames as a whole-video pass. At field rate the range's frames come two per source frame,
+    timed in half the stream's time base (bwdif's own timing).
     """
     if not 0 <= start < stop:
         raise ValueError(f"bad frame range [{start}, {stop})")
@@ -154,11 +171,12 @@ def _collect(
     deinterlace: str | None,
 ) -> Decoded:
     """Convert the range's frames into one array, through bwdif first when asked."""
+    count *= frames_per_frame(deinterlace)
     out = np.empty((count, stream.height, stream.width, 3), np.uint16 if deep else np.uint8)
     pts: list[int | None] = []
     reformatter = VideoReformatter()
     rgb = "rgb48le" if deep else "rgb24"
-    images = _Bwdif(DEINTERLACE[deinterlace], frames) if deinterlace else frames
+    images = _Bwdif(deinterlace, frames) if deinterlace else frames
     for frame, wanted in images:
         if not wanted:
             continue
@@ -172,19 +190,22 @@ def _collect(
 class _Bwdif:
     """(frame, wanted) pairs through FFmpeg's bwdif filter, as an iterator of the same pairs.
 
-    In send_frame mode it gives one frame per frame, in order, a frame late; it counts time in
-    half its input's time base (for field-rate output), so each frame gets back its own pts."""
+    It gives its frames in order, a frame late: one per frame in send_frame mode, which bwdif
+    times in half its input's time base (for field rate), so each frame gets back its own pts; two
+    per frame in send_field mode, timed by bwdif in that half time base (the second field half a
+    frame after the first)."""
 
-    def __init__(self, deint: str, frames: Iterator[_Tagged]) -> None:
-        self.deint, self.frames = deint, frames
-        self.waiting: deque[tuple[bool, int | None]] = deque()  # (wanted, pts) of frames in the filter
+    def __init__(self, deinterlace: str, frames: Iterator[_Tagged]) -> None:
+        self.deinterlace, self.frames = deinterlace, frames
+        self.per_frame = frames_per_frame(deinterlace)
+        self.waiting: deque[tuple[bool, int | None]] = deque()  # (wanted, pts) of each output still to come
 
     def __iter__(self) -> Iterator[_Tagged]:
         graph = None
         for frame, wanted in self.frames:
             if graph is None:
                 graph = self._graph(frame)
-            self.waiting.append((wanted, frame.pts))
+            self.waiting.extend([(wanted, frame.pts)] * self.per_frame)
             graph.push(frame)
             yield from self._drain(graph)
         if graph is not None:
@@ -196,7 +217,7 @@ class _Bwdif:
         source = graph.add_buffer(
             width=frame.width, height=frame.height, format=frame.format.name, time_base=frame.time_base or Fraction(1)
         )
-        name, args = BWDIF.format(deint=self.deint).split("=", 1)
+        name, args = deinterlace_mode(self.deinterlace).split("=", 1)  # type: ignore[union-attr]
         bwdif, sink = graph.add(name, args), graph.add("buffersink")
         source.link_to(bwdif)
         bwdif.link_to(sink)
@@ -209,7 +230,9 @@ class _Bwdif:
                 frame = graph.pull()
             except (av.error.BlockingIOError, av.error.EOFError):
                 return
-            wanted, frame.pts = self.waiting.popleft()
+            wanted, pts = self.waiting.popleft()
+            if self.per_frame == 1:
+                frame.pts = pts
             yield frame, wanted
 
 

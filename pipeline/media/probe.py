@@ -233,6 +233,16 @@ def _timecode(container: InputContainer, stream: VideoStream, rate: Fraction | N
     return {"timecode": None, "timecode_source": None}
 
 
+def output_timecode(timecode: str | None, frames_per_frame: int) -> str | None:
+    """The start timecode the output carries: the source's, its frame number counted at the output's
+    rate (field rate: 10:00:00:12 at 25 fps is 10:00:00:24 at 50; drop-frame stays drop-frame)."""
+    found = _TIMECODE.fullmatch(timecode) if timecode else None
+    if found is None or frames_per_frame == 1:
+        return timecode
+    frame = int(found[5]) * frames_per_frame
+    return f"{found[1]}:{found[2]}:{found[3]}{found[4]}{frame:0{len(found[5])}d}"
+
+
 # AVFieldOrder: 1 progressive; 2 and 4 code the top field first, 3 and 5 the bottom one.
 _FIELD_ORDERS = {1: "progressive", 2: "tff", 3: "bff", 4: "tff", 5: "bff"}
 

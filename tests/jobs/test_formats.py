@@ -19,7 +19,7 @@ from pipeline.config import load_job_spec
 from pipeline.media import Colour, encode_chunk, probe_video
 from pipeline.provenance import read_provenance
 from tests.clips import make_clip
-from tests.jobs.conftest import video_timeline
+from tests.jobs.conftest import audio_durations, video_timeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
 
@@ -192,3 +192,38 @@ def test_the_source_timecode_reaches_the_output_its_row_and_the_status(tmp_path:
     assert (rows["plain.mp4"]["timecode"], rows["plain.mp4"]["timecode_source"]) == (None, None)
     status = CliRunner().invoke(cli, ["status", str(out)]).output
     assert "timecode" in status.splitlines()[0] and "10:00:00:00" in status
+
+
+def test_field_rate_deinterlacing_gives_a_frame_per_field_whatever_the_segmenting(tmp_path: Path) -> None:
+    """25i -> 50p: twice the frames at twice the rate over the same span, the audio as it was, the
+    timecode counted at 50, and the same frames however the video is cut into segments (a segment
+    may start on a source frame's second field)."""
+    (tmp_path / "in").mkdir()
+    source = make_clip(tmp_path / "in" / "tape.mov", frames=40, size=(64, 48), fps=25, gop=10, interlaced=True,
+                       audio_streams=1, timecode="10:00:00:12", scene_cut_at=20)  # fmt: skip
+    outputs = {}
+    for segment_frames in (7, 1000):
+        out = tmp_path / f"out{segment_frames}"
+        overrides = {"input": str(source), "output": str(out), "scale": 2, "models.strong": "bicubic",
+                     "models.light": "none", "deinterlace_rate": "field", "segment.max_core_frames": segment_frames,
+                     "encode.codec": "ffv1"}  # fmt: skip
+        assert run_job(load_job_spec(None, overrides), echo=lambda _: None).ok
+        outputs[segment_frames] = out / "tape_x2.mkv"
+
+    src_times, out_times = video_timeline(source)[0], video_timeline(outputs[7])[0]
+    assert len(out_times) == 2 * len(src_times) == 80
+    # (Matroska's timeline starts where the AAC audio's priming ends: both streams move together.)
+    out_times = [t - out_times[0] for t in out_times]
+    assert out_times[::2] == pytest.approx(src_times, abs=1e-3)  # each frame's first field at its time,
+    assert np.diff(out_times) == pytest.approx(0.02, abs=1e-3)  # its second half a frame later
+    assert audio_durations(outputs[7]) == pytest.approx(audio_durations(source), abs=0.03)
+    with av.open(str(outputs[7])) as a, av.open(str(outputs[1000])) as b:
+        first, second = ([f.to_ndarray(format="rgb24") for f in c.decode(video=0)] for c in (a, b))
+        assert a.streams.video[0].average_rate == 50
+    assert all(np.array_equal(x, y) for x, y in zip(first, second, strict=True))
+    written = probe_video(outputs[7], detect_scenes=False)
+    assert written.timecode == "10:00:00:24" and written.n_frames == 80
+    row = pads.dataset(str(tmp_path / "out7/_pssr/manifest/videos")).to_table().to_pylist()[0]
+    assert (row["frames_in"], row["frames_out"], row["timecode"]) == (40, 80, "10:00:00:24")
+    assert row["deinterlace_mode"] == "bwdif=mode=send_field:parity=auto:deint=all"
+    assert read_provenance(outputs[7]).deinterlace == row["deinterlace_mode"]

@@ -21,10 +21,9 @@ def test_range_tasks_give_the_serial_plan(storage_root: tuple[Storage, str], tmp
     uri = f"{root}/long.mp4"
     storage.upload(str(clip), uri)
     spec = load_job_spec(None, {"input": uri, "output": f"{root}/out", "segment.range_frames": 30})
-    args = (storage, uri, spec.segment, 2, spec.limits, None, 1)
-    serial, error = plan_stored_video(*args)
+    serial, error = plan_stored_video(storage, uri, spec, 2)
     assert error == "" and serial is not None and serial.probe.planning == "serial"
-    shared, error = plan_stored_video(*args, range_scanner(storage, uri, spec))
+    shared, error = plan_stored_video(storage, uri, spec, 2, None, range_scanner(storage, uri, spec))
     assert error == "" and shared is not None
     assert shared.probe.planning == "sharded: 7 ranges"
     assert replace(shared, probe=replace(shared.probe, planning="serial")) == serial
@@ -37,6 +36,6 @@ def test_a_range_task_that_fails_leaves_a_serial_scan(tmp_path):
     spec = load_job_spec(None, {"input": str(clip), "output": str(tmp_path / "out"), "segment.range_frames": 30})
     # The range tasks read another path, where nothing is: each fails, and the plan is still made.
     scanner = range_scanner(storage, str(tmp_path / "moved.mp4"), spec)
-    plan, error = plan_stored_video(storage, str(clip), spec.segment, 2, spec.limits, None, 1, scanner)
+    plan, error = plan_stored_video(storage, str(clip), spec, 2, None, scanner)
     assert error == "" and plan is not None and len(plan.segments) == 3
     assert plan.probe.planning.startswith("serial: a range failed: ") and "moved.mp4" in plan.probe.planning

@@ -77,3 +77,6 @@ def test_config_hash_follows_output_affecting_settings_only():
     assert a.config_hash(weights) == same.config_hash(weights)
     assert a.config_hash(weights) != JobSpec(**BASE, scale=2).config_hash(weights)
     assert a.config_hash(weights) != a.config_hash({"strong": "s2", "light": "l"})
+    # How a plan is scanned changes no output; field-rate deinterlacing does.
+    assert a.config_hash(weights) == JobSpec(**BASE, segment={"range_frames": 100}).config_hash(weights)
+    assert a.config_hash(weights) != JobSpec(**BASE, deinterlace_rate="field").config_hash(weights)

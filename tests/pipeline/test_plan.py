@@ -66,6 +66,26 @@ def test_plan_video_refuses_a_video_above_the_limits(tmp_path):
     assert [(s.core_start, s.core_end) for s in plan.segments] == [(0, 6), (6, 12)]
 
 
+def test_at_field_rate_segments_count_fields_and_seek_to_their_source_frames(tmp_path):
+    clip = make_clip(tmp_path / "i.mp4", frames=20, size=(48, 32), gop=10, interlaced=True, scene_cut_at=10)
+    probe = probe_video(clip)
+    plan = plan_video(str(clip), SegmentSpec(max_core_frames=7), 2, deinterlace=("auto", "field"))
+    assert plan.deinterlace == "fields" and probe.cuts == [10]
+    assert [(s.core_start, s.core_end, s.scene_index) for s in plan.segments] == [
+        (0, 6, 0), (6, 13, 0), (13, 20, 0), (20, 26, 1), (26, 33, 1), (33, 40, 1)
+    ]  # fmt: skip
+    # A segment's context starts and ends on fields; it seeks to the source frames that hold them.
+    assert plan.seek_pts == [
+        (probe.pts[s.context_start // 2], probe.pts[(s.context_end - 1) // 2]) for s in plan.segments
+    ]
+    assert (
+        plan_video(str(clip), SegmentSpec(max_core_frames=7), 2, deinterlace=("auto", "frame")).deinterlace
+        == "interlaced"
+    )
+    with pytest.raises(ReferenceMismatch, match="field-rate output has twice the input's frames"):
+        plan_video(str(clip), SegmentSpec(), 2, reference=str(clip), scale=1, deinterlace=("always", "field"))
+
+
 @pytest.fixture(scope="module")
 def lr_and_hr(tmp_path_factory):
     """A 10-frame 32x24 input and an HR reference of it at x2 with the same timing."""

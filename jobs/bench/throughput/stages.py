@@ -102,7 +102,7 @@ def measure_stages(spec: JobSpec, echo: Callable[[str], None]) -> tuple[dict[str
     with torch_threads(1):
         with clocks["plan"].timed():
             radius = job.strong.temporal_radius
-            plan, error = plan_stored_video(job.storage, state.info.uri, spec.segment, radius, spec.limits, None, spec.scale)
+            plan, error = plan_stored_video(job.storage, state.info.uri, spec, radius)
         if plan is None:
             raise BenchError(f"{state.info.uri}: {error}")
         state.probe = plan.probe

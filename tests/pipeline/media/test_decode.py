@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 
 from pipeline.media import MediaError, decode_frames, probe_video
-from pipeline.media.decode import _frames_after_seek, video_stream
+from pipeline.media.decode import (
+    _frames_after_seek,
+    deinterlace_frames,
+    deinterlace_mode,
+    frames_per_frame,
+    video_stream,
+)
 from tests.clips import make_clip
 
 
@@ -91,6 +97,29 @@ def test_deinterlaced_range_equals_a_whole_video_pass(interlaced, start, stop):
         frames, pts = decode_frames(path, start, stop, pts_range, deinterlace="interlaced")
         assert np.array_equal(frames, whole[start:stop])
         assert pts == probe.pts[start:stop]  # one frame per frame, at its own time
+
+
+@pytest.mark.parametrize("start, stop", [(0, 4), (9, 17), (10, 11), (25, 30)])
+def test_field_rate_gives_two_frames_per_frame_as_a_whole_video_pass(interlaced, start, stop):
+    """send_field: a frame per field, timed by bwdif in half the stream's time base (the first field
+    at twice the frame's pts, the second half a frame later); a range gives a whole pass's frames."""
+    path, probe, _ = interlaced
+    whole, whole_pts = decode_frames(path, 0, 30, deinterlace="fields")
+    assert len(whole) == len(whole_pts) == 60
+    step = probe.pts[1] - probe.pts[0]
+    assert whole_pts[::2] == [2 * p for p in probe.pts] and whole_pts[1::2] == [2 * p + step for p in probe.pts]
+    for pts_range in ((probe.pts[start], probe.pts[stop - 1]), None):
+        frames, pts = decode_frames(path, start, stop, pts_range, deinterlace="fields")
+        assert np.array_equal(frames, whole[2 * start : 2 * stop]) and pts == whole_pts[2 * start : 2 * stop]
+
+
+def test_which_frames_bwdif_takes_and_how_many_it_gives():
+    assert [deinterlace_frames(s, True) for s in ("auto", "always", "never")] == ["interlaced", "all", None]
+    assert [deinterlace_frames(s, False) for s in ("auto", "always", "never")] == [None, "all", None]
+    assert [deinterlace_frames(s, True, "field") for s in ("auto", "always", "never")] == ["fields", "fields", None]
+    assert deinterlace_frames("auto", False, "field") is None  # a progressive source keeps its rate
+    assert [frames_per_frame(f) for f in ("interlaced", "all", "fields", None)] == [1, 1, 2, 1]
+    assert deinterlace_mode("fields") == "bwdif=mode=send_field:parity=auto:deint=all"
 
 
 def test_deinterlacing_changes_the_woven_frames(interlaced):

@@ -6,6 +6,7 @@ import av
 import pytest
 
 from pipeline.media import MediaError, decode_frames, probe_video
+from pipeline.media.probe import output_timecode
 from tests.clips import clip_timing, damage_packet, make_audio_only, make_clip, make_corrupt, make_truncated
 
 
@@ -185,3 +186,12 @@ def test_a_stream_without_a_stated_duration_is_checked_after_decoding(tmp_path, 
     # 40 frames timed at the rate FFmpeg assumes for raw H.264 (25 fps)
     with pytest.raises(MediaError, match=r"^duration 1.60 s is above the limit 1.5 s$"):
         probe_video(raw, max_duration_s=1.5)
+
+
+@pytest.mark.parametrize(
+    ("timecode", "per_frame", "expected"),
+    [("10:00:00:12", 2, "10:00:00:24"), ("01:02:03;02", 2, "01:02:03;04"), ("10:00:00:12", 1, "10:00:00:12"),
+     (None, 2, None)],
+)  # fmt: skip
+def test_the_output_counts_the_start_timecode_at_its_own_rate(timecode, per_frame, expected):
+    assert output_timecode(timecode, per_frame) == expected
