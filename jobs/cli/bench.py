@@ -340,3 +340,24 @@ def scale(size: tuple[int, int], **options: Any) -> None:
         raise click.ClickException(str(exc)) from None
     if not ok:
         raise SystemExit(1)
+
+
+@bench.command()
+@click.option("--out", default="bench-out", show_default=True, help="Folder for the results.")
+@_count("--keys", 10_000, "Input objects in the bucket (as many outputs again).")
+@_count("--repeat", 2, "Decisions timed; the fastest counts.")
+def sync(**options: Any) -> None:
+    """What a scheduled sync over a big bucket with nothing new costs: a moto S3 server holds KEYS
+    inputs, their outputs and the index of the job that did them; the sync's decision runs and
+    its time and S3 requests are reported. Writes OUT/sync.parquet and OUT/sync.md; exits 1 unless
+    it finds nothing to do in under 10 s. Needs moto (pip install -e .[test]).
+    """
+    from jobs.bench.errors import BenchError
+    from jobs.bench.sync_index import bench_sync  # late: boto3 and moto import slowly
+
+    try:
+        ok = bench_sync(echo=click.echo, **options)
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not ok:
+        raise SystemExit(1)
