@@ -32,6 +32,11 @@ from .errors import MediaError, ffmpeg_reason
 from .scenes import DETECT_SIZE, ContentDetector, frame_change, hsv
 
 
+# Ranges a video is cut into at most: plenty of parallelism, while each range's own reads (an MP4's
+# index, read by every range that opens the file: megabytes for a long film) stay a small share.
+MAX_RANGES = 64
+
+
 class ShardingFailed(MediaError):
     """A video's ranges do not add up to its frames: its probe scans it serially instead."""
 
@@ -85,8 +90,9 @@ def index_ranges(
     container: InputContainer, stream: VideoStream, audio: AudioTimestampCheck, range_frames: int
 ) -> list[FrameRange] | str:
     """Demux the whole file once (feeding `audio` its packets) and cut the video's frames into
-    ranges of at least `range_frames` frames, each starting at a keyframe; or, where the index
-    cannot be trusted to do that, the reason (then the video is scanned serially)."""
+    ranges of at least `range_frames` frames (more for a video of over MAX_RANGES of them), each
+    starting at a keyframe; or, where the index cannot be trusted to do that, the reason (then the
+    video is scanned serially)."""
     packets: list[tuple[int | None, int | None, bool]] = []
     try:
         for packet in container.demux(stream, *audio.streams):
@@ -105,9 +111,10 @@ def index_ranges(
     keyframes = sorted((position[pts], dts) for pts, dts, key in packets if key and dts is not None)
     if not any(frame > 0 for frame, _ in keyframes):
         return "no keyframe after the first frame"
+    size = max(range_frames, -(-len(order) // MAX_RANGES))
     starts: list[tuple[int, int | None]] = [(0, None)]
     for frame, dts in keyframes:
-        if frame - starts[-1][0] >= range_frames and len(order) - frame >= range_frames // 2:
+        if frame - starts[-1][0] >= size and len(order) - frame >= size // 2:
             starts.append((frame, dts))
     bounds = [*starts, (len(order), None)]
     return [

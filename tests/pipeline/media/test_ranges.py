@@ -100,3 +100,11 @@ def test_a_range_that_decodes_other_frames_than_its_index_says_is_refused(tmp_pa
     late = replace(ranges[1], seek_dts=ranges[2].seek_dts)  # the seek cannot reach the range's keyframe
     with pytest.raises(ShardingFailed, match=r"range 1 \(from frame \d+\) decoded \d+ frames, the index lists 24"):
         scan_range(path, late, detect_scenes=True)
+
+
+def test_a_long_video_is_cut_into_at_most_max_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("pipeline.media.ranges.MAX_RANGES", 3)
+    path = make_clip(tmp_path / "a.mp4", frames=120, gop=10)
+    probe, ranges = sharded(path, range_frames=10)
+    assert len(ranges) <= 3 and all(len(r.pts) >= 40 for r in ranges[:-1])
+    assert replace(probe, planning="serial") == probe_video(path)
