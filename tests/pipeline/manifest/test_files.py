@@ -71,6 +71,7 @@ def _video_row(job_id: str, key: str, status: str = "ok") -> dict[str, Any]:
         "field_order": "tff",
         "timecode": "10:00:00:00",
         "timecode_source": "tmcd track",
+        "planning": "sharded: 3 ranges",
         "deinterlaced": True,
         "deinterlace_mode": "bwdif=mode=send_frame:parity=auto:deint=interlaced",
         "source_sha256": "ab" * 32,
