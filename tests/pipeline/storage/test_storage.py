@@ -88,6 +88,19 @@ def test_list_videos_recurses_filters_and_skips_pipeline_area(storage_root: tupl
     assert storage.list_videos(root + "/", VIDEO_EXTS) == videos
 
 
+def test_a_prefix_of_many_folders_is_listed_whole_and_once(s3_storage: Storage, s3_bucket: str) -> None:
+    """S3 lists a big prefix folder by folder in parallel (more folders than listings at once, and
+    folders two and three levels down): every object comes back, once."""
+    root = f"s3://{s3_bucket}/many"
+    keys = ["top.mp4", "b/x.mp4", *(f"a{i:02d}/v{j}.mp4" for i in range(12) for j in range(3))]
+    keys += [f"b/c{i}/deep/v.mp4" for i in range(10)]
+    for key in keys:
+        s3_storage.write_bytes(f"{root}/{key}", b"x")
+    expected = sorted(f"{root}/{key}" for key in keys)
+    assert s3_storage.list_uris(root) == expected
+    assert [v.uri for v in s3_storage.list_videos(root, VIDEO_EXTS)] == expected
+
+
 def test_list_videos_single_file_whatever_its_extension(storage_root: tuple[Storage, str]) -> None:
     storage, root = storage_root
     uri = join_uri(root, "dir", "clip.ts")
