@@ -71,12 +71,15 @@ $(TRAIN_PHOTOS): | $(BIN)/.installed
 	$(BIN)/python -m jobs.train.photos train "$@.part"
 	mv "$@.part" "$@"
 
-# Train the tiny pair at TRAIN_SCALE as the shipped weights were (docs/models/); resumable. x4 takes two
-# rounds, the second from the first's files (kept in jobs/train/configs/init/, as the x3 and x2 recipes start from them).
+# Train the tiny pair at TRAIN_SCALE as the shipped weights were (docs/models/); resumable. x4 takes three
+# rounds, each from the one before's files (kept in jobs/train/configs/init/, as the x3 and x2 recipes start
+# from the first's).
 train: install | $(TRAIN_PHOTOS)
 	$(BIN)/pssr train "$(TRAIN_PHOTOS)" --config jobs/train/configs/train-tiny-x$(TRAIN_SCALE).yaml --out "$(TRAIN_OUT)" $(TRAIN_ARGS)
-	if [ -f jobs/train/configs/train-tiny-x$(TRAIN_SCALE)-r2.yaml ]; then \
-		$(BIN)/pssr train "$(TRAIN_PHOTOS)" --config jobs/train/configs/train-tiny-x$(TRAIN_SCALE)-r2.yaml --out "$(TRAIN_OUT)_r2" $(TRAIN_ARGS); fi
+	for round in r2 r3; do \
+		if [ -f jobs/train/configs/train-tiny-x$(TRAIN_SCALE)-$$round.yaml ]; then \
+			$(BIN)/pssr train "$(TRAIN_PHOTOS)" --config jobs/train/configs/train-tiny-x$(TRAIN_SCALE)-$$round.yaml \
+				--out "$(TRAIN_OUT)_$$round" $(TRAIN_ARGS) || exit 1; fi; done
 
 $(BENCH_ART): | $(BIN)/.installed
 	rm -rf "$@.part"
