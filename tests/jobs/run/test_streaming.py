@@ -31,12 +31,12 @@ class GatedStorage(Storage):
         super().__init__()
         self.gate, self.driver_pid = gate, os.getpid()
 
-    def open_read(self, uri: str) -> BinaryIO:
+    def open_read(self, uri: str, version: str | None = None) -> BinaryIO:
         if uri.endswith("slow.mp4") and os.getpid() != self.driver_pid:
             deadline = time.monotonic() + GATE_TIMEOUT_S
             while not self.gate.exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
-        return super().open_read(uri)
+        return super().open_read(uri, version)
 
 
 class Opening(Reporter):
