@@ -19,13 +19,17 @@ from pipeline.models.tiling import tiled
 _MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
+def _shared(frames: np.ndarray) -> torch.Tensor:
+    """A tensor over the array's memory. Ray hands out read-only views of object-store memory;
+    the tensors made here are only read, so no copy is needed."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(frames)
+
+
 def to_tensor(frames: np.ndarray, device: torch.device | str) -> torch.Tensor:
     """(T, H, W, 3) uint8 or uint16 -> (T, 3, H, W) float in [0, 1] on `device`."""
-    with warnings.catch_warnings():
-        # Ray hands out read-only views of object-store memory; the tensor is only read
-        # (the float conversion below makes a new one), so no copy is needed.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        t = torch.from_numpy(np.ascontiguousarray(frames))
+    t = _shared(np.ascontiguousarray(frames))
     if torch.device(device).type == "cuda":
         # Page-locked: the copy to the GPU is then one DMA that the host does not wait for (from
         # pageable memory CUDA stages it through a pinned buffer, synchronously).
@@ -60,9 +64,7 @@ def pixel_frames(frames: np.ndarray, device: torch.device | str) -> torch.Tensor
     view of the integers, which the metrics convert a few frames at a time, so a segment is never
     held as float (4 bytes a value, a GiB and more for an SD x2 segment); on a GPU, float frames."""
     if torch.device(device).type == "cpu":
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")  # only read
-            return torch.from_numpy(frames).permute(0, 3, 1, 2)
+        return _shared(frames).permute(0, 3, 1, 2)
     return to_tensor(frames, device)
 
 
