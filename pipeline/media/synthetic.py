@@ -91,7 +91,8 @@ def make_clip(
     h264 uses B-frames (decode order differs from presentation order, as in real files);
     hevc keeps x265's default open GOPs. Each audio stream is a stereo 48 kHz AAC sine of its
     own frequency covering the video; subtitles are three cues (ASS in .mkv, mov_text otherwise).
-    Interlaced h264 needs a height divisible by 4. `timecode` is the start timecode, tagged on the
+    Interlaced h264 needs a height divisible by 4; interlaced mpeg4 (in AVI) states no field order,
+    only each frame's flag. `timecode` is the start timecode, tagged on the
     video stream (MP4/MOV then get a tmcd track, Matroska a TIMECODE tag) or on the container.
     """
     if frames < 1:
@@ -106,10 +107,10 @@ def make_clip(
         options = {"g": str(gop)}
         if codec == "h264":
             options |= {"preset": "veryfast", "crf": "20", "bf": "3"}
-            if interlaced:
-                options["flags"] = "+ildct+ilme"
         elif codec == "hevc":
             options |= {"preset": "ultrafast", "x265-params": "log-level=error"}
+        if interlaced and codec in ("h264", "mpeg4", "mpeg2video"):
+            options["flags"] = "+ildct+ilme"
         video = out.add_stream(ENCODERS.get(codec, codec), rate=fps, options=options)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.time_base = time_base

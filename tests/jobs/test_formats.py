@@ -1,4 +1,4 @@
-"""Output formats end to end: one job per codec family over the same four sources, each output
+"""Output formats end to end: one job per codec family over the same five sources, each output
 probed for codec, bit depth, colour, shape, scan and provenance, and verified with `pssr verify`."""
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def sources(tmp_path_factory) -> Path:
     patch_clip(root / "pal.mp4", PAL, Fraction(16, 15))
     patch_clip(root / "hd.mkv", HD_FULL, None)
     make_clip(root / "interlaced.mp4", frames=FRAMES, size=(64, 48), interlaced=True, rotation=90)
+    make_clip(root / "noorder.avi", frames=FRAMES, size=(64, 48), codec="mpeg4", interlaced=True)
     ramp_clip(root / "ramp10.mkv")
     return root
 
@@ -163,6 +164,11 @@ def test_output_format_family(sources: Path, tmp_path: Path, codec, pix_fmt, con
     assert "bwdif=mode=send_frame" in interlaced["deinterlace_mode"]
     assert read_provenance(outputs["interlaced.mp4"]).deinterlace == interlaced["deinterlace_mode"]
     assert not any(rows[k]["deinterlaced"] for k in ("pal.mp4", "hd.mkv", "ramp10.mkv"))
+    # A source whose stream states no field order (MPEG-4 part 2 in AVI: only each frame's flag):
+    # the row says so, and bwdif still ran, taking each frame's own parity.
+    no_order = rows["noorder.avi"]
+    assert (no_order["field_order"], no_order["deinterlaced"]) == ("interlaced", True)
+    assert "bwdif=mode=send_frame" in no_order["deinterlace_mode"]
     src_times, out_times = video_timeline(sources / "interlaced.mp4")[0], video_timeline(outputs["interlaced.mp4"])[0]
     assert max(abs(a - b) for a, b in zip(src_times, out_times)) <= 1e-3  # timing kept: one frame per frame
 
