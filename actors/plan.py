@@ -2,7 +2,9 @@
 stored video, plan its segments, and hand them on as rows; chunks an interrupted run finished go
 on as they are (pipeline/runs/resume.py), and a sync first takes the video's lease (actors/leases.py).
 A long video's probe is shared out: its ranges are scanned by Ray tasks spread over the cluster
-(pipeline/media/ranges.py), and the plan is the serial scan's.
+(pipeline/media/ranges.py), and the plan is the serial scan's. Its segments go on as the ranges
+come in (pipeline/plan.py: plan_video_stream), so the first reach the models within seconds,
+whatever the video's length.
 
 Here, with the other things Ray runs, and importing no torch: the task's worker stays light.
 """
@@ -21,10 +23,12 @@ from ray.actor import ActorHandle
 from actors.leases import CLAIMED
 from actors.rows import batch_rows, records_to_batch
 from pipeline.config import JobSpec
+from pipeline.media import VideoProbe
+from pipeline.media.decode import frames_per_frame
 from pipeline.media.ranges import FrameRange, RangeScan, RangeScanner, ShardingFailed, scan_range
-from pipeline.plan import ReferenceMismatch, VideoPlan, plan_video, segment_records
+from pipeline.plan import ReferenceMismatch, VideoPlan, plan_video_stream, segment_records
 from pipeline.runs.resume import reusable_chunks, reused
-from pipeline.segment import Row, SegmentRecord
+from pipeline.segment import COUNT_NOT_YET_KNOWN, Row, SegmentRecord
 from pipeline.storage import Storage, StorageError
 
 
@@ -36,11 +40,13 @@ def video_row(key: str, input_uri: str, reference_uri: str | None, staging: str,
     }  # fmt: skip
 
 
-def plan_videos(batch: dict[str, np.ndarray], **context: Any) -> dict[str, np.ndarray]:
-    """The stage's `map_batches` function (a batch of one video): its segments as one batch, which
-    Ray Data then cuts into a block per segment (jobs/run/dataset.py)."""
+def plan_videos(batch: dict[str, np.ndarray], **context: Any) -> Iterator[dict[str, np.ndarray]]:
+    """The stage's `map_batches` function (a batch of one video), a generator: its segments in
+    batches, each as soon as they are planned, which Ray Data then cuts into a block per segment
+    (jobs/run/dataset.py)."""
     (row,) = batch_rows(batch)
-    return records_to_batch(list(plan_video_segments(row, **context)))
+    for records in plan_video_segments(row, **context):
+        yield records_to_batch(records)
 
 
 def plan_video_segments(
@@ -50,35 +56,81 @@ def plan_video_segments(
     temporal_radius: int,
     progress: ActorHandle | None = None,
     leases: ActorHandle | None = None,
-) -> Iterator[SegmentRecord]:
-    """The video's segments for the decode stage, each carrying the video's probe; a video that
-    cannot be planned (or that a sync leaves to another run) gives one record standing for it
-    (`SegmentRecord.whole_video`), which the stages pass through to the driver."""
+) -> Iterator[list[SegmentRecord]]:
+    """The video's segments for the decode stage, in batches as they are planned, each segment
+    carrying the video's probe. Segments told before the scan ends carry its head and
+    COUNT_NOT_YET_KNOWN; the last batch carries the whole probe and the count (the driver takes
+    them from there). A video that cannot be planned (or that a sync leaves to another run) gives
+    one record standing for it (`SegmentRecord.whole_video`), after any told before; the stages
+    pass it through to the driver."""
     key, uri, reference = row["video_key"], row["input_uri"], row["reference_uri"] or None
     started = time.time()
     if leases is not None:
         status, reason = ray.get(leases.claim.remote(key, row["input_version"], row["output_uri"]))
         if status != CLAIMED:
-            yield SegmentRecord.whole_video(key, uri, status, reason)
+            yield [SegmentRecord.whole_video(key, uri, status, reason)]
             return
     version = row["input_version"]  # as listed: a replaced or deleted input fails its planning
     scanner = range_scanner(storage, uri, spec, version)
-    plan, error = plan_stored_video(storage, uri, spec, temporal_radius, reference, scanner, version)
-    if plan is None:
-        failed = SegmentRecord.whole_video(key, uri, "failed", error)
-        failed.planned_at = started
-        yield failed
-        return
-    segments = segment_records(
-        plan, spec, video_key=key, input_uri=uri, reference_uri=reference, staging=row["staging"]
-    )
-    if progress is not None:  # for the progress line's totals, before any segment is through
-        progress.planned.remote(uri, sum(s.frames for s in segments), len(segments))
     finished = reusable_chunks(storage, row["staging"])
-    for segment in segments:
-        segment = reused(segment, finished.get(segment.segment_index)) or segment
-        segment.probe, segment.planned_at = plan.probe, started
-        yield segment
+    told: list[VideoPlan] = []
+    for plan in plan_stored_video_stream(storage, uri, spec, temporal_radius, reference, scanner, version):
+        if isinstance(plan, str):
+            yield [_failed(key, uri, plan, started)]
+            return
+        if progress is not None and not told:  # for the progress line's totals, before any segment is through
+            k = frames_per_frame(plan.deinterlace)
+            progress.planned.remote(uri, plan.probe.n_frames * k, len(plan.segments) if plan.complete else 0)
+        records = segment_records(
+            plan, spec, video_key=key, input_uri=uri, reference_uri=reference, staging=row["staging"]
+        )
+        if plan.complete:
+            mismatch = _told_differently(told, plan)
+            if mismatch:
+                yield [_failed(key, uri, mismatch, started)]
+                return
+            records = records[sum(len(p.segments) for p in told) :]
+        else:
+            told.append(plan)
+        for i, segment in enumerate(records):
+            records[i] = segment = reused(segment, finished.get(segment.segment_index)) or segment
+            segment.probe, segment.planned_at = plan.probe, started
+            segment.segment_count = len(plan.segments) if plan.complete else COUNT_NOT_YET_KNOWN
+        yield records
+
+
+def _failed(key: str, uri: str, error: str, started: float) -> SegmentRecord:
+    failed = SegmentRecord.whole_video(key, uri, "failed", error)
+    failed.planned_at = started
+    return failed
+
+
+def _told_differently(told: list[VideoPlan], plan: VideoPlan) -> str:
+    """Why the whole plan does not hold the segments told before the scan ended, as they were told
+    (a sharded scan that failed part way, redone serially, found other frames than the index); "" when it does."""
+    if not told:
+        return ""
+    segments = [s for p in told for s in p.segments]
+    seeks = [s for p in told for s in p.seek_pts or []]
+    if (
+        plan.segments[: len(segments)] != segments
+        or (plan.seek_pts or [])[: len(seeks)] != seeks
+        or _record_facts(told[0].probe) != _record_facts(plan.probe)
+        or plan.deinterlace != told[0].deinterlace
+    ):
+        return (
+            f"its frames are not those its index lists ({plan.probe.planning}), and its first segments were "
+            "planned from the index: set segment.range_frames above its frame count to plan it serially"
+        )
+    return ""
+
+
+def _record_facts(probe: VideoProbe) -> tuple[object, ...]:
+    """What a segment record takes from its video's probe (pipeline/plan.py: segment_records)."""
+    return (
+        probe.width, probe.height, probe.time_base, probe.avg_rate, probe.start_s, probe.sample_aspect_ratio,
+        probe.colour,
+    )  # fmt: skip
 
 
 @ray.remote
@@ -91,19 +143,31 @@ def _scan_stored_range(
 
 def range_scanner(storage: Storage, uri: str, spec: JobSpec, version: str | None = None) -> RangeScanner:
     """Scans a video's ranges as Ray tasks spread over the nodes (the planning task waiting on them
-    lends Ray its CPU meanwhile); a range that fails, however, is ShardingFailed: the probe then
-    scans the video serially, which names a damaged file's fault as it always has."""
+    lends Ray its CPU meanwhile), and gives their findings in order, each as soon as it and those
+    before it are in. At most as many ranges as the cluster has CPUs are in flight, the earliest
+    first: the video's first segments need its first ranges, and the stages behind planning need
+    CPUs too. A range that fails, however, is ShardingFailed: the probe then scans the video
+    serially, which names a damaged file's fault as it always has."""
     options = {"num_cpus": spec.ray.task_cpus, "max_retries": spec.ray.task_retries, "scheduling_strategy": "SPREAD"}
 
-    def scan(ranges: list[FrameRange]) -> list[RangeScan]:
+    def scan(ranges: list[FrameRange]) -> Iterator[RangeScan]:
         task = _scan_stored_range.options(**options)
-        refs = [task.remote(storage, uri, version, frames, spec.segment.detect_scenes) for frames in ranges]
+        window = max(2, int(ray.cluster_resources().get("CPU", 0)))
+        in_flight: dict[int, ray.ObjectRef] = {}
         try:
-            return ray.get(refs)
-        except Exception as exc:  # a task's fault, a lost worker, a storage error alike
-            for ref in refs:
+            for index in range(len(ranges)):
+                for ahead in range(index, min(index + window, len(ranges))):
+                    if ahead not in in_flight:
+                        frames = ranges[ahead]
+                        in_flight[ahead] = task.remote(storage, uri, version, frames, spec.segment.detect_scenes)
+                try:
+                    found = ray.get(in_flight.pop(index))
+                except Exception as exc:  # a task's fault, a lost worker, a storage error alike
+                    raise ShardingFailed(f"a range failed: {exc}") from exc
+                yield found
+        finally:  # a failed range, or a caller that stopped reading: the rest is not wanted
+            for ref in in_flight.values():
                 ray.cancel(ref)
-            raise ShardingFailed(f"a range failed: {exc}") from exc
 
     return scan
 
@@ -133,14 +197,28 @@ def plan_stored_video(
     """plan_video on a stored object (and its stored HR reference, if any): a bad input's or
     reference's error is returned, never raised, so it fails its own video and not the job. With
     `version`, an object that is no longer the version listed fails too (Storage.open_read)."""
+    *_, last = plan_stored_video_stream(storage, uri, spec, temporal_radius, reference_uri, scan_ranges, version)
+    return (None, last) if isinstance(last, str) else (last, "")
+
+
+def plan_stored_video_stream(
+    storage: Storage,
+    uri: str,
+    spec: JobSpec,
+    temporal_radius: int,
+    reference_uri: str | None = None,
+    scan_ranges: RangeScanner | None = None,
+    version: str | None = None,
+) -> Iterator[VideoPlan | str]:
+    """plan_video_stream on a stored object, as plan_stored_video: the plans, or after any of them
+    the error that fails the video."""
     try:
         with storage.open_read(uri, version) as source, _open_reference(storage, reference_uri) as reference:
             deinterlace = (spec.deinterlace, spec.deinterlace_rate)
-            plan = plan_video(
+            yield from plan_video_stream(
                 source, spec.segment, temporal_radius, spec.limits, reference, spec.scale, scan_ranges, deinterlace
             )
-            return plan, ""
     except ReferenceMismatch as exc:
-        return None, f"reference {reference_uri}: {exc}"
+        yield f"reference {reference_uri}: {exc}"
     except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row
-        return None, f"{type(exc).__name__}: {exc}"
+        yield f"{type(exc).__name__}: {exc}"

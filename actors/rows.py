@@ -21,6 +21,7 @@ from pipeline.storage import Storage
 
 log = logging.getLogger(__name__)
 
+
 def run_stage(segment: SegmentRecord, stage: str, work: Callable[[SegmentRecord], None], storage: Storage) -> None:
     """Run `work` on a segment to do, recording a failure on it and the seconds it took in its
     `<stage>_s`. Anything else passes through untouched: a segment that failed before, a chunk an

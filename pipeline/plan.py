@@ -4,10 +4,15 @@ each segment's record, the row the stages take (`segment_records`).
 A segment writes its *core* frames and decodes *context* frames on each side (inside its scene,
 clipped at the scene's edges) so every written frame sees the temporal context the strong
 model needs: with context >= the model's receptive radius R the stitch is seamless.
+
+Segments are planned as the scan goes (`SegmentPlanner`): a video whose ranges are scanned in
+parallel hands its first segments on while the rest of it is still being scanned
+(`plan_video_stream`), and the plan is the one the whole scan at once would give.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import BinaryIO
 
@@ -15,6 +20,7 @@ from pipeline.config import JobSpec, LimitsSpec, SegmentSpec
 from pipeline.errors import PssrError
 from pipeline.media import MediaError, Source, VideoProbe, deep_frames, encoded_size, probe_video
 from pipeline.media.decode import deinterlace_frames, frames_per_frame
+from pipeline.media.probe import ScanProgress, scan_video
 from pipeline.media.ranges import RangeScanner
 from pipeline.naming import chunk_uri
 from pipeline.segment import SegmentRecord
@@ -43,34 +49,76 @@ def scene_ranges(n_frames: int, cuts: list[int]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
-def plan_segments(n_frames: int, cuts: list[int], max_core_frames: int, context_frames: int) -> list[Segment]:
-    """Split each scene into near-equal segments of at most `max_core_frames` core frames.
+# A scene longer than this many segments and one more is planned in blocks of this many full
+# segments, each final once the scan is a segment past it, so a long scene's first segments go on
+# while the rest is scanned; a shorter scene (or a long one's last block) is split into equal
+# segments, rather than N, N, ..., remainder: a tiny last segment's context would dominate its cost.
+BLOCK_SEGMENTS = 8
 
-    Equal split (rather than N, N, ..., remainder) avoids a tiny last segment whose fixed
-    context overhead would dominate its cost.
-    """
-    if n_frames < 1:
-        raise ValueError("a video needs at least one frame to plan")
-    if max_core_frames < 1 or context_frames < 0:
-        raise ValueError("max_core_frames must be >= 1 and context_frames >= 0")
-    segments: list[Segment] = []
-    for scene_index, (scene_start, scene_end) in enumerate(scene_ranges(n_frames, cuts)):
-        length = scene_end - scene_start
-        pieces = -(-length // max_core_frames)
+
+class SegmentPlanner:
+    """Plans segments as a scan finds frames and cuts: `add` takes how many frames are scanned and
+    the cuts among them (cuts are the first frames of new scenes), and gives the segments nothing
+    later can change; `finish` gives the rest. Told in any steps, the plan is the same."""
+
+    def __init__(self, max_core_frames: int, context_frames: int) -> None:
+        if max_core_frames < 1 or context_frames < 0:
+            raise ValueError("max_core_frames must be >= 1 and context_frames >= 0")
+        self.core, self.context = max_core_frames, context_frames
+        self.block = BLOCK_SEGMENTS * max_core_frames
+        self.segments: list[Segment] = []
+        self._scene = (0, 0)  # the index and first frame of the scene being planned
+        self._next = 0  # its first frame in no segment yet
+
+    def add(self, scanned: int, cuts: Iterable[int]) -> list[Segment]:
+        done = len(self.segments)
+        for cut in sorted(c for c in set(cuts) if self._scene[1] < c < scanned):
+            self._close_scene(cut)
+        # The open scene runs at least to `scanned`: blocks far enough before that are final.
+        while scanned > self._next + self.block + max(self.core, self.context):
+            self._split(self._next + self.block, None)
+        return self.segments[done:]
+
+    def finish(self, n_frames: int, cuts: Iterable[int]) -> list[Segment]:
+        if n_frames < 1:
+            raise ValueError("a video needs at least one frame to plan")
+        done = len(self.segments)
+        self.add(n_frames, cuts)
+        self._close_scene(n_frames)
+        return self.segments[done:]
+
+    def _close_scene(self, end: int) -> None:
+        while end - self._next > self.block + self.core:
+            self._split(self._next + self.block, end)
+        self._split(end, end)
+        self._scene = (self._scene[0] + 1, end)
+
+    def _split(self, stop: int, scene_end: int | None) -> None:
+        """Near-equal segments over [next, stop), in a scene that ends at `scene_end` (None: far enough
+        past `stop` for every segment's context)."""
+        start, (scene_index, scene_start) = self._next, self._scene
+        length = stop - start
+        pieces = -(-length // self.core)
         for piece in range(pieces):
-            core_start = scene_start + piece * length // pieces
-            core_end = scene_start + (piece + 1) * length // pieces
-            segments.append(
+            core_start = start + piece * length // pieces
+            core_end = start + (piece + 1) * length // pieces
+            context_end = core_end + self.context
+            self.segments.append(
                 Segment(
-                    index=len(segments),
+                    index=len(self.segments),
                     scene_index=scene_index,
                     core_start=core_start,
                     core_end=core_end,
-                    context_start=max(scene_start, core_start - context_frames),
-                    context_end=min(scene_end, core_end + context_frames),
+                    context_start=max(scene_start, core_start - self.context),
+                    context_end=context_end if scene_end is None else min(scene_end, context_end),
                 )
             )
-    return segments
+        self._next = stop
+
+
+def plan_segments(n_frames: int, cuts: list[int], max_core_frames: int, context_frames: int) -> list[Segment]:
+    """The whole video's segments at once (SegmentPlanner)."""
+    return SegmentPlanner(max_core_frames, context_frames).finish(n_frames, cuts)
 
 
 @dataclass(frozen=True)
@@ -87,6 +135,9 @@ class VideoPlan:
     # What bwdif does to the frames (decode.deinterlace_frames): at field rate ("fields") the
     # segments count output frames, two per source frame, and seek_pts are the source frames'.
     deinterlace: str | None = None
+    # False for the segments a plan_video_stream tells before the scan ends (their probe is the
+    # scan's head, ScanProgress); True for a whole video's plan.
+    complete: bool = True
 
 
 class ReferenceMismatch(PssrError):
@@ -146,7 +197,30 @@ def plan_video(
     `deinterlace` is JobSpec's (deinterlace, deinterlace_rate): at field rate the plan counts
     output frames, two per source frame (a scene cut at source frame c cuts at 2c).
     """
-    probe = probe_video(
+    *_, plan = plan_video_stream(source, spec, temporal_radius, limits, reference, scale, scan_ranges, deinterlace)
+    return plan
+
+
+def plan_video_stream(
+    source: str | BinaryIO,
+    spec: SegmentSpec,
+    temporal_radius: int,
+    limits: LimitsSpec | None = None,
+    reference: Source | None = None,
+    scale: int = 1,
+    scan_ranges: RangeScanner | None = None,
+    deinterlace: tuple[str, str] = ("never", "frame"),
+) -> Iterator[VideoPlan]:
+    """`plan_video`, told as it goes: with `scan_ranges`, no reference and a video its index lets
+    share out, a VideoPlan (`complete` False) of the segments that became final after each range,
+    as soon as they are; the last item is the whole video's plan (every segment, those told before
+    included: a sharded scan that fails part way is redone serially, and a caller checks that what
+    it told before is what the whole plan holds)."""
+    context = temporal_radius if spec.context_frames is None else spec.context_frames
+    setting, rate = deinterlace
+    planner = SegmentPlanner(spec.max_core_frames, context)
+    found: ScanProgress | VideoProbe | None = None
+    for found in scan_video(
         source,
         detect_scenes=spec.detect_scenes,
         scene_threshold=spec.scene_threshold,
@@ -154,18 +228,32 @@ def plan_video(
         scan_ranges=scan_ranges,
         range_frames=spec.range_frames,
         **(limits or LimitsSpec()).model_dump(),
-    )
-    context = temporal_radius if spec.context_frames is None else spec.context_frames
-    setting, rate = deinterlace
+    ):
+        if isinstance(found, ScanProgress) and reference is None:
+            frames = deinterlace_frames(setting, found.head.interlaced, rate)
+            k = frames_per_frame(frames)
+            told = planner.add(found.frames * k, [c * k for c in found.cuts])
+            if told:
+                yield _video_plan(found.head, told, context, frames, complete=False)
+    probe = found
+    assert isinstance(probe, VideoProbe)
     frames = deinterlace_frames(setting, probe.interlaced, rate)
     k = frames_per_frame(frames)
     segments = plan_segments(probe.n_frames * k, [c * k for c in probe.cuts], spec.max_core_frames, context)
-    pts = probe.decode_pts
-    seek_pts = [(pts[s.context_start // k], pts[(s.context_end - 1) // k]) for s in segments] if pts else None
     if reference is not None and k > 1:
         raise ReferenceMismatch("field-rate output has twice the input's frames: a reference cannot pair with them")
     reference_seek = _reference_seek_pts(probe, reference, scale, segments) if reference is not None else None
-    return VideoPlan(replace(probe, pts=[]), segments, context, seek_pts, reference_seek, frames)
+    yield replace(_video_plan(probe, segments, context, frames, complete=True), reference_seek_pts=reference_seek)
+
+
+def _video_plan(
+    probe: VideoProbe, segments: list[Segment], context: int, frames: str | None, complete: bool
+) -> VideoPlan:
+    """The plan of these segments, with their seek points; its probe without per-frame pts (a plan
+    stays small whatever the video's length)."""
+    k, pts = frames_per_frame(frames), probe.decode_pts
+    seek_pts = [(pts[s.context_start // k], pts[(s.context_end - 1) // k]) for s in segments] if pts else None
+    return VideoPlan(replace(probe, pts=[]), segments, context, seek_pts, None, frames, complete)
 
 
 def output_size(probe: VideoProbe, spec: JobSpec) -> tuple[int, int]:

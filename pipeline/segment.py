@@ -40,6 +40,11 @@ def _empty_frames() -> np.ndarray:
     return np.zeros((0, 0, 0, 3), dtype=np.uint8)
 
 
+# The segment_count of a segment planned before its video's scan ended (actors/plan.py): the
+# driver learns the count from the video's last segments, which carry it, and writes it to the manifest.
+COUNT_NOT_YET_KNOWN = -1
+
+
 @dataclass(kw_only=True, slots=True, eq=False)  # eq=False: frames are arrays
 class SegmentRecord:
     # --- which segment: set when the segment is planned

@@ -342,6 +342,37 @@ def scale(size: tuple[int, int], **options: Any) -> None:
         raise SystemExit(1)
 
 
+@bench.command("first-chunk")
+@click.option("--out", default="bench-out", show_default=True, help="Folder for the clips and the results.")
+@click.option(
+    "--minutes", default="1,10,60", show_default=True, help="Video lengths, comma-separated; the first is repeated."
+)
+@click.option("--size", default="640x360", show_default=True, callback=_size, help="Frame size WxH.")
+@_count("--repeat", 2, "Runs of each length; the fastest counts.")
+def first_chunk(minutes: str, size: tuple[int, int], **options: Any) -> None:
+    """Time from `pssr run` to its first chunk written, against the video's length.
+
+    Runs `pssr run` (bicubic/none, x2) on a synthetic clip and on copies of it repeated to the
+    longer lengths, each until its first chunk lands in staging. Prints the times, writes
+    OUT/first_chunk.parquet and OUT/first_chunk.md, and exits 1 unless every length is within
+    1.2x of the shortest.
+    """
+    from jobs.bench.errors import BenchError
+    from jobs.bench.first_chunk import bench_first_chunk  # late: PyAV imports slowly
+
+    try:
+        lengths = tuple(float(m) for m in minutes.split(","))
+    except ValueError:
+        raise click.BadParameter(f"not a list of numbers: {minutes!r}", param_hint="--minutes") from None
+    width, height = size
+    try:
+        ok = bench_first_chunk(minutes=lengths, width=width, height=height, echo=click.echo, **options)
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not ok:
+        raise SystemExit(1)
+
+
 @bench.command()
 @click.option("--out", default="bench-out", show_default=True, help="Folder for the results.")
 @_count("--keys", 10_000, "Input objects in the bucket (as many outputs again).")

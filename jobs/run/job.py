@@ -49,7 +49,7 @@ from pipeline.runs import index
 from pipeline.runs.attempts import segment_attempts
 from pipeline.runs.live import clear_live, write_live
 from pipeline.runs.resume import video_history
-from pipeline.segment import SegmentRecord
+from pipeline.segment import COUNT_NOT_YET_KNOWN, SegmentRecord
 from pipeline.storage import ObjectInfo, Storage, is_s3, join_uri, relative_key
 from pipeline.video import VideoState
 
@@ -262,6 +262,11 @@ class Job:
     def _lost(state: VideoState) -> str:
         if state.probe is None:
             return "its planning task failed after all retries (worker or node loss; see the Ray logs)"
+        if not state.segment_count:
+            return (
+                f"its planning task failed after all retries, {len(state.segments or {})} segment(s) into the "
+                "video (worker or node loss; see the Ray logs)"
+            )
         return (
             f"{state.segment_count - len(state.segments or {})} of {state.segment_count} segment(s) lost: "
             "their tasks failed after all retries (worker or node loss; see the Ray logs)"
@@ -283,7 +288,10 @@ class Job:
                 self._left_to_another_run(state, segment.status, segment.error or "")
             return
         if state.probe is None:
-            state.probe, state.segment_count, state.started = segment.probe, segment.segment_count, segment.planned_at
+            state.probe, state.started = segment.probe, segment.planned_at
+            self.report.video_planned(state.info.uri, state.probe.n_frames, 0)
+        if segment.segment_count != COUNT_NOT_YET_KNOWN:  # the video's last-planned segments: its whole probe
+            state.probe, state.segment_count = segment.probe, segment.segment_count
             self.report.video_planned(state.info.uri, state.probe.n_frames, state.segment_count)
         self._add_segment(state, segment, stitch, pending)
 
@@ -310,7 +318,7 @@ class Job:
             self.summary.first_output_s = time.monotonic() - self.started
             self.report.first_output(self.summary.first_output_s)
         state.segments[segment.segment_index] = segment
-        if len(state.segments) < segment.segment_count:
+        if not state.segment_count or len(state.segments) < state.segment_count:
             return
         segments = [state.segments[i] for i in sorted(state.segments)]
         failed = [s for s in segments if s.status != "ok"]

@@ -105,8 +105,13 @@ class JobProgress:
 
     def planned(self, video: str, frames: int, segments: int) -> bool:
         """Count a planned video once (it is told twice: by the progress board and by its first
-        segment back); whether it was new."""
+        segment back), and its segments once known (0 until then: a long video's first segments go
+        on before its scan ends, actors/plan.py); whether the video was new."""
         if video in self._planned:
+            state = self._open.get(video)
+            if state is not None and segments and not state.segments:
+                state.segments = segments
+                self.segments_total += segments
             return False
         self._planned.add(video)
         self._open[video] = _Open(frames, segments)
@@ -155,7 +160,7 @@ class JobProgress:
             self.failed_unplanned += not ok  # failed before it had a plan (unreadable, bad key)
         elif not ok:  # what it still had to do will not be done
             self.frames_total -= state.frames - state.frames_done
-            self.segments_total -= state.segments - state.segments_done
+            self.segments_total -= max(0, state.segments - state.segments_done)
 
     def unfinished(self) -> list[dict[str, int | str]]:
         """The planned videos not finished yet, with their frames and segments done and to do."""

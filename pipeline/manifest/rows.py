@@ -45,6 +45,7 @@ def segment_rows(job: JobFacts, state: VideoState, attempts: dict[str, int]) -> 
     segments = [state.segments[i] for i in sorted(state.segments or {})]
     for segment in segments:
         segment.job_id = job.job_id
+        segment.segment_count = state.segment_count  # those planned before the scan ended did not know it
         segment.strong_model, segment.strong_sha256 = job.strong_model, job.strong_sha256
         segment.light_model, segment.light_sha256 = job.light_model, job.light_sha256
         # A segment always ran at least once, even if its marker could not be written.

@@ -6,7 +6,7 @@ import itertools
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -22,7 +22,7 @@ from .colour import Colour, frame_colour, resolved
 from .decode import Source, decoded_frames, open_source, video_stream
 from .errors import MediaError
 from .fixity import HashingReader
-from .ranges import FrameScan, RangeScanner, ShardingFailed, index_ranges, join_scans, small_rgb
+from .ranges import FrameScan, RangeScanner, ScanJoiner, ShardingFailed, index_ranges, small_rgb
 from .scenes import ContentDetector
 
 # A video whose decoded frames end this much before the duration its header states is truncated.
@@ -46,7 +46,9 @@ class VideoProbe:
     pix_fmt: str
     codec: str
     rotation: int  # display rotation in degrees (metadata; frames are decoded unrotated)
-    interlaced: bool  # at least half the frames are flagged interlaced
+    # At least half the first `range_frames` frames (the first planning range) are flagged interlaced:
+    # decided on those, so that segments can be planned before the whole video is scanned.
+    interlaced: bool
     field_order: str  # "progressive", "tff", "bff" (or "interlaced" when flagged without an order)
     sample_aspect_ratio: Fraction | None
     audio_streams: int
@@ -102,11 +104,47 @@ def probe_video(
     `range_frames` frames, handed to it to decode (in parallel, by the caller's means); the probe
     is the same as the serial one's, and its `planning` says which way it went.
     """
+    *_, probe = scan_video(
+        src, detect_scenes=detect_scenes, scene_threshold=scene_threshold, min_scene_frames=min_scene_frames,
+        max_width=max_width, max_height=max_height, max_duration_s=max_duration_s, scan_ranges=scan_ranges,
+        range_frames=range_frames,
+    )  # fmt: skip
+    return probe  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """A sharded probe's findings so far. `head` is the video as far as planning needs it before
+    every frame is decoded, all of it final: frame size, every frame's pts (from the index), time
+    base, rate, colour, the interlace decision; its `cuts` are not filled in (nor its sha256).
+    `cuts` are the scene cuts among the first `frames` frames, which are decoded and checked."""
+
+    head: VideoProbe
+    frames: int
+    cuts: list[int]
+
+
+def scan_video(
+    src: Source,
+    *,
+    detect_scenes: bool = True,
+    scene_threshold: float = 27.0,
+    min_scene_frames: int = 8,
+    max_width: int | None = None,
+    max_height: int | None = None,
+    max_duration_s: float | None = None,
+    scan_ranges: RangeScanner | None = None,
+    range_frames: int = 750,
+) -> Iterator[ScanProgress | VideoProbe]:
+    """`probe_video`, telling as it goes: with `scan_ranges`, a ScanProgress after each range (in
+    order) once the index serves; the last item is the VideoProbe, or MediaError as probe_video.
+    A sharded scan that fails part way scans the video serially from the start, so the progress
+    told is of frames that decoded as indexed, not necessarily of the whole video's final plan."""
     with _readable(src) as raw:
         reader = HashingReader(raw)
         scanning = _Scanning(detect_scenes, scene_threshold, min_scene_frames, scan_ranges, range_frames)
-        probe = _probe(reader, scanning, max_width, max_height, max_duration_s)
-        return replace(probe, sha256=reader.sha256())
+        probe = yield from _probe(reader, scanning, max_width, max_height, max_duration_s)
+        yield replace(probe, sha256=reader.sha256())
 
 
 def frame_size(src: Source) -> tuple[int, int]:
@@ -159,54 +197,69 @@ def _probe(
     max_width: int | None,
     max_height: int | None,
     max_duration_s: float | None,
-) -> VideoProbe:
+) -> Generator[ScanProgress, None, VideoProbe]:
     limits = {"max_width": max_width, "max_height": max_height, "max_duration_s": max_duration_s}
     scan, planning = None, "serial"
     if scanning.scan_ranges is not None:
         with _opened(src, limits) as (container, stream):
-            scan, planning = _sharded_scan(container, stream, scanning)
+            scan, planning = yield from _sharded_scan(container, stream, scanning, limits)
     with _opened(src, limits) as (container, stream):
-        ctx = stream.codec_context
-        scan = scan or _scan(container, stream, scanning.detector())
-        stated_rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        synthetic = not _strictly_increasing(scan.pts)
-        if synthetic:
-            if not stated_rate:
-                raise MediaError("frames have no usable timestamps and the stream states no frame rate")
-            time_base, pts, last_duration = 1 / Fraction(stated_rate), list(range(len(scan.pts))), 1
-        else:
-            time_base, pts = Fraction(stream.time_base), [int(p) for p in scan.pts]  # type: ignore[arg-type]
-            last_duration = scan.last_duration or (pts[-1] - pts[-2] if len(pts) > 1 else 1)
-        rate = _average_rate(pts, time_base, stated_rate)
-        start_s = float(pts[0] * time_base)
-        duration_s = float((pts[-1] - pts[0] + last_duration) * time_base)
+        scan = scan or _scan(container, stream, scanning.detector(), scanning.range_frames)
+        return _described(container, stream, scan, planning, scanning.range_frames, limits)
+
+
+def _described(
+    container: InputContainer,
+    stream: VideoStream,
+    scan: FrameScan,
+    planning: str,
+    head: int,
+    limits: dict[str, Any] | None,
+) -> VideoProbe:
+    """The probe of a scan; with `limits`, the whole video's (checked complete and within them),
+    else a sharded scan's head (ScanProgress), whose scan has every frame's pts from the index."""
+    ctx = stream.codec_context
+    stated_rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    synthetic = not _strictly_increasing(scan.pts)
+    if synthetic:
+        if not stated_rate:
+            raise MediaError("frames have no usable timestamps and the stream states no frame rate")
+        time_base, pts, last_duration = 1 / Fraction(stated_rate), list(range(len(scan.pts))), 1
+    else:
+        time_base, pts = Fraction(stream.time_base), [int(p) for p in scan.pts]  # type: ignore[arg-type]
+        last_duration = scan.last_duration or (pts[-1] - pts[-2] if len(pts) > 1 else 1)
+    rate = _average_rate(pts, time_base, stated_rate)
+    start_s = float(pts[0] * time_base)
+    duration_s = float((pts[-1] - pts[0] + last_duration) * time_base)
+    if limits is not None:
         if not synthetic and container.format.name in _HEADER_DURATION_FORMATS:
             _check_complete(stream, start_s + duration_s)
         _check_limits(ctx.width, ctx.height, duration_s, **limits)
-        return VideoProbe(
-            n_frames=len(pts),
-            width=ctx.width,
-            height=ctx.height,
-            time_base=time_base,
-            pts=pts,
-            pts_synthetic=synthetic,
-            avg_rate=rate,
-            duration_s=duration_s,
-            start_s=start_s,
-            pix_fmt=ctx.pix_fmt or "",
-            codec=ctx.name,
-            rotation=scan.rotation,
-            interlaced=2 * scan.interlaced >= len(pts),
-            field_order=_field_order(ctx.field_order, 2 * scan.interlaced >= len(pts)),
-            sample_aspect_ratio=Fraction(stream.sample_aspect_ratio) if stream.sample_aspect_ratio else None,
-            audio_streams=len(container.streams.audio),
-            subtitle_streams=len(container.streams.subtitles),
-            cuts=scan.cuts,
-            tagged_colour=scan.colour,
-            audio_retimed=scan.audio_retimed,
-            planning=planning,
-            **_timecode(container, stream, rate),
-        )
+    interlaced = 2 * scan.interlaced >= min(len(pts), head)
+    return VideoProbe(
+        n_frames=len(pts),
+        width=ctx.width,
+        height=ctx.height,
+        time_base=time_base,
+        pts=pts,
+        pts_synthetic=synthetic,
+        avg_rate=rate,
+        duration_s=duration_s,
+        start_s=start_s,
+        pix_fmt=ctx.pix_fmt or "",
+        codec=ctx.name,
+        rotation=scan.rotation,
+        interlaced=interlaced,
+        field_order=_field_order(ctx.field_order, interlaced),
+        sample_aspect_ratio=Fraction(stream.sample_aspect_ratio) if stream.sample_aspect_ratio else None,
+        audio_streams=len(container.streams.audio),
+        subtitle_streams=len(container.streams.subtitles),
+        cuts=scan.cuts,
+        tagged_colour=scan.colour,
+        audio_retimed=scan.audio_retimed,
+        planning=planning,
+        **_timecode(container, stream, rate),
+    )
 
 
 _TIMECODE = re.compile(r"([01]\d|2[0-3]):([0-5]\d):([0-5]\d)([:;.])(\d{2,3})")
@@ -284,23 +337,35 @@ def _header_duration_s(container: InputContainer, stream: VideoStream) -> float 
     return container.duration / av.time_base if container.duration else None
 
 
-def _sharded_scan(container: InputContainer, stream: VideoStream, scanning: _Scanning) -> tuple[FrameScan | None, str]:
-    """The frames scanned range by range (ranges.py), or None and why it fell back to serial
-    ("serial" alone for a video shorter than two ranges: nothing to share out)."""
+def _sharded_scan(
+    container: InputContainer, stream: VideoStream, scanning: _Scanning, limits: dict[str, Any]
+) -> Generator[ScanProgress, None, tuple[FrameScan | None, str]]:
+    """The frames scanned range by range (ranges.py), telling the progress after each; or None and
+    why it fell back to serial ("serial" alone for a video shorter than two ranges: nothing to share)."""
     audio = AudioTimestampCheck(list(container.streams.audio))
     ranges = index_ranges(container, stream, audio, scanning.range_frames)
     if isinstance(ranges, str):
         return None, f"serial: {ranges}"
     if len(ranges) < 2:
         return None, "serial"
+    joiner = ScanJoiner(scanning.detector(), scanning.range_frames, audio.broken)
+    indexed: list[int | None] = [pts for frames in ranges for pts in frames.pts]
+    head: VideoProbe | None = None
     try:
-        scans = scanning.scan_ranges(ranges)  # type: ignore[misc]
+        for scan in scanning.scan_ranges(ranges):  # type: ignore[misc]
+            joined = joiner.add(scan)
+            if head is None:  # the first range holds the frames that decide what the head needs
+                whole = replace(joined, pts=indexed, cuts=[])
+                head = _described(container, stream, whole, "sharded", scanning.range_frames, None)
+            yield ScanProgress(head, len(joined.pts), list(joined.cuts))
     except ShardingFailed as exc:
         return None, f"serial: {exc}"
-    return join_scans(scans, scanning.detector(), audio.broken), f"sharded: {len(ranges)} ranges"
+    if len(joiner.scan.pts) != len(indexed):
+        return None, "serial: the ranges did not cover the video"
+    return joiner.scan, f"sharded: {len(ranges)} ranges"
 
 
-def _scan(container: InputContainer, stream: VideoStream, detector: ContentDetector | None) -> FrameScan:
+def _scan(container: InputContainer, stream: VideoStream, detector: ContentDetector | None, head: int) -> FrameScan:
     scan = FrameScan()
     reformatter = VideoReformatter()
     audio = AudioTimestampCheck(list(container.streams.audio))
@@ -310,7 +375,8 @@ def _scan(container: InputContainer, stream: VideoStream, detector: ContentDetec
             scan.colour = frame_colour(frame)
         scan.pts.append(frame.pts)
         scan.last_duration = frame.duration or 0
-        scan.interlaced += frame.interlaced_frame
+        if index < head:
+            scan.interlaced += frame.interlaced_frame
         if detector is not None and detector.push(small_rgb(reformatter, frame)):
             scan.cuts.append(index)
     if not scan.pts:

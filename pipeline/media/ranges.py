@@ -15,7 +15,7 @@ keyframe, a decode error), the probe falls back to a serial scan and says why.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import av
@@ -30,7 +30,6 @@ from .colour import Colour, frame_colour
 from .decode import Source, decoded_frames, open_source, reformat, video_stream
 from .errors import MediaError, ffmpeg_reason
 from .scenes import DETECT_SIZE, ContentDetector, frame_change, hsv
-
 
 # Ranges a video is cut into at most: plenty of parallelism, while each range's own reads (an MP4's
 # index, read by every range that opens the file: megabytes for a long film) stay a small share.
@@ -47,7 +46,7 @@ class FrameScan:
 
     pts: list[int | None] = field(default_factory=list)
     cuts: list[int] = field(default_factory=list)
-    interlaced: int = 0  # frames flagged interlaced
+    interlaced: int = 0  # frames flagged interlaced among the first `head` (probe.py decides on those)
     rotation: int = 0
     last_duration: int = 0
     colour: Colour = field(default_factory=Colour)
@@ -71,13 +70,15 @@ class RangeScan:
     changes: list[float | None]  # each frame's scene change against the one before; None for the range's first
     first_hsv: np.ndarray | None  # the first and last frames as `scenes.hsv` of the detection size
     last_hsv: np.ndarray | None
-    interlaced: int
+    interlaced: list[bool]  # each frame's flag
     rotation: int
     colour: Colour
     last_duration: int
 
 
-RangeScanner = Callable[[list[FrameRange]], list[RangeScan]]
+# Scans ranges (in parallel, by the caller's means) and gives their findings in range order, each
+# as soon as it and those before it are done, so planning can go on while later ranges are scanned.
+RangeScanner = Callable[[list[FrameRange]], Iterable[RangeScan]]
 
 
 def small_rgb(reformatter: VideoReformatter, frame: VideoFrame) -> np.ndarray:
@@ -137,13 +138,13 @@ def scan_range(src: Source, frames: FrameRange, detect_scenes: bool) -> RangeSca
         if frames.seek_dts is not None:
             container.seek(frames.seek_dts, stream=stream, backward=True, any_frame=False)
         first_pts, reformatter = frames.pts[0], VideoReformatter()
-        scan = RangeScan([], [], None, None, 0, 0, Colour(), 0)
+        scan = RangeScan([], [], None, None, [], 0, Colour(), 0)
         try:
             for frame in _range_frames(container, stream, first_pts, frames.end_pts):
                 if not scan.pts:
                     scan.rotation, scan.colour = int(frame.rotation), frame_colour(frame)
                 scan.pts.append(frame.pts)
-                scan.interlaced += frame.interlaced_frame
+                scan.interlaced.append(bool(frame.interlaced_frame))
                 scan.last_duration = frame.duration or 0
                 if detect_scenes:
                     current = hsv(small_rgb(reformatter, frame))
@@ -173,16 +174,29 @@ def _range_frames(
         yield frame
 
 
-def join_scans(scans: list[RangeScan], detector: ContentDetector | None, audio_retimed: tuple[int, ...]) -> FrameScan:
-    """The ranges' findings as one serial scan would have made them."""
-    joined = FrameScan(rotation=scans[0].rotation, colour=scans[0].colour, audio_retimed=audio_retimed)
-    for previous, scan in zip([None, *scans], scans):
-        if detector is not None:
+class ScanJoiner:
+    """Joins the ranges' findings, in range order, into the scan a serial probe would have made of
+    the frames so far: the same pts, cuts (the detector's rule runs once, in order, over every
+    change) and the interlace flags among the first `head` frames."""
+
+    def __init__(self, detector: ContentDetector | None, head: int, audio_retimed: tuple[int, ...]) -> None:
+        self.detector, self.head = detector, head
+        self.scan = FrameScan(audio_retimed=audio_retimed)
+        self._last: RangeScan | None = None
+
+    def add(self, scan: RangeScan) -> FrameScan:
+        joined, previous = self.scan, self._last
+        if previous is None:
+            joined.rotation, joined.colour = scan.rotation, scan.colour
+        if self.detector is not None:
             changes = list(scan.changes)
             if previous is not None:  # the change across the edge, which neither range could measure
                 changes[0] = frame_change(previous.last_hsv, scan.first_hsv)  # type: ignore[arg-type]
-            joined.cuts += [len(joined.pts) + i for i, change in enumerate(changes) if detector.push_change(change)]
+            joined.cuts += [
+                len(joined.pts) + i for i, change in enumerate(changes) if self.detector.push_change(change)
+            ]
+        joined.interlaced += sum(scan.interlaced[: max(0, self.head - len(joined.pts))])
         joined.pts += scan.pts
-        joined.interlaced += scan.interlaced
-    joined.last_duration = scans[-1].last_duration
-    return joined
+        joined.last_duration = scan.last_duration
+        self._last = scan
+        return joined

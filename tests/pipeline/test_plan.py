@@ -1,8 +1,19 @@
+import random
+
 import pytest
 
 from pipeline.config import LimitsSpec, SegmentSpec
 from pipeline.media import MediaError, probe_video
-from pipeline.plan import ReferenceMismatch, plan_segments, plan_video, scene_ranges
+from pipeline.media.ranges import FrameRange, scan_range
+from pipeline.plan import (
+    BLOCK_SEGMENTS,
+    ReferenceMismatch,
+    SegmentPlanner,
+    plan_segments,
+    plan_video,
+    plan_video_stream,
+    scene_ranges,
+)
 from tests.clips import make_clip, make_corrupt
 
 
@@ -115,3 +126,55 @@ def test_a_reference_that_does_not_fit_is_refused_with_the_cause(tmp_path, lr_an
     reference = make_reference(tmp_path / "ref.mp4")
     with pytest.raises(ReferenceMismatch, match=message):
         plan_video(str(lr_and_hr[0]), SegmentSpec(), 1, reference=str(reference), scale=4)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_segments_planned_as_the_scan_goes_are_the_whole_plan(seed):
+    """However the scan tells its progress, the segments are those planned from the whole video, and
+    none is told before the frames it reads (context included) are scanned."""
+    rng = random.Random(seed)
+    n, core, context = rng.randint(1, 2500), rng.randint(1, 40), rng.randint(0, 6)
+    cuts = sorted(rng.sample(range(1, n), min(n - 1, rng.randint(0, 5))))
+    planner, told, scanned = SegmentPlanner(core, context), [], 0
+    while scanned < n:
+        scanned = min(n, scanned + rng.randint(1, 300))
+        new = planner.add(scanned, [c for c in cuts if c < scanned])
+        assert all(s.context_end <= scanned for s in new)
+        told += new
+    told += planner.finish(n, cuts)
+    whole = plan_segments(n, cuts, core, context)
+    assert told == whole and covered(whole) == list(range(n))
+    for start, end in scene_ranges(n, cuts):  # no tiny segment: each holds half a segment or its whole scene
+        inside = [s for s in whole if start <= s.core_start < end]
+        assert all(s.frames >= min(end - start, core) // 2 for s in inside)
+
+
+def test_a_long_scene_is_planned_in_blocks_told_long_before_its_end():
+    planner = SegmentPlanner(max_core_frames=48, context_frames=3)
+    assert planner.add(BLOCK_SEGMENTS * 48 + 48, []) == []  # not yet a segment past the first block
+    first = planner.add(BLOCK_SEGMENTS * 48 + 49, [])
+    assert [(s.core_start, s.core_end) for s in first] == [(48 * i, 48 * i + 48) for i in range(BLOCK_SEGMENTS)]
+    assert first[-1].context_end == BLOCK_SEGMENTS * 48 + 3
+    # A scene no longer than a block and a segment is split into equal segments, as before.
+    assert [s.frames for s in plan_segments(100, [], 48, 3)] == [33, 33, 34]
+
+
+def test_a_sharded_video_tells_its_first_segments_before_its_scan_ends(tmp_path):
+    clip = make_clip(tmp_path / "long.mp4", frames=240, size=(64, 36), gop=12, scene_cut_at=[150])
+    spec = SegmentSpec(max_core_frames=4, range_frames=40)
+    scanned: list[int] = []
+
+    def scan(ranges: list[FrameRange]):
+        for frames in ranges:
+            scanned.append(frames.index)
+            yield scan_range(str(clip), frames, detect_scenes=True)
+
+    plans = [(plan, len(scanned)) for plan in plan_video_stream(str(clip), spec, 2, scan_ranges=scan)]
+    *early, (whole, _) = plans
+    assert early and early[0][1] == 1 and not any(plan.complete for plan, _ in early) and whole.complete
+    told = [s for plan, _ in early for s in plan.segments]
+    assert 0 < len(told) < len(whole.segments) and whole.segments[: len(told)] == told
+    assert [p for plan, _ in early for p in plan.seek_pts] == whole.seek_pts[: len(told)]
+    serial = plan_video(str(clip), spec, 2)
+    assert (whole.segments, whole.seek_pts, whole.probe.cuts) == (serial.segments, serial.seek_pts, serial.probe.cuts)
+    assert whole.probe.planning == "sharded: 5 ranges"
