@@ -142,26 +142,33 @@ def _scan_stored_range(
 
 
 def range_scanner(storage: Storage, uri: str, spec: JobSpec, version: str | None = None) -> RangeScanner:
-    """Scans a video's ranges as Ray tasks spread over the nodes (the planning task waiting on them
-    lends Ray its CPU meanwhile), and gives their findings in order, each as soon as it and those
-    before it are in. At most as many ranges as the cluster has CPUs are in flight, the earliest
-    first: the video's first segments need its first ranges, and the stages behind planning need
-    CPUs too. A range that fails, however, is ShardingFailed: the probe then scans the video
-    serially, which names a damaged file's fault as it always has."""
+    """Scans a video's ranges and gives their findings in order, each as soon as it and those
+    before it are in. The first range is the planning task's own (its worker is warm: the video's
+    first segments wait for no worker's start), scanned before any other starts, so that they
+    compete with nothing; the others are Ray tasks spread over the nodes, at most half as many at
+    once as there are task slots free, earliest first (the stages behind planning need CPUs too;
+    the planning task waiting on them lends Ray its own). A range that fails,
+    however, is ShardingFailed: the probe then scans the video serially, which names a damaged
+    file's fault as it always has."""
     options = {"num_cpus": spec.ray.task_cpus, "max_retries": spec.ray.task_retries, "scheduling_strategy": "SPREAD"}
+    detect = spec.segment.detect_scenes
 
     def scan(ranges: list[FrameRange]) -> Iterator[RangeScan]:
         task = _scan_stored_range.options(**options)
-        window = max(2, int(ray.cluster_resources().get("CPU", 0)))
+        # Half the task slots free now (the pools' actors hold theirs): the stages behind need the rest.
+        window = max(1, int(ray.available_resources().get("CPU", 0.0) / spec.ray.task_cpus) // 2)
         in_flight: dict[int, ray.ObjectRef] = {}
         try:
-            for index in range(len(ranges)):
-                for ahead in range(index, min(index + window, len(ranges))):
+            for index, frames in enumerate(ranges):
+                for ahead in range(index, min(index + window, len(ranges))) if index else ():
                     if ahead not in in_flight:
-                        frames = ranges[ahead]
-                        in_flight[ahead] = task.remote(storage, uri, version, frames, spec.segment.detect_scenes)
+                        in_flight[ahead] = task.remote(storage, uri, version, ranges[ahead], detect)
                 try:
-                    found = ray.get(in_flight.pop(index))
+                    if index == 0:
+                        with storage.open_read(uri, version) as source:
+                            found = scan_range(source, frames, detect)
+                    else:
+                        found = ray.get(in_flight.pop(index))
                 except Exception as exc:  # a task's fault, a lost worker, a storage error alike
                     raise ShardingFailed(f"a range failed: {exc}") from exc
                 yield found

@@ -157,6 +157,11 @@ def job_dataset(
     # A block whose retries are spent is dropped, not the whole job: its video fails when the
     # Dataset ends without it (jobs/run/job.py).
     ctx.max_errored_blocks = -1
+    # Every row its own block as soon as a stage gives it: Ray Data otherwise gathers a task's rows
+    # into blocks of up to 128 MiB, so a long video's planning task, which gives its segments as
+    # its ranges come in (actors/plan.py), would hand on none before its last (a segment's row is
+    # a few KiB until it is decoded, and one segment per block is what the stages want anyway).
+    ctx.target_max_block_size = 1
     # Backpressure with an explicit bound: Ray Data's default budget is half the object store,
     # so on a big node a slow light pool would let the strong pool run ahead by thousands of
     # segments' frames; this one is a few segments, whatever the video's length or the node.

@@ -91,8 +91,8 @@ def index_ranges(
     container: InputContainer, stream: VideoStream, audio: AudioTimestampCheck, range_frames: int
 ) -> list[FrameRange] | str:
     """Demux the whole file once (feeding `audio` its packets) and cut the video's frames into
-    ranges of at least `range_frames` frames (more for a video of over MAX_RANGES of them), each
-    starting at a keyframe; or, where the index cannot be trusted to do that, the reason (then the
+    ranges of at least `range_frames` frames (more, after the first, for a video of over MAX_RANGES
+    of them), each starting at a keyframe; or, where the index cannot be trusted to do that, the reason (then the
     video is scanned serially)."""
     packets: list[tuple[int | None, int | None, bool]] = []
     try:
@@ -112,10 +112,13 @@ def index_ranges(
     keyframes = sorted((position[pts], dts) for pts, dts, key in packets if key and dts is not None)
     if not any(frame > 0 for frame, _ in keyframes):
         return "no keyframe after the first frame"
-    size = max(range_frames, -(-len(order) // MAX_RANGES))
+    # The first range holds `range_frames` whatever the length (the planning task scans it itself,
+    # and a long video's first segments wait for it); the others share out the rest.
+    size = max(range_frames, -(-(len(order) - range_frames) // (MAX_RANGES - 1)))
     starts: list[tuple[int, int | None]] = [(0, None)]
     for frame, dts in keyframes:
-        if frame - starts[-1][0] >= size and len(order) - frame >= size // 2:
+        least = range_frames if len(starts) == 1 else size
+        if frame - starts[-1][0] >= least and len(order) - frame >= size // 2:
             starts.append((frame, dts))
     bounds = [*starts, (len(order), None)]
     return [

@@ -106,5 +106,6 @@ def test_a_long_video_is_cut_into_at_most_max_ranges(tmp_path: Path, monkeypatch
     monkeypatch.setattr("pipeline.media.ranges.MAX_RANGES", 3)
     path = make_clip(tmp_path / "a.mp4", frames=120, gop=10)
     probe, ranges = sharded(path, range_frames=10)
-    assert len(ranges) <= 3 and all(len(r.pts) >= 40 for r in ranges[:-1])
+    # The first range keeps its 10 frames (the planning task's own); the others share out the rest.
+    assert len(ranges) == 3 and len(ranges[0].pts) == 10 and all(len(r.pts) >= 55 for r in ranges[1:-1])
     assert replace(probe, planning="serial") == probe_video(path)
