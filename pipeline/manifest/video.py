@@ -150,8 +150,8 @@ VIDEO_COLUMNS = {
     ),
     "rotation": "Display rotation in degrees carried from the source (frames are not rotated).",
     "field_order": (
-        "The source's scan: progressive, tff, bff, or interlaced (flagged without an order); null when failed "
-        "before the probe."
+        "The source's scan, decided on its first segment.range_frames frames (interlaced when half are flagged): "
+        "progressive, tff, bff, or interlaced (flagged without an order); null when failed before the probe."
     ),
     "timecode": (
         "Start timecode carried from the source (HH:MM:SS:FF, ';' before the frames for drop-frame), as the output "

@@ -202,7 +202,7 @@ def _probe(
     scan, planning = None, "serial"
     if scanning.scan_ranges is not None:
         with _opened(src, limits) as (container, stream):
-            scan, planning = yield from _sharded_scan(container, stream, scanning, limits)
+            scan, planning = yield from _sharded_scan(container, stream, scanning)
     with _opened(src, limits) as (container, stream):
         scan = scan or _scan(container, stream, scanning.detector(), scanning.range_frames)
         return _described(container, stream, scan, planning, scanning.range_frames, limits)
@@ -338,7 +338,7 @@ def _header_duration_s(container: InputContainer, stream: VideoStream) -> float 
 
 
 def _sharded_scan(
-    container: InputContainer, stream: VideoStream, scanning: _Scanning, limits: dict[str, Any]
+    container: InputContainer, stream: VideoStream, scanning: _Scanning
 ) -> Generator[ScanProgress, None, tuple[FrameScan | None, str]]:
     """The frames scanned range by range (ranges.py), telling the progress after each; or None and
     why it fell back to serial ("serial" alone for a video shorter than two ranges: nothing to share)."""
