@@ -23,7 +23,8 @@ class FusedStage:
     def __init__(self, strong: dict[str, Any], light: dict[str, Any]) -> None:
         self.strong = StrongStage(**strong)
         self.light = LightStage(**light)
-        set_torch_threads(strong["pool"])  # the actor's CPUs are the strong pool's (each stage set its own)
+        # The actor's CPUs are the strong pool's (each stage set its own).
+        set_torch_threads(strong["pool"], self.strong.device, share_cores=True)
 
     def __call__(self, batch: dict) -> dict:
         segments = records_from_batch(batch)

@@ -182,7 +182,10 @@ class PoolSpec(StrictModel):
     )
     num_cpus: float = Field(0.5, gt=0, le=256, description="CPUs reserved per actor.")
     torch_threads: int | None = Field(
-        None, ge=1, description="Torch intra-op threads per actor; default: num_cpus rounded up."
+        None,
+        ge=1,
+        description="Torch intra-op threads per actor; default: num_cpus rounded up, but on a CPU the strong pool's "
+        "actors (and a fused pool's) share the node's cores among them (docs/performance.md#cpu).",
     )
     frames_per_pass: int = Field(8, ge=1, le=1024, description="Frames per model call; bounds activation memory.")
     precision: Literal["fp32", "bf16", "fp16"] = Field(

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+import os
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+import torch
 
 from actors.decode import decode_segment
 from actors.encode import encode_segment
 from actors.light import LightStage
+from actors.model_stage import set_torch_threads
 from actors.rows import records_from_batch, records_to_batch
 from actors.strong import StrongStage
 from pipeline.config import EncodeSpec, PoolSpec
@@ -125,3 +128,24 @@ def test_batches_round_trip_ragged_frames(clip: Path):
     second.lr = np.zeros((2, 4, 4, 3), np.uint8)  # same shapes: still one array per segment
     same = records_from_batch(records_to_batch([first, second]))
     assert same[1].lr.shape == (2, 4, 4, 3)
+
+
+@pytest.mark.parametrize(
+    "pool, share_cores, device, expected",
+    [
+        (PoolSpec(), True, "cpu", "cores"),  # the strong pool's one actor: every core
+        (PoolSpec(size=2), True, "cpu", "half"),  # two actors share them
+        (PoolSpec(), False, "cpu", 1),  # the light pool: one thread per reserved CPU, rounded up
+        (PoolSpec(num_cpus=3), False, "cpu", 3),
+        (PoolSpec(torch_threads=5), True, "cpu", 5),  # the user's setting wins
+        (PoolSpec(), True, "cuda", 1),  # on a GPU the threads only feed it
+    ],
+)
+def test_torch_threads_by_pool(monkeypatch: pytest.MonkeyPatch, pool, share_cores, device, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(8)))
+    before = torch.get_num_threads()
+    try:
+        set_torch_threads(pool, torch.device(device), share_cores)
+        assert torch.get_num_threads() == {"cores": 8, "half": 4}.get(expected, expected)
+    finally:
+        torch.set_num_threads(before)
