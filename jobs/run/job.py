@@ -287,11 +287,11 @@ class Job:
                 state.segments = None
                 self._left_to_another_run(state, segment.status, segment.error or "")
             return
+        known = segment.segment_count != COUNT_NOT_YET_KNOWN  # the video's last-planned segments: its whole probe
         if state.probe is None:
-            state.probe, state.started = segment.probe, segment.planned_at
-            self.report.video_planned(state.info.uri, state.probe.n_frames, 0)
-        if segment.segment_count != COUNT_NOT_YET_KNOWN:  # the video's last-planned segments: its whole probe
-            state.probe, state.segment_count = segment.probe, segment.segment_count
+            state.started = segment.planned_at
+        if state.probe is None or known:
+            state.probe, state.segment_count = segment.probe, segment.segment_count if known else 0
             self.report.video_planned(state.info.uri, state.probe.n_frames, state.segment_count)
         self._add_segment(state, segment, stitch, pending)
 
