@@ -92,8 +92,8 @@ def index_ranges(
 ) -> list[FrameRange] | str:
     """Demux the whole file once (feeding `audio` its packets) and cut the video's frames into
     ranges of at least `range_frames` frames (more, after the first, for a video of over MAX_RANGES
-    of them), each starting at a keyframe; or, where the index cannot be trusted to do that, the reason (then the
-    video is scanned serially)."""
+    of them), each starting at a keyframe; or, where the index cannot be trusted to do that, the
+    reason (then the video is scanned serially)."""
     packets: list[tuple[int | None, int | None, bool]] = []
     try:
         for packet in container.demux(stream, *audio.streams):
