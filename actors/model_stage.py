@@ -25,7 +25,7 @@ def set_torch_threads(pool: PoolSpec, device: torch.device, share_cores: bool) -
     strong model's actors, alone or fused, on a CPU) the node's cores shared among the pool's actors
     instead. The strong model is most of a CPU job's work, and its threads take the cycles the
     other stages leave idle: at x4 on 2 cores the two pools' steady rate rose from 0.49 to 0.65 of
-    the roofline, the fused pool's from 0.51 to 0.71 (docs/performance.md#cpu). Other actors keep one
+    the roofline (docs/performance.md#cpu). Other actors keep one
     thread per reserved CPU: their extra threads only fight the decode and encode tasks beside them."""
     threads = max(1, math.ceil(pool.num_cpus))
     if share_cores and device.type == "cpu":

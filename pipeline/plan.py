@@ -43,12 +43,6 @@ class Segment:
         return asdict(self)
 
 
-def scene_ranges(n_frames: int, cuts: list[int]) -> list[tuple[int, int]]:
-    """[start, end) of each scene; `cuts` are the first frames of new scenes."""
-    bounds = [0, *sorted(c for c in set(cuts) if 0 < c < n_frames), n_frames]
-    return [(a, b) for a, b in zip(bounds, bounds[1:])]
-
-
 # A scene longer than this many segments and one more is planned in blocks of this many full
 # segments, each final once the scan is a segment past it, so a long scene's first segments go on
 # while the rest is scanned; a shorter scene (or a long one's last block) is split into equal

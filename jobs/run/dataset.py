@@ -175,8 +175,10 @@ def job_dataset(
         ds = ray.data.from_items(videos, override_num_blocks=len(videos))
         plan_args = {"storage": storage, "spec": spec, "temporal_radius": temporal_radius}
         # A video per planning task (with the job's retry cap: a file that crashes its decoder must
-        # not be retried forever, as Ray Data's default would), then its segments cut into a block
-        # each, streamed, so decoding and encoding spread over segments, not videos.
+        # not be retried forever, as Ray Data's default would). Its rows are a block each already
+        # (target_max_block_size above); the repartition keeps decoding an operator of its own,
+        # which Ray Data would otherwise fuse into the planning task (a video's segments decoded
+        # one after another there), so decoding and encoding spread over segments, not videos.
         plan = {**plan_args, "progress": progress, "leases": leases}
         ds = ds.map_batches(plan_videos, batch_size=1, batch_format="numpy", fn_kwargs=plan, **task)
         ds = ds.repartition(target_num_rows_per_block=1)

@@ -1,3 +1,4 @@
+import itertools
 import random
 
 import pytest
@@ -12,9 +13,14 @@ from pipeline.plan import (
     plan_segments,
     plan_video,
     plan_video_stream,
-    scene_ranges,
 )
 from tests.clips import make_clip, make_corrupt
+
+
+def scene_ranges(n_frames, cuts):
+    """[start, end) of each scene; `cuts` are the first frames of new scenes."""
+    bounds = [0, *sorted(c for c in set(cuts) if 0 < c < n_frames), n_frames]
+    return list(itertools.pairwise(bounds))
 
 
 def covered(segments):
