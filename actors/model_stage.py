@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
 
 import torch
@@ -60,7 +61,9 @@ class ModelStage:
         self.model = compile_model(model) if pool.compile else model
         self.tile = AdaptiveTile(pool.tile, model.spatial_radius, model.spatial_align, self.device)
         self.storage = storage or Storage()  # the job's output storage: run markers (and references)
-        self.progress = progress  # the job's ProgressBoard (actors/progress.py), told of the light stage's passes
+        self.progress = progress  # the job's ProgressBoard (actors/progress.py): the start-up, the light stage's passes
+        if progress is not None:
+            progress.ready.remote(self.kind, time.time())  # wall time: the driver's clock is another process's
 
     def __call__(self, batch: dict) -> dict:
         segments = records_from_batch(batch)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -68,8 +71,20 @@ def _execute(
     leading them) and exit with its status: 1 when any video failed."""
     with _reporting(quiet, as_json) as reporter:
         with refusals(), reporter:
-            summary = runner(spec, report=reporter)
+            summary = runner(spec, report=reporter, launched=_process_started_at())
         _report(summary, reporter, *([first(summary)] if first else []))
+
+
+def _process_started_at() -> float | None:
+    """The wall time this process started (Linux's /proc), so the job's start-up counts the
+    imports; None elsewhere."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except OSError:
+        return None
+    ticks = int(stat.rpartition(")")[2].split()[19])  # field 22, starttime: clock ticks after boot
+    return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _report(summary: JobSummary, reporter: Reporter, *first: str) -> None:
@@ -80,8 +95,11 @@ def _report(summary: JobSummary, reporter: Reporter, *first: str) -> None:
         f"{len(summary.videos_skipped)} already done, {summary.segments_reused} segment(s) reused; "
         f"{summary.frames} frames in {summary.wall_s:.1f} s"
     )
+    times = [f"started up in {summary.startup_s:.1f} s"] if summary.startup_s is not None else []
     if summary.first_output_s is not None:
-        totals += f" (first chunk after {summary.first_output_s:.1f} s)"
+        times.append(f"first chunk after {summary.first_output_s:.1f} s")
+    if times:
+        totals += f" ({', '.join(times)})"
     outputs = [f"output   {uri}" for uri in summary.outputs.values()]
     lines = [*first, totals, *outputs, f"manifest {summary.output.rstrip('/')}/_pssr/manifest/"]
     reporter.finished(summary, status, lines)

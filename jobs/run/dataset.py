@@ -149,9 +149,9 @@ def job_dataset(
 ) -> ray.data.Dataset:
     """The videos (`actors/plan.py: video_row`) through every stage; its rows are the segments as
     the encode stage leaves them (no frames), and one row for each video that got no segments, in
-    no particular order. The planning stage reports each plan to `progress` and the light stage its
-    passes (actors/progress.py); a sync's planning stage takes the video's lease from `leases`
-    (actors/leases.py)."""
+    no particular order. The planning stage reports each plan to `progress`, the model stages when
+    they are ready and the light stage its passes (actors/progress.py); a sync's planning stage
+    takes the video's lease from `leases` (actors/leases.py)."""
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = False
     # A block whose retries are spent is dropped, not the whole job: its video fails when the
@@ -183,7 +183,7 @@ def job_dataset(
         ds = ds.map_batches(plan_videos, batch_size=1, batch_format="numpy", fn_kwargs=plan, **task)
         ds = ds.repartition(target_num_rows_per_block=1)
         ds = ds.map(decode_segment, fn_kwargs={"storage": storage}, **task)
-        strong = stage_args(spec.strong_pool, spec, models.strong, models.strong_sha256, storage)
+        strong = stage_args(spec.strong_pool, spec, models.strong, models.strong_sha256, storage, progress)
         light = stage_args(spec.light_pool, spec, models.light, models.light_sha256, storage, progress)
         if spec.fused:
             ds = ds.map_batches(FusedStage, **_pool_args(spec.strong_pool, spec, {"strong": strong, "light": light}))

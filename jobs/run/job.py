@@ -59,9 +59,22 @@ PASSES_TIMEOUT_S = 5.0  # the most a progress tick waits for the board's answer
 COLLECT_POLL_S = 0.5  # how long the stitches' thread waits at a time
 
 
+# The model stages whose first actor's model must be loaded before the job has started up.
+STAGES = ("strong", "light")
+
+
 class Job:
-    def __init__(self, spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> None:
+    def __init__(
+        self,
+        spec: JobSpec,
+        echo: Callable[[str], None] = print,
+        report: Reporter | None = None,
+        launched: float | None = None,
+    ) -> None:
+        """`launched`: the wall time (time.time()) the job's process started, for the start-up's
+        imports (the CLI's; None when the job is one of many in a process)."""
         self.spec = spec
+        self.launched = launched
         self.report = report or Reporter(echo)  # what users see: lines, a status line or JSON (jobs/run/reporters.py)
         self.storage = Storage(**spec.storage.model_dump())
         self.job_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
@@ -85,6 +98,8 @@ class Job:
         self.fixity: list[tuple[str, FileDigests]] = []  # (output URI, its digests) of each video this run wrote
         self.board: ActorHandle | None = None  # the light stage's progress board, while `run` runs
         self.started = time.monotonic()  # reset when `run` starts: the job's clock (time to first output)
+        self.started_wall = time.time()  # the same moment by the wall clock, which the actors' reports use
+        self.ray_s: float | None = None  # how long connecting to Ray took
         self._lock = threading.Lock()  # the rows' thread and the stitches' (`_process`) share the video states
 
     def list_videos(self) -> list[VideoState]:
@@ -132,7 +147,7 @@ class Job:
     def run(self) -> JobSummary:
         """Run every listed video through one streaming Dataset (jobs/run/dataset.py): each is
         planned as the pipeline reaches it, and stitched as soon as its last chunk is in."""
-        self.started = time.monotonic()
+        self.started, self.started_wall = time.monotonic(), time.time()
         self.report.job_started(self.job_id, self.spec.input, self.spec.output)
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -150,12 +165,15 @@ class Job:
             todo = [state for state in videos if not state.error]
             if todo:
                 self._check_context()
+                connecting = time.monotonic()
                 connect(self.spec.ray, verbose=log.isEnabledFor(logging.DEBUG))
+                self.ray_s = time.monotonic() - connecting
                 self.board = ProgressBoard.remote()
                 self.report.follow(self._taken)
                 self.report.publish(publish)
                 self._process(todo)
         finally:
+            self._started_up()  # a job shorter than a progress tick
             self.report.follow(None)
             self.report.publish(None)
             self._ended()
@@ -189,11 +207,32 @@ class Job:
     def _taken(self) -> Taken:
         """The light stage's passes and the videos planned since the last call (actors/progress.py),
         for the reporter's ticks."""
+        self._started_up()
         try:
             return ray.get(self.board.take.remote(), timeout=PASSES_TIMEOUT_S)
         except ray.exceptions.RayError as exc:  # a board lost with its node, or busy: the next tick asks again
             log.debug("progress board: %s", _reason(exc))
             return {}, {}
+
+    def _started_up(self) -> None:
+        """Report the start-up once every model stage has an actor with its model loaded: from the
+        process's start (else the job's), the imports, Ray's start, then the listing and the
+        pools' actors loading their models."""
+        if self.summary.startup_s is not None or self.board is None or self.ray_s is None:
+            return
+        try:
+            ready = ray.get(self.board.ready_at.remote(), timeout=PASSES_TIMEOUT_S)
+        except ray.exceptions.RayError as exc:
+            log.debug("progress board: %s", _reason(exc))
+            return
+        if not set(STAGES) <= ready.keys():
+            return
+        imports = None if self.launched is None else self.started_wall - self.launched
+        pools = max(ready[kind] for kind in STAGES) - self.started_wall - self.ray_s
+        with self._lock:  # the reporter's ticks and the job's end both ask
+            if self.summary.startup_s is None:
+                self.summary.startup_s = (imports or 0.0) + self.ray_s + pools
+                self.report.started_up(self.summary.startup_s, imports, self.ray_s, pools)
 
     def _inputs(self, container: str) -> list[ObjectInfo]:
         """The input videos, without this job's own outputs when OUTPUT lies in INPUT: a folder
@@ -355,6 +394,7 @@ class Job:
     def _collect(self, pending: dict[ray.ObjectRef, VideoState], read_all: threading.Event) -> None:
         """Finish each video whose stitch is done, until every row is read and no stitch is left."""
         while True:
+            self._started_up()  # here, every COLLECT_POLL_S: a non-terminal reporter ticks only every 30 s
             with self._lock:
                 refs = list(pending)
             if not refs:
@@ -409,5 +449,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_job(spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> JobSummary:
-    return Job(spec, echo, report).run()
+def run_job(
+    spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None, launched: float | None = None
+) -> JobSummary:
+    return Job(spec, echo, report, launched).run()

@@ -1,6 +1,6 @@
 """What a running job shows: the job (jobs/run/job.py, jobs/run/sync.py) calls a reporter's event
-methods (job started, videos listed, video planned, segment done, first chunk written, video ok,
-failed or skipped), which count them into the job's progress (jobs/run/progress.py) with the
+methods (job started, videos listed, started up, video planned, segment done, first chunk written,
+video ok, failed or skipped), which count them into the job's progress (jobs/run/progress.py) with the
 light stage's passes (taken from the job at each tick: `follow`), and show them as asked:
 
 * Reporter: the per-video lines `pssr run` prints (`ok`, `FAILED`, `skip`) through `echo`; run
@@ -156,6 +156,14 @@ class Reporter:
     def segment_done(self, video: str, index: int, frames: int, reused: bool) -> None:
         with self._lock:
             self.progress.segment_done(video, index, frames, reused)
+
+    def started_up(self, seconds: float, imports_s: float | None, ray_s: float, pools_s: float) -> None:
+        """Both pools have a model loaded: the job's fixed cost, apart from its work. The parts follow
+        one another: the imports (None: not known), Ray's start, then the listing and the pools'
+        actors loading their models."""
+        parts = ([] if imports_s is None else [f"imports {imports_s:.1f} s"]) + [f"Ray {ray_s:.1f} s"]
+        line = f"started up in {seconds:.1f} s: {', '.join(parts)}, listing and the pools' models {pools_s:.1f} s"
+        self.event("started_up", line, seconds=seconds, imports_s=imports_s, ray_s=ray_s, pools_s=pools_s)
 
     def first_output(self, seconds: float) -> None:
         """The job's first chunk is written: how long the start took (Ray, actors, planning, the first segment)."""

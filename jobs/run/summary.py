@@ -17,6 +17,8 @@ class JobSummary:
     frames: int = 0
     wall_s: float = 0.0
     first_output_s: float | None = None  # from the job's start to its first chunk written; None if none was
+    # From the process's start (the CLI's; else the job's) to both pools' first models loaded; None if never.
+    startup_s: float | None = None
 
     @property
     def ok(self) -> bool:

@@ -49,8 +49,14 @@ class SyncSummary(JobSummary):
 
 
 class SyncJob(Job):
-    def __init__(self, spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> None:
-        super().__init__(spec, echo, report)
+    def __init__(
+        self,
+        spec: JobSpec,
+        echo: Callable[[str], None] = print,
+        report: Reporter | None = None,
+        launched: float | None = None,
+    ) -> None:
+        super().__init__(spec, echo, report, launched)
         self.summary = SyncSummary(job_id=self.job_id, output=spec.output)
         self.facts = dataclasses.replace(self.facts, max_attempts=spec.sync.max_attempts)
         self.keeper: ActorHandle | None = None  # the run's leases, while its pipeline runs
@@ -151,5 +157,7 @@ class SyncJob(Job):
             ray.get(self.keeper.release.remote(state.key, outcome))
 
 
-def run_sync(spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None) -> SyncSummary:
-    return SyncJob(spec, echo, report).run()
+def run_sync(
+    spec: JobSpec, echo: Callable[[str], None] = print, report: Reporter | None = None, launched: float | None = None
+) -> SyncSummary:
+    return SyncJob(spec, echo, report, launched).run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import subprocess
 import sys
 import textwrap
@@ -179,6 +180,7 @@ def feed(reporter: Reporter, clock: Clock) -> None:
     reporter.video_skipped("in/old.mp4", "done by job J0")
     reporter.job_started("J1", "in/", "out/")
     reporter.listed(2)
+    reporter.started_up(9.5, 2.0, 3.0, 4.5)
     reporter.video_planned("in/a.mp4", frames=48, segments=2)
     reporter.video_planned("in/b.mp4", frames=24, segments=1)
     clock.now += 4
@@ -203,6 +205,7 @@ def test_plain_lines_are_the_events_and_progress_is_a_log_record_every_period(ca
     assert lines == [
         "skip   in/old.mp4: done by job J0",
         "job J1: 2 video(s) to process from in/ -> out/",
+        "started up in 9.5 s: imports 2.0 s, Ray 3.0 s, listing and the pools' models 4.5 s",
         "first chunk written 4.0 s after the start",
         "ok     in/a.mp4 -> out/a_x4.mp4",
         "FAILED in/b.mp4: MediaError: cannot open",
@@ -221,6 +224,7 @@ def test_a_terminal_gets_one_status_line_redrawn_below_the_event_lines(monkeypat
     assert type(console_reporter(lines.append, err)) is TerminalReporter
     reporter.job_started("J1", "in/", "out/")
     reporter.listed(2)
+    reporter.started_up(9.5, 2.0, 3.0, 4.5)
     reporter.video_planned("in/a.mp4", frames=48, segments=2)
     planned_at = clock.now
     clock.now += reporter.every_s
@@ -299,20 +303,21 @@ def test_json_lines_one_object_per_event_with_the_job_id_progress_and_summary():
 
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [e["event"] for e in events] == [
-        "video_skipped", "job_started", "listed", "video_planned", "video_planned", "first_output", "video_ok",
-        "video_failed", "progress", "summary",
+        "video_skipped", "job_started", "listed", "started_up", "video_planned", "video_planned", "first_output",
+        "video_ok", "video_failed", "progress", "summary",
     ]  # fmt: skip
     assert events[0]["job_id"] is None and {e["job_id"] for e in events[1:]} == {"J1"}
     for event in events:
         assert datetime.fromisoformat(event["ts"]).utcoffset().total_seconds() == 0
-    assert events[5]["seconds"] == 4.0
-    ok = events[6]
+    assert (events[3]["seconds"], events[3]["imports_s"], events[3]["ray_s"], events[3]["pools_s"]) == (9.5, 2, 3, 4.5)
+    assert events[6]["seconds"] == 4.0
+    ok = events[7]
     assert (ok["video"], ok["output"], ok["frames"]) == ("in/a.mp4", "out/a_x4.mp4", 48)
-    assert events[7]["error"] == "MediaError: cannot open"
-    progress = events[8]
+    assert events[8]["error"] == "MediaError: cannot open"
+    progress = events[9]
     assert (progress["videos_ok"], progress["videos_failed"], progress["frames_done"]) == (1, 1, 48)
     assert progress["frames_per_s"] == pytest.approx(48 / (4 + reporter.every_s))
-    assert events[9]["exit_status"] == 1 and events[9]["videos_failed"] == {"b.mp4": "MediaError: cannot open"}
+    assert events[10]["exit_status"] == 1 and events[10]["videos_failed"] == {"b.mp4": "MediaError: cannot open"}
 
 
 def test_log_records_carry_the_job_id_as_text_and_as_json():
@@ -493,6 +498,7 @@ def test_the_light_stage_reports_its_passes_to_the_board_and_a_retry_counts_once
     StrongStage("tiny", 2, "cpu", PoolSpec(), None, None).process(segment)
     strong = segment.hr.copy()
     light = LightStage("tiny", 2, "cpu", PoolSpec(frames_per_pass=2), None, None, progress=board)
+    assert list(ray.get(board.ready_at.remote())) == ["light"]  # its model loaded: the job's start-up
     light.process(segment)
     board.planned.remote(str(clip), 20, 4)  # as the planning stage tells it
     assert ray.get(board.take.remote()) == ({(str(clip), 0): 5}, {str(clip): (20, 4)})
@@ -538,6 +544,8 @@ def test_a_jobs_progress_counts_the_light_stages_passes_and_every_frame_once(tmp
 
     assert summary.ok and summary.frames == 24
     assert summary.first_output_s is not None and 0 < summary.first_output_s <= summary.wall_s
+    # Started up once both pools' models were loaded: no imports counted without the CLI's process start.
+    assert summary.startup_s is not None and 0 < summary.startup_s < summary.first_output_s
     # The light stage had reported (some of) a segment's frames before the segment came out of encode.
     assert len(reporter.ahead) == 3 and max(reporter.ahead) > 0
     snap = reporter.progress.snapshot()
@@ -563,7 +571,16 @@ def test_run_shows_its_own_lines_and_keeps_rays_in_the_job_log(inputs: Path, tmp
     assert first.startswith("job ") and first.endswith(".log")
     log_path = Path(first.rpartition("; log ")[2])
     assert log_path.parent == out / "_pssr" / "logs"
-    assert "first chunk written " in done.stdout and "(first chunk after " in done.stdout
+    assert "first chunk written " in done.stdout and ", first chunk after " in done.stdout
+    # The start-up on its own line, its parts adding up (imports: the CLI's process started before the job).
+    figure = r"([\d.]+) s"
+    started = re.search(
+        rf"started up in {figure}: imports {figure}, Ray {figure}, listing and the pools' models {figure}", done.stdout
+    )
+    assert started is not None, done.stdout
+    total, *parts = (float(x) for x in started.groups())
+    assert all(part > 0 for part in parts) and abs(total - sum(parts)) <= 0.15
+    assert f"(started up in {started.group(1)} s, first chunk after " in done.stdout
     # The console's stderr: pssr's records only (the failed video, and a progress record every 30 s
     # on a slow machine), none of Ray's lines.
     console = [line for line in done.stderr.splitlines() if line.strip() and "]: progress: " not in line]
@@ -580,6 +597,7 @@ def test_progress_is_published_every_period_with_the_unfinished_videos():
     reporter.publish(published.append)
     reporter.job_started("J1", "in/", "out/")
     reporter.listed(2)
+    reporter.started_up(9.5, 2.0, 3.0, 4.5)
     reporter.video_planned("in/a.mp4", frames=48, segments=2)
     reporter.video_planned("in/b.mp4", frames=24, segments=1)
     clock.now += 1
