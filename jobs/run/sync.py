@@ -15,6 +15,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import ray
 from ray.actor import ActorHandle
@@ -49,14 +50,8 @@ class SyncSummary(JobSummary):
 
 
 class SyncJob(Job):
-    def __init__(
-        self,
-        spec: JobSpec,
-        echo: Callable[[str], None] = print,
-        report: Reporter | None = None,
-        launched: float | None = None,
-    ) -> None:
-        super().__init__(spec, echo, report, launched)
+    def __init__(self, spec: JobSpec, *args: Any, **kwargs: Any) -> None:  # Job's arguments
+        super().__init__(spec, *args, **kwargs)
         self.summary = SyncSummary(job_id=self.job_id, output=spec.output)
         self.facts = dataclasses.replace(self.facts, max_attempts=spec.sync.max_attempts)
         self.keeper: ActorHandle | None = None  # the run's leases, while its pipeline runs
