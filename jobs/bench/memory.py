@@ -251,13 +251,14 @@ def _run_in_this_process(request: dict[str, Any]) -> None:
 
     from jobs.run.dataset import planned_segment_bytes, segments_in_flight
     from jobs.run.job import run_job
+    from jobs.run.ray_cluster import LOCAL_SYSTEM_CONFIG
     from pipeline.config import load_job_spec
     from pipeline.manifest.files import read_manifests
     from pipeline.models import model_info
     from pipeline.storage import Storage
 
     spec = load_job_spec(request["config"], request["overrides"])
-    ray.init(include_dashboard=False, log_to_driver=False, **request["ray_init"])
+    ray.init(include_dashboard=False, log_to_driver=False, _system_config=LOCAL_SYSTEM_CONFIG, **request["ray_init"])
     store_peak = [0.0]
     done = threading.Event()
 
@@ -271,7 +272,7 @@ def _run_in_this_process(request: dict[str, Any]) -> None:
     summary = run_job(spec)
     done.set()
     sampler.join()
-    _, segments = read_manifests(Storage(), spec.output)
+    _, segments = read_manifests(Storage(**spec.storage.model_dump()), spec.output)
     models = spec.models
     radius = model_info("strong", models.strong, spec.scale, models.weights_dir, models.strong_sha256).temporal_radius
     # As the job sizes its budget (jobs/run/dataset.py: largest_segment_bytes): the largest segment the frame size allows.
@@ -285,6 +286,7 @@ def _run_in_this_process(request: dict[str, Any]) -> None:
         # For `pssr bench throughput`: the job's own wall time (Ray already up), and when it ended on
         # the system-wide monotonic clock, which the parent shares (start-up included from its side).
         "job_wall_s": summary.wall_s,
+        "startup_s": summary.startup_s,  # the job's own (Ray already up): until both pools' models are loaded
         "done_monotonic": time.monotonic(),
     }
     print(_DONE + json.dumps(report), flush=True)

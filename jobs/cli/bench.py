@@ -374,6 +374,39 @@ def first_chunk(minutes: str, size: tuple[int, int], **options: Any) -> None:
 
 
 @bench.command()
+@click.option("--out", default="bench-out", show_default=True, help="Folder for the clip and the results.")
+@_count("--clips", 500, "Clips in the bucket (a tenth of them run first).", least=10)
+@_count("--frames", 48, "Frames of each clip.", least=2)
+@click.option("--size", default="320x180", show_default=True, callback=_size, help="Frame size WxH.")
+@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True, help="Upscaling factor.")
+@click.option("--strong", default="bicubic", show_default=True, help="Strong model (bicubic: the pipeline's own cost).")
+@click.option("--light", default="none", show_default=True, help="Light model.")
+@click.option("--num-cpus", type=click.IntRange(min=1), help="Ray CPUs (default: the machine's).")
+@_count("--object-store-mb", 300, "Ray object store size.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), help="Job config file (YAML) for both runs.")
+def bucket(size: tuple[int, int], scale: str, **options: Any) -> None:
+    """A bucket of many short clips through one job: no drains between videos.
+
+    A moto S3 server holds CLIPS copies of a synthetic clip. One clip's steady work is measured
+    stage by stage in one process; then the job runs on a tenth of the bucket and on all of it,
+    each in its own process and Ray cluster. Prints the job's work time (after its start-up)
+    against CLIPS x that work / Ray CPUs, the longest gap between chunks written and the driver's
+    peak RSS; writes OUT/bucket.parquet and OUT/bucket.md; exits 1 unless the work is within 1.3x
+    of the ideal and the driver's peak grew at most 1.2x. Needs moto (pip install -e .[test]).
+    """
+    from jobs.bench.bucket import bench_bucket  # late: Ray, torch and moto import slowly
+    from jobs.bench.errors import BenchError
+
+    width, height = size
+    try:
+        ok = bench_bucket(width=width, height=height, scale=int(scale), echo=click.echo, **options)
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not ok:
+        raise SystemExit(1)
+
+
+@bench.command()
 @click.option("--out", default="bench-out", show_default=True, help="Folder for the results.")
 @_count("--keys", 10_000, "Input objects in the bucket (as many outputs again).")
 @_count("--repeat", 2, "Decisions timed; the fastest counts.")

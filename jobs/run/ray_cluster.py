@@ -15,6 +15,14 @@ from pipeline.config import RaySpec
 
 log = logging.getLogger(__name__)
 
+# A local cluster keeps idle workers this long (Ray's default: one second whenever the node has more
+# workers than CPUs, which the pools' and Ray Data's actors alone make it). A task that then finds no
+# idle worker starts a fresh process, importing PyAV, NumPy and the pipeline: measured with
+# `pssr bench bucket`, short clips spent more CPU starting workers than working
+# (docs/benchmarks.md#bucket). A job's tasks come one after another, so their workers stay busy.
+IDLE_WORKER_S = 60
+LOCAL_SYSTEM_CONFIG = {"idle_worker_killing_time_threshold_ms": IDLE_WORKER_S * 1000}
+
 # Where Ray Data logs the issues its detectors find (ray/data/_internal/issue_detection/): each a
 # block of many lines about Ray Data's settings, every 30 s while it lasts.
 ISSUES_LOGGER = "ray.data._internal.issue_detection.issue_detector_manager"
@@ -33,7 +41,13 @@ def connect(spec: RaySpec, verbose: bool = False) -> None:
         if spec.address or os.environ.get("RAY_ADDRESS"):
             ray.init(address=spec.address, logging_level=level, log_to_driver=verbose)
         else:
-            ray.init(num_cpus=spec.num_cpus, include_dashboard=False, logging_level=level, log_to_driver=verbose)
+            ray.init(
+                num_cpus=spec.num_cpus,
+                include_dashboard=False,
+                logging_level=level,
+                log_to_driver=verbose,
+                _system_config=LOCAL_SYSTEM_CONFIG,
+            )
     if not verbose:
         # Read by Ray Data each time a Dataset starts (its documented logging hook).
         os.environ.setdefault("RAY_DATA_LOGGING_CONFIG", str(Path(__file__).with_name("ray_data_quiet_logging.yaml")))

@@ -26,6 +26,7 @@ import yaml
 
 from jobs.cli.main import cli as pssr_cli
 from jobs.cli.options import RUN_FIELDS
+from jobs.run.ray_cluster import IDLE_WORKER_S, LOCAL_SYSTEM_CONFIG
 from pipeline.config import JobSpec, PoolSpec, load_job_spec
 
 ROOT = Path(__file__).parents[2]
@@ -417,6 +418,16 @@ def test_versions_agree() -> None:
         for doc in yaml.safe_load_all((INFRA / relative).read_text()):
             for found in re.findall(r"image: (\S+)", yaml.safe_dump(doc)):
                 assert found == image, f"{relative}: {found}, not the image of infra/Dockerfile ({image})"
+
+
+def test_the_image_and_the_launcher_keep_idle_workers_as_a_local_cluster_does() -> None:
+    setting = f"RAY_idle_worker_killing_time_threshold_ms={IDLE_WORKER_S * 1000}"
+    assert setting.split("=") in [arg.split("=", 1) for op, arg in dockerfile_instructions() if op == "ENV"]
+    launcher = load("aws/cluster.yaml")
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        (start,) = [line for line in launcher[key] if "ray start" in line]
+        assert f"export {setting};" in start
+    assert LOCAL_SYSTEM_CONFIG["idle_worker_killing_time_threshold_ms"] == IDLE_WORKER_S * 1000
 
 
 def test_dockerfile_default_command_is_a_pssr_command(programs: dict[str, click.Group]) -> None:
