@@ -394,6 +394,13 @@ class JobSpec(StrictModel):
         SegmentSpec(), description="How videos are cut into segments: scene detection, length, context frames."
     )
     encode: EncodeSpec = Field(EncodeSpec(), description="The output's codec, pixel format, container and GOP.")
+    access: EncodeSpec | None = Field(
+        None,
+        description="An access copy beside each output, from the same frames in the same run: its codec, crf, "
+        "pixel format and container (e.g. codec h264 beside an ffv1 or prores master). Written as "
+        "OUTPUT_xN.access.CONTAINER with its own sidecars and its own manifest row "
+        "(docs/formats.md#preservation-master-and-access-copy); default: none.",
+    )
     limits: LimitsSpec = Field(
         LimitsSpec(), description="Videos refused from their headers, before any frame is decoded."
     )
@@ -450,6 +457,8 @@ class JobSpec(StrictModel):
             "segment": self.segment.model_dump(exclude={"range_frames"}),
             # hardware and precision only when set: the hashes of jobs from before these settings stay.
             "encode": self.encode.model_dump(exclude={"hardware"} if self.encode.hardware == "never" else None),
+            # Only when set, as hardware above.
+            **({"access": self.access.model_dump()} if self.access is not None else {}),
             **{
                 f"{name}_precision": pool.precision
                 for name, pool in (("strong", self.strong_pool), ("light", self.light_pool))

@@ -37,6 +37,13 @@ def output_key(input_key: str, scale: int, container: str) -> str:
     return f"{stem}_x{scale}.{container}"
 
 
+def access_uri(output_uri: str, container: str) -> str:
+    """`films/a_x4.mkv` -> `films/a_x4.access.mp4`: the access copy beside a preservation master (and
+    in staging, each chunk's beside its chunk)."""
+    stem, _ = posixpath.splitext(output_uri)
+    return f"{stem}.access.{container}"
+
+
 def reference_uri(reference: str, input_root: str, input_uri: str) -> str:
     """The HR reference of an input (benchmark mode): `reference` itself when the input root is
     the video file, else the input's relative key below the `reference` folder or prefix."""

@@ -100,6 +100,7 @@ class SegmentRecord:
     # --- the chunk: written by the encode stage
     chunk_uri: Annotated[str, pa.string(), NULLABLE]  # always set here; the manifest allows a null
     encoder: String | None = None
+    access_encoder: String | None = None  # of its access copy's chunk (JobSpec.access)
     encoded_at: TimestampUTC | None = None
     # --- the outcome: a failing stage sets status and error (actors/rows.py: run_stage)
     status: String = "ok"
@@ -329,6 +330,10 @@ SEGMENT_COLUMNS = {
     "encoder": (
         "FFmpeg encoder that wrote the chunk (libx264, h264_nvenc, ...); null when none was written, or for a "
         "reused chunk recorded before this column existed."
+    ),
+    "access_encoder": (
+        "FFmpeg encoder that wrote the chunk of the access copy (the `access` setting), beside the chunk; null "
+        "without an access copy."
     ),
     "encoded_at": (
         "When the chunk was written (UTC, by its worker's clock); for a reused chunk, when the earlier run wrote "

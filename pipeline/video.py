@@ -21,6 +21,7 @@ class VideoState:
     key: str
     output_uri: str
     reference_uri: str | None = None  # its HR reference (benchmark mode)
+    access_uri: str | None = None  # its access copy beside the output (JobSpec.access)
     last_success: FinishedVideo | None = None  # the latest run that finished it, if any
     attempt: int = 1  # this run's attempt at this input version (failed runs before it, plus one)
     # From its first segment back (each carries them): what planning found, and into how many segments.
@@ -30,8 +31,9 @@ class VideoState:
     # segment index -> its finished record (a segment delivered twice counts once); None once written
     # (or left to another run)
     segments: dict[int, SegmentRecord] | None = field(default_factory=dict)
-    stitching: bool = False  # all its segments are in: its stitch task runs
+    stitching: bool = False  # all its segments are in: its stitch tasks run
     stitch: StitchStats | None = None
+    access_stitch: StitchStats | None = None
     started: float = field(default_factory=time.time)  # Unix seconds; when its planning started, once known
 
     @property

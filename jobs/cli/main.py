@@ -1,5 +1,5 @@
 """The `pssr` command line: the group, and its commands from their modules (run.py: run, sync,
-plan; models.py: models, train; outputs.py: verify, status, report; bench.py: `pssr bench ...`).
+plan; models.py: models, train; outputs.py: verify, bag, status, report; bench.py: `pssr bench ...`).
 The commands import their work late: Ray's and torch's imports are slow, and `pssr --help`
 needs neither.
 """
@@ -10,7 +10,7 @@ import click
 
 from jobs.cli.bench import bench
 from jobs.cli.models import models, train
-from jobs.cli.outputs import report, status, verify
+from jobs.cli.outputs import bag, report, status, verify
 from jobs.cli.run import plan, run, sync
 from jobs.run.logs import configure_logging
 
@@ -32,7 +32,7 @@ def cli(verbose: bool, log_format: str) -> None:
     configure_logging(verbose, log_format)
 
 
-for command in (run, sync, plan, models, train, verify, status, report, bench):  # the reference's order
+for command in (run, sync, plan, models, train, verify, bag, status, report, bench):  # the reference's order
     cli.add_command(command)
 
 

@@ -1,4 +1,4 @@
-"""`pssr verify`, `pssr status` and `pssr report`: the commands that read what jobs wrote."""
+"""`pssr verify`, `pssr bag`, `pssr status` and `pssr report`: the commands that read what jobs wrote."""
 
 from __future__ import annotations
 
@@ -109,3 +109,31 @@ def report(output_uri: str, out_uri: str, max_crops: int, s3_endpoint_url: str |
     except (StorageError, OSError) as exc:
         raise Refused(str(exc)) from None
     click.echo(f"report {out_uri} ({len(html) // 1024} KiB)")
+
+
+@click.command()
+@click.argument("output_uri", metavar="OUTPUT")
+@click.argument("dest_uri", metavar="DEST")
+@click.option("--job", "job_id", help="The job whose outputs to bag; default: the latest with checksum lists.")
+@storage_options
+def bag(output_uri: str, dest_uri: str, job_id: str | None, s3_endpoint_url: str | None, region: str | None) -> None:
+    """Copy one job's outputs under OUTPUT into a BagIt bag at DEST (a new folder or s3:// prefix).
+
+    The payload (DEST/data/, the outputs by their paths below OUTPUT) is what the job's checksum
+    lists name; each copy must match both its MD5 and its SHA-256 there, which become the bag's
+    manifests. Exits 0 with the bag written, 1 when a file no longer matches its checksum (named),
+    2 when the lists or a file cannot be read or DEST is not empty.
+    """
+    from pipeline.bag import BagError, ChangedFile, make_bag  # late, like the other commands' work
+    from pipeline.storage import Storage, StorageError
+
+    storage = Storage(s3_endpoint_url=s3_endpoint_url, region=region)
+    try:
+        made = make_bag(storage, output_uri, dest_uri, job_id)
+    except BagError as exc:
+        click.echo(f"pssr bag: {exc}", err=True)
+        sys.exit(1 if isinstance(exc, ChangedFile) else 2)
+    except (StorageError, OSError) as exc:
+        click.echo(f"cannot read: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"bag {made.uri}: {made.files} file(s), {made.bytes} bytes, the outputs of job {made.job_id}")

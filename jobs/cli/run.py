@@ -101,6 +101,7 @@ def _report(summary: JobSummary, reporter: Reporter, *first: str) -> None:
     if times:
         totals += f" ({', '.join(times)})"
     outputs = [f"output   {uri}" for uri in summary.outputs.values()]
+    outputs += [f"access   {uri}" for uri in summary.access_copies.values()]
     lines = [*first, totals, *outputs, f"manifest {summary.output.rstrip('/')}/_pssr/manifest/"]
     reporter.finished(summary, status, lines)
     sys.exit(status)

@@ -190,4 +190,5 @@ def job_dataset(
         else:
             ds = ds.map_batches(StrongStage, **_pool_args(spec.strong_pool, spec, strong))
             ds = ds.map_batches(LightStage, **_pool_args(spec.light_pool, spec, light))
-        return ds.map(encode_segment, fn_kwargs={"storage": storage, "encode": spec.encode}, **task)
+        encode = {"storage": storage, "encode": spec.encode, "access": spec.access}
+        return ds.map(encode_segment, fn_kwargs=encode, **task)

@@ -36,13 +36,13 @@ from pipeline.config import JobSpec
 from pipeline.errors import PssrError
 from pipeline.manifest.columns import manifest_row
 from pipeline.manifest.files import write_video_manifest
-from pipeline.manifest.rows import JobFacts, segment_rows, video_record
+from pipeline.manifest.rows import JobFacts, access_record, segment_rows, video_record
 from pipeline.media.decode import deinterlace_frames, deinterlace_mode, frames_per_frame
 from pipeline.media.fixity import SIDECARS, FileDigests, checksum_line
 from pipeline.media.probe import VideoProbe, output_timecode
 from pipeline.models import model_info
 from pipeline.models.tiling import check_tile
-from pipeline.naming import VIDEO_EXTENSIONS, fixity_uri, output_key, reference_uri
+from pipeline.naming import VIDEO_EXTENSIONS, access_uri, fixity_uri, output_key, reference_uri
 from pipeline.plan import VideoPlan, segment_records
 from pipeline.provenance import TOOL, Provenance, tool_version
 from pipeline.runs import index
@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 PASSES_TIMEOUT_S = 5.0  # the most a progress tick waits for the board's answer
 COLLECT_POLL_S = 0.5  # how long the stitches' thread waits at a time
+# The stitch tasks running: each with its video, and whether it makes the access copy (JobSpec.access).
+Stitches = dict[ray.ObjectRef, tuple[VideoState, bool]]
 
 
 # The model stages whose first actor's model must be loaded before the job has started up.
@@ -111,7 +113,8 @@ class Job:
         self.history = history = video_history(self.storage, self.spec.output)
         finished = history.finished
         # One listing of OUTPUT rather than a HEAD per finished video: cheap on a big bucket.
-        outputs = {v.uri for v in self.storage.list_videos(self.spec.output, [container])} if finished else set()
+        containers = [container] + ([self.spec.access.container_format] if self.spec.access else [])
+        outputs = {v.uri for v in self.storage.list_videos(self.spec.output, containers)} if finished else set()
         self.outputs = outputs
         states, claimed = [], {}
         reference = self.spec.reference
@@ -119,6 +122,7 @@ class Job:
             key = relative_key(self.spec.input, info.uri)
             out = join_uri(self.spec.output, output_key(key, self.spec.scale, container))
             ref = reference_uri(reference, self.spec.input, info.uri) if reference else None
+            access = self._access_uri(out)
             done = finished.get(key)
             if (
                 done is not None
@@ -127,12 +131,13 @@ class Job:
                 # (or against another reference) is redone when they are asked for.
                 and ref in (None, done.reference_uri)
                 and out in outputs
+                and access in (None, *outputs)  # the access copy too, when one is asked for
             ):
                 self.summary.videos_skipped.append(key)
                 self.report.video_skipped(info.uri, f"done by job {done.job_id}")
                 continue
             state = VideoState(
-                info=info, key=key, output_uri=out, reference_uri=ref, last_success=done,
+                info=info, key=key, output_uri=out, reference_uri=ref, access_uri=access, last_success=done,
                 attempt=history.attempt(key, info.version),
             )  # fmt: skip
             if not is_s3(self.spec.output) and {".", ".."} & set(key.split("/")):
@@ -244,10 +249,15 @@ class Job:
             return infos
         if out_root != in_root:
             return [i for i in infos if not i.uri.startswith(out_root)]
-        made = {
-            join_uri(spec.output, output_key(relative_key(spec.input, i.uri), spec.scale, container)) for i in infos
-        }
+        keys = [output_key(relative_key(spec.input, i.uri), spec.scale, container) for i in infos]
+        outputs = [join_uri(spec.output, key) for key in keys]
+        made = {*outputs, *(self._access_uri(out) for out in outputs)}
         return [i for i in infos if i.uri not in made]
+
+    def _access_uri(self, output_uri: str) -> str | None:
+        """Where the access copy of the output at `output_uri` goes; None when none is asked for."""
+        access = self.spec.access
+        return access_uri(output_uri, access.container_format) if access is not None else None
 
     def _lease_keeper(self) -> ActorHandle | None:
         """What the planning stage takes each video's lease from: none for `pssr run` (jobs/run/sync.py)."""
@@ -261,7 +271,7 @@ class Job:
         # Stitching is idempotent (same chunks, same bytes, same key): safe to retry on worker loss.
         stitch = ray.remote(num_cpus=self.spec.ray.task_cpus, max_retries=self.spec.ray.task_retries)(stitch_video)
         by_key = {state.key: state for state in videos}
-        pending: dict[ray.ObjectRef, VideoState] = {}
+        pending: Stitches = {}
         rows = [
             video_row(s.key, s.info.uri, s.reference_uri, s.staging(self.spec.output, self.config_hash),
                       s.info.version, s.output_uri)
@@ -312,7 +322,7 @@ class Job:
         )
 
     def _take(
-        self, state: VideoState, segment: SegmentRecord, stitch: Any, pending: dict[ray.ObjectRef, VideoState]
+        self, state: VideoState, segment: SegmentRecord, stitch: Any, pending: Stitches
     ) -> None:
         """One row back from the pipeline: a segment, or one standing for its whole video."""
         if state.segments is None or state.stitching:
@@ -347,7 +357,7 @@ class Job:
         )  # fmt: skip
 
     def _add_segment(
-        self, state: VideoState, segment: SegmentRecord, stitch: Any, pending: dict[ray.ObjectRef, VideoState]
+        self, state: VideoState, segment: SegmentRecord, stitch: Any, pending: Stitches
     ) -> None:
         """Take one finished segment; once a video has all of them, stitch it (or fail it)."""
         if segment.segment_index in state.segments:  # a segment delivered twice counts once
@@ -367,13 +377,19 @@ class Job:
             return
         probe = state.probe
         k = frames_per_frame(self.deinterlacing(probe))  # at field rate, two output frames per source frame
-        ref = stitch.remote(
-            self.storage, state.info.uri, [s.chunk_uri for s in segments], state.output_uri,
-            self.spec.encode.container_format, probe.n_frames * k, probe.sample_aspect_ratio, self.provenance(state),
-            probe.audio_retimed, self.spec.sidecars, output_timecode(probe.timecode, k),
-        )  # fmt: skip
+        outputs = [(self.spec.encode, [s.chunk_uri for s in segments], state.output_uri, False)]
+        if self.spec.access is not None and state.access_uri is not None:
+            container = self.spec.access.container_format
+            chunks = [access_uri(s.chunk_uri, container) for s in segments]
+            outputs.append((self.spec.access, chunks, state.access_uri, True))
+        for encode, chunks, out, is_access in outputs:  # the output and its access copy, stitched side by side
+            ref = stitch.remote(
+                self.storage, state.info.uri, chunks, out, encode.container_format, probe.n_frames * k,
+                probe.sample_aspect_ratio, self.provenance(state), probe.audio_retimed, self.spec.sidecars,
+                output_timecode(probe.timecode, k),
+            )  # fmt: skip
+            pending[ref] = (state, is_access)
         state.stitching = True
-        pending[ref] = state
 
     def provenance(self, state: VideoState) -> Provenance:
         """What the output's tags say made it (pipeline/provenance.py)."""
@@ -391,8 +407,9 @@ class Job:
         """What bwdif does to this video's frames (pipeline/media/decode.py: deinterlace_frames)."""
         return deinterlace_frames(self.spec.deinterlace, probe.interlaced, self.spec.deinterlace_rate)
 
-    def _collect(self, pending: dict[ray.ObjectRef, VideoState], read_all: threading.Event) -> None:
-        """Finish each video whose stitch is done, until every row is read and no stitch is left."""
+    def _collect(self, pending: Stitches, read_all: threading.Event) -> None:
+        """Finish each video whose stitches are done (its output's, and its access copy's), until every
+        row is read and no stitch is left."""
         while True:
             self._started_up()  # here, every COLLECT_POLL_S: a non-terminal reporter ticks only every 30 s
             with self._lock:
@@ -407,11 +424,17 @@ class Job:
                 try:
                     stats, error = ray.get(ref), ""
                 except Exception as exc:  # noqa: BLE001 - recorded on the video's manifest row
-                    stats, error = None, f"stitch: {_reason(exc)}"
+                    stats, error = None, _reason(exc)
                 with self._lock:
-                    state = pending.pop(ref)
-                    state.stitch, state.error = stats, error
-                    self._finish(state)
+                    state, is_access = pending.pop(ref)
+                    if error and not state.error:
+                        state.error = f"stitch{' (access copy)' if is_access else ''}: {error}"
+                    if is_access:
+                        state.access_stitch = stats
+                    else:
+                        state.stitch = stats
+                    if not any(other is state for other, _ in pending.values()):
+                        self._finish(state)
 
     def _finish(self, state: VideoState) -> None:
         """Write the video's manifest, clean its staging, and report it."""
@@ -420,9 +443,10 @@ class Job:
         attempts = segment_attempts(self.storage, staging) if staging else {}
         segments = segment_rows(self.facts, state, attempts)
         video = video_record(self.facts, state, segments)
-        write_video_manifest(
-            self.storage, self.spec.output, self.job_id, manifest_row(video), [manifest_row(s) for s in segments]
-        )
+        ok_access = not state.error and state.access_stitch is not None
+        access = manifest_row(access_record(self.facts, state, video, segments)) if ok_access else None
+        rows = [manifest_row(s) for s in segments]
+        write_video_manifest(self.storage, self.spec.output, self.job_id, manifest_row(video), rows, access)
         if staging:
             self.storage.delete_prefix(staging)
         self.summary.segments_reused += state.segments_reused
@@ -435,8 +459,11 @@ class Job:
             self.summary.videos_ok.append(state.key)
             self.summary.outputs[state.key] = state.output_uri
             self.summary.frames += state.stitch.frames
-            if state.stitch.file is not None:
-                self.fixity.append((state.output_uri, state.stitch.file))
+            for uri, stitched in ((state.output_uri, state.stitch), (state.access_uri, state.access_stitch)):
+                if uri is not None and stitched is not None and stitched.file is not None:
+                    self.fixity.append((uri, stitched.file))
+            if state.access_uri is not None:
+                self.summary.access_copies[state.key] = state.access_uri
             self.report.video_ok(state.info.uri, state.output_uri, state.stitch.frames)
 
 

@@ -14,6 +14,7 @@ class JobSummary:
     videos_skipped: list[str] = field(default_factory=list)  # done by an earlier run
     segments_reused: int = 0
     outputs: dict[str, str] = field(default_factory=dict)
+    access_copies: dict[str, str] = field(default_factory=dict)  # video key -> its access copy (JobSpec.access)
     frames: int = 0
     wall_s: float = 0.0
     first_output_s: float | None = None  # from the job's start to its first chunk written; None if none was

@@ -85,7 +85,7 @@ class SyncJob(Job):
 
     def _orphans(self) -> None:
         """Outputs whose input is no longer under INPUT: reported, and with sync.delete_orphans
-        removed with their sidecars; the removal gets a video row (status `removed`) in this
+        removed with their sidecars and access copies; the removal gets a video row (status `removed`) in this
         job's manifest, so the record says what went and when."""
         listed = {info.uri for info in self.listing}
         root = join_uri(self.spec.input) + "/"
@@ -98,8 +98,9 @@ class SyncJob(Job):
             self.summary.orphans.append(done.output_uri)
             remove = self.spec.sync.delete_orphans
             if remove:
-                for uri in (done.output_uri, *(f"{done.output_uri}.{a}" for a in SIDECARS)):
-                    self.storage.delete(uri)
+                for output in filter(None, (done.output_uri, done.access_uri)):  # an access copy goes with its output
+                    for uri in (output, *(f"{output}.{a}" for a in SIDECARS)):
+                        self.storage.delete(uri)
                 write_removal(self.storage, self.spec.output, self.job_id, key, done.job_id)
             action = "removed" if remove else "kept (--delete-orphans removes it)"
             self.report.event(

@@ -5,6 +5,7 @@ Layout (one pair of files per finished video, so an interrupted job keeps what i
 
     <output>/_pssr/manifest/segments/<job_id>/<video_id>.parquet
     <output>/_pssr/manifest/videos/<job_id>/<video_id>.parquet
+    <output>/_pssr/manifest/access/<job_id>/<video_id>.parquet   (its access copy's row, when one was made)
 
 The schemas are the contract (docs/manifest.md), read off the records the rows come from:
 `SEGMENT_SCHEMA` off `pipeline/segment.py: SegmentRecord`, `VIDEO_SCHEMA` off
@@ -89,18 +90,28 @@ def _parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
 
 
 def write_video_manifest(
-    storage: Storage, output_root: str, job_id: str, video_row: dict[str, Any], segment_rows: list[dict[str, Any]]
+    storage: Storage,
+    output_root: str,
+    job_id: str,
+    video_row: dict[str, Any],
+    segment_rows: list[dict[str, Any]],
+    access_row: dict[str, Any] | None = None,
 ) -> None:
-    """Validate and write one video's manifest files (segments first, then the video row).
+    """Validate and write one video's manifest files (segments first, its access copy's row, then the
+    video row, which says the video is done).
 
-    Re-running the same job rewrites the same two files, so delivery twice is harmless.
+    Re-running the same job rewrites the same files, so delivery twice is harmless.
     """
     if not job_id or "/" in job_id:
         raise ValueError(f"job_id {job_id!r} must be non-empty and contain no '/'")
     _validate("video row", video_row, VIDEO_SCHEMA)
+    accessed = [] if access_row is None else [("access row", access_row)]
+    for where, row in accessed:
+        _validate(where, row, VIDEO_SCHEMA)
     for i, row in enumerate(segment_rows):
         _validate(f"segment row {i}", row, SEGMENT_SCHEMA)
-    for where, row in [("video row", video_row)] + [(f"segment row {i}", r) for i, r in enumerate(segment_rows)]:
+    segments = [(f"segment row {i}", row) for i, row in enumerate(segment_rows)]
+    for where, row in [("video row", video_row), *accessed, *segments]:
         if row["job_id"] != job_id or row["video_key"] != video_row["video_key"]:
             raise ValueError(
                 f"{where}: column 'job_id'/'video_key' does not match job {job_id!r}, video {video_row['video_key']!r}"
@@ -108,6 +119,8 @@ def write_video_manifest(
     name = f"{video_id(video_row['video_key'])}.parquet"
     root = manifest_root(output_root)
     storage.write_bytes(join_uri(root, "segments", job_id, name), _parquet_bytes(segment_rows, SEGMENT_SCHEMA))
+    if access_row is not None:
+        storage.write_bytes(join_uri(root, "access", job_id, name), _parquet_bytes([access_row], VIDEO_SCHEMA))
     storage.write_bytes(join_uri(root, "videos", job_id, name), _parquet_bytes([video_row], VIDEO_SCHEMA))
 
 
@@ -139,6 +152,11 @@ def read_video_manifests(storage: Storage, output_root: str) -> pa.Table:
     """The video rows of all manifests under `output_root`, every job included (half the reads
     of `read_manifests`: what a re-run needs to know what is done)."""
     return _read_dataset(storage, join_uri(manifest_root(output_root), "videos"), VIDEO_SCHEMA, ["job_id", "video_key"])
+
+
+def read_access_manifests(storage: Storage, output_root: str) -> pa.Table:
+    """The access copies' rows of all manifests under `output_root` (the video rows' columns)."""
+    return _read_dataset(storage, join_uri(manifest_root(output_root), "access"), VIDEO_SCHEMA, ["job_id", "video_key"])
 
 
 def read_video_rows(storage: Storage, output_root: str, job_ids: list[str]) -> list[dict[str, Any]]:

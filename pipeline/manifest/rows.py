@@ -7,6 +7,7 @@ run markers are counted (pipeline/runs/attempts.py), so every retry shows in `at
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import time
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]
         input_size=state.info.size,
         input_version=state.info.version,
         output_uri=state.output_uri if stitch else None,
+        access_uri=state.access_uri if stitch else None,
         status="failed" if state.error else "ok",
         error=state.error or None,
         attempt=state.attempt,
@@ -128,6 +130,31 @@ def video_record(job: JobFacts, state: VideoState, segments: list[SegmentRecord]
         light_sha256=job.light_sha256,
         wall_s=time.time() - state.started,
         finished_at=datetime.now(timezone.utc),
+    )
+
+
+def access_record(job: JobFacts, state: VideoState, video: VideoRecord, segments: list[SegmentRecord]) -> VideoRecord:
+    """The access copy's row: the video's row (`video`, an ok one) with the access copy's output and format."""
+    access, stitch, probe = job.spec.access, state.access_stitch, state.probe
+    assert access is not None and stitch is not None and probe is not None
+    pix_fmt = access.pix_fmt or DEFAULT_PIX_FMT[access.codec]
+    colour = written_colour(access.codec, pix_fmt, video.out_height, probe.colour)
+    return dataclasses.replace(
+        video,
+        output_uri=state.access_uri,
+        codec=access.codec,
+        encoder=", ".join(sorted({s.access_encoder for s in segments if s.access_encoder})) or None,
+        pix_fmt=pix_fmt,
+        bit_depth=bit_depth(access.codec, pix_fmt),
+        **colour.names(),
+        frames_out=stitch.frames,
+        duration_out_s=stitch.duration_s,
+        audio_streams_copied=stitch.audio_streams,
+        audio_streams_retimed=stitch.audio_streams_retimed,
+        subtitle_streams_copied=stitch.subtitle_streams,
+        video_sha256=stitch.video_sha256,
+        output_md5=stitch.file.md5 if stitch.file else None,
+        output_sha256=stitch.file.sha256 if stitch.file else None,
     )
 
 

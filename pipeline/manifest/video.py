@@ -17,6 +17,7 @@ class VideoRecord:
     input_size: Int64
     input_version: String
     output_uri: String | None
+    access_uri: String | None
     status: String
     error: String | None
     attempt: Int32
@@ -88,6 +89,10 @@ VIDEO_COLUMNS = {
     "input_size": "Input size in bytes.",
     "input_version": "Input version tag: S3 ETag, or 'mtime_ns:size' for local files.",
     "output_uri": "URI of the upscaled video; null when failed.",
+    "access_uri": "URI of its access copy (the `access` setting), written in the same run; null without one, or "
+    "when failed. The access copy has a row of its own in the manifest's `access` table, with the same columns: "
+    "there output_uri is the access copy and the output's format columns (codec, encoder, pix_fmt, bit_depth, "
+    "colour, frames_out, duration_out_s, video_sha256, output_md5, output_sha256) are the access copy's.",
     "status": "'ok', 'failed', or 'removed': the output of an earlier 'ok' row deleted by `pssr sync "
     "--delete-orphans` because its input is gone (the row repeats that one's figures; `error` says why).",
     "error": "Error message when failed; null when ok.",

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # A job whose progress object has not changed for this long died without ending: its manifests are complete.
 DEAD_AFTER = timedelta(hours=1)
 
-_DONE = ("input_uri", "input_version", "config_hash", "output_uri", "job_id", "reference_uri")
+_DONE = ("input_uri", "input_version", "config_hash", "output_uri", "job_id", "reference_uri", "access_uri")
 INDEX_SCHEMA = pa.schema(
     [pa.field("video_key", pa.string(), nullable=False)]
     + [pa.field(name, pa.string()) for name in _DONE]
@@ -90,7 +90,8 @@ def read_index(storage: Storage, output_root: str) -> tuple[dict[str, Entry], se
         return {}, set()
     entries = {
         row["video_key"]: Entry(
-            {name: row[name] for name in _DONE} if row["job_id"] is not None else None,
+            # .get: an index written before a column was added lacks it (null, as in the manifests)
+            {name: row.get(name) for name in _DONE} if row["job_id"] is not None else None,
             row["finished_at"],
             row["failed_version"],
             row["failures"],

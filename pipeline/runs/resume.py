@@ -16,7 +16,7 @@ RECORD_FIELDS = ("segment_index", "core_start", "core_end", "decode_s", "strong_
                  "tfs", "flicker", "lr_psnr", "detail_gain", "light_delta",
                  "reference_uri", "psnr", "ssim", "ewarp",
                  "start_s", "end_s", "tfs_worst_frame", "tfs_worst_s", "flicker_worst_frame", "flicker_worst_s",
-                 "lr_psnr_worst_frame", "lr_psnr_worst_s", "encoder", "encoded_at")  # fmt: skip
+                 "lr_psnr_worst_frame", "lr_psnr_worst_s", "encoder", "access_encoder", "encoded_at")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class FinishedVideo:
     output_uri: str
     job_id: str
     reference_uri: str | None  # the HR reference its psnr/ssim/ewarp were measured against
+    access_uri: str | None = None  # its access copy (JobSpec.access), if one was asked for
 
 
 @dataclass(frozen=True)

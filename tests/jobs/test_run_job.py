@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
 
 AUDIO_FRAME_S = 1024 / 48_000
 NULLABLE = {"error", "output_uri", "tfs", "lr_psnr", "detail_gain", "light_delta", "chunk_uri", "max_attempts"}
+NULLABLE |= {"access_uri", "access_encoder"}  # an access copy (tests/jobs/test_access_copy.py)
 # What an untagged, square-pixel, progressive source without timecode leaves unspecified (tests/jobs/test_formats.py
 # sets them).
 NULLABLE |= {"color_primaries", "color_transfer", "sample_aspect_ratio", "deinterlace_mode", "timecode", "timecode_source"}
