@@ -321,9 +321,7 @@ class Job:
             "their tasks failed after all retries (worker or node loss; see the Ray logs)"
         )
 
-    def _take(
-        self, state: VideoState, segment: SegmentRecord, stitch: Any, pending: Stitches
-    ) -> None:
+    def _take(self, state: VideoState, segment: SegmentRecord, stitch: Any, pending: Stitches) -> None:
         """One row back from the pipeline: a segment, or one standing for its whole video."""
         if state.segments is None or state.stitching:
             return  # a late duplicate (Ray Data delivers at least once): the video is settled
@@ -356,9 +354,7 @@ class Job:
             reference_uri=state.reference_uri, staging=state.staging(self.spec.output, self.config_hash),
         )  # fmt: skip
 
-    def _add_segment(
-        self, state: VideoState, segment: SegmentRecord, stitch: Any, pending: Stitches
-    ) -> None:
+    def _add_segment(self, state: VideoState, segment: SegmentRecord, stitch: Any, pending: Stitches) -> None:
         """Take one finished segment; once a video has all of them, stitch it (or fail it)."""
         if segment.segment_index in state.segments:  # a segment delivered twice counts once
             return

@@ -61,9 +61,8 @@ def test_a_master_and_its_access_copy_from_one_run(tmp_path: Path):
     assert len(videos) == len(copies) == 1
     (video,), (copy,) = videos, copies
     assert (video["output_uri"], video["access_uri"], video["codec"]) == (str(master), str(access), "ffv1")
-    assert (copy["output_uri"], copy["access_uri"], copy["codec"], copy["encoder"]) == (
-        str(access), str(access), "h264", "libx264"
-    )
+    copied = (copy["output_uri"], copy["access_uri"], copy["codec"], copy["encoder"])
+    assert copied == (str(access), str(access), "h264", "libx264")
     assert (copy["pix_fmt"], copy["bit_depth"], copy["frames_out"], video["bit_depth"]) == ("yuv420p", 8, 20, 10)
     for row, path in ((video, master), (copy, access)):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
