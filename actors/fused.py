@@ -24,7 +24,7 @@ class FusedStage:
         self.strong = StrongStage(**strong)
         self.light = LightStage(**light)
         # The actor's CPUs are the strong pool's (each stage set its own).
-        set_torch_threads(strong["pool"], self.strong.device, share_cores=True)
+        set_torch_threads(strong["pool"], self.strong.device)
 
     def __call__(self, batch: dict) -> dict:
         segments = records_from_batch(batch)

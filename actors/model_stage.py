@@ -21,15 +21,15 @@ from pipeline.segment import SegmentRecord
 from pipeline.storage import Storage
 
 
-def set_torch_threads(pool: PoolSpec, device: torch.device, share_cores: bool) -> None:
-    """pool.torch_threads, or by default one torch thread per reserved CPU; with `share_cores` (the
-    strong model's actors, alone or fused, on a CPU) the node's cores shared among the pool's actors
-    instead. The strong model is most of a CPU job's work, and its threads take the cycles the
-    other stages leave idle: at x4 on 2 cores the two pools' steady rate rose from 0.49 to 0.65 of
-    the roofline (docs/performance.md#cpu). Other actors keep one
-    thread per reserved CPU: their extra threads only fight the decode and encode tasks beside them."""
+def set_torch_threads(pool: PoolSpec, device: torch.device) -> None:
+    """pool.torch_threads, or by default, on a CPU, the node's cores shared among the pool's actors
+    (at least one thread per reserved CPU); on a GPU one thread per reserved CPU, which only feeds
+    it. The models are most of a CPU job's work, and their threads take the cycles the other stages
+    leave idle: at x4 on 2 cores the two pools' steady rate rose from 0.49 to 0.65 of the roofline
+    with the strong pool's actors sharing the cores, and to 0.72 with the light pool's too (one run
+    each; docs/performance.md#cpu)."""
     threads = max(1, math.ceil(pool.num_cpus))
-    if share_cores and device.type == "cpu":
+    if device.type == "cpu":
         threads = max(threads, len(os.sched_getaffinity(0)) // pool.size)
     torch.set_num_threads(pool.torch_threads or threads)
 
@@ -52,7 +52,7 @@ class ModelStage:
     ) -> None:
         keep_freed_memory()  # the actor's process holds frames and activations (pipeline/host_memory.py)
         self.device = pick_device(device)
-        set_torch_threads(pool, self.device, share_cores=self.kind == "strong")
+        set_torch_threads(pool, self.device)
         check_precision(self.device, pool.precision)
         self.precision = pool.precision
         self.scale = scale

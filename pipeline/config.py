@@ -184,8 +184,8 @@ class PoolSpec(StrictModel):
     torch_threads: int | None = Field(
         None,
         ge=1,
-        description="Torch intra-op threads per actor; default: num_cpus rounded up, but on a CPU the strong pool's "
-        "actors (and a fused pool's) share the node's cores among them (docs/performance.md#cpu).",
+        description="Torch intra-op threads per actor; default: on a CPU the node's cores shared among the pool's "
+        "actors, at least num_cpus rounded up; on a GPU num_cpus rounded up (docs/performance.md#cpu).",
     )
     frames_per_pass: int = Field(8, ge=1, le=1024, description="Frames per model call; bounds activation memory.")
     precision: Literal["fp32", "bf16", "fp16"] = Field(

@@ -282,7 +282,8 @@ def segment_records(
             sar_num=sar.numerator if sar else 0, sar_den=sar.denominator if sar else 0,
             chunk_uri=chunk_uri(staging, segment.index, spec.encode.container_format),
             lr_width=probe.width, lr_height=probe.height, hr_width=hr_width, hr_height=hr_height,
-            frames_16bit=deep_frames(spec.encode.codec, spec.encode.pix_fmt),
+            # Deep when either output is: a 10-bit access copy beside an 8-bit master keeps its bits too.
+            frames_16bit=any(deep_frames(e.codec, e.pix_fmt) for e in (spec.encode, spec.access) if e is not None),
             deinterlace=plan.deinterlace,
             colour_primaries=colour.primaries, colour_transfer=colour.transfer,
             colour_matrix=colour.matrix, colour_range=colour.range,

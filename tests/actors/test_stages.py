@@ -131,21 +131,21 @@ def test_batches_round_trip_ragged_frames(clip: Path):
 
 
 @pytest.mark.parametrize(
-    "pool, share_cores, device, expected",
+    "pool, device, expected",
     [
-        (PoolSpec(), True, "cpu", "cores"),  # the strong pool's one actor: every core
-        (PoolSpec(size=2), True, "cpu", "half"),  # two actors share them
-        (PoolSpec(), False, "cpu", 1),  # the light pool: one thread per reserved CPU, rounded up
-        (PoolSpec(num_cpus=3), False, "cpu", 3),
-        (PoolSpec(torch_threads=5), True, "cpu", 5),  # the user's setting wins
-        (PoolSpec(), True, "cuda", 1),  # on a GPU the threads only feed it
+        (PoolSpec(), "cpu", "cores"),  # a pool's one actor: every core
+        (PoolSpec(size=2), "cpu", "half"),  # two actors share them
+        (PoolSpec(size=16), "cpu", 1),  # at least one thread per reserved CPU, rounded up
+        (PoolSpec(size=16, num_cpus=3), "cpu", 3),
+        (PoolSpec(torch_threads=5), "cpu", 5),  # the user's setting wins
+        (PoolSpec(), "cuda", 1),  # on a GPU the threads only feed it
     ],
 )
-def test_torch_threads_by_pool(monkeypatch: pytest.MonkeyPatch, pool, share_cores, device, expected):
+def test_torch_threads_by_pool(monkeypatch: pytest.MonkeyPatch, pool, device, expected):
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(8)))
     before = torch.get_num_threads()
     try:
-        set_torch_threads(pool, torch.device(device), share_cores)
+        set_torch_threads(pool, torch.device(device))
         assert torch.get_num_threads() == {"cores": 8, "half": 4}.get(expected, expected)
     finally:
         torch.set_num_threads(before)
