@@ -103,6 +103,7 @@ class Job:
         self.started_wall = time.time()  # the same moment by the wall clock, which the actors' reports use
         self.ray_s: float | None = None  # how long connecting to Ray took
         self._lock = threading.Lock()  # the rows' thread and the stitches' (`_process`) share the video states
+        self._startup_lock = threading.Lock()  # the start-up is reported once (`_started_up`)
 
     def list_videos(self) -> list[VideoState]:
         """The inputs to process; a video an earlier run finished (same input version, same
@@ -234,7 +235,9 @@ class Job:
             return
         imports = None if self.launched is None else self.started_wall - self.launched
         pools = max(ready[kind] for kind in STAGES) - self.started_wall - self.ray_s
-        with self._lock:  # the reporter's ticks and the job's end both ask
+        # The reporter's ticks (from the pipeline's rows too, which hold the job's lock) and the stitches'
+        # thread both ask: a lock of its own.
+        with self._startup_lock:
             if self.summary.startup_s is None:
                 self.summary.startup_s = (imports or 0.0) + self.ray_s + pools
                 self.report.started_up(self.summary.startup_s, imports, self.ray_s, pools)
