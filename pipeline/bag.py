@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from pipeline.errors import PssrError
-from pipeline.media.fixity import SIDECARS, file_digests, parse_checksum_list
+from pipeline.media.fixity import SIDECARS, checksum_line, file_digests, parse_checksum_list
 from pipeline.naming import fixity_uri
 from pipeline.provenance import TOOL, tool_version
 from pipeline.storage import PIPELINE_AREA, Storage, join_uri
@@ -58,7 +58,7 @@ def _manifest_path(path: str) -> str:
 
 
 def _lines(digests: dict[str, str]) -> bytes:
-    return "".join(f"{digest}  {name}\n" for name, digest in sorted(digests.items())).encode()
+    return "".join(checksum_line(digest, name) for name, digest in sorted(digests.items())).encode()
 
 
 def make_bag(storage: Storage, output_root: str, dest: str, job_id: str | None = None) -> Bag:
