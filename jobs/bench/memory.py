@@ -13,7 +13,10 @@ raylet, Ray's helper processes and every worker. When the job is done the run wa
 last sample is taken, so long-lived workers are measured at the end of their work; the
 driver's own peak comes from the kernel when it exits. Each role's figure is the largest peak
 of its processes. The object store's own peak use (shared memory, in no single process) is
-sampled inside the run from the `object_store_memory` resource Ray reports as free.
+sampled inside the run from the `object_store_memory` resource Ray reports as free. Local disk:
+the run's temp folder (TMPDIR, which every Ray worker inherits: where encode tasks write chunks
+before they go to staging) is sampled for its peak size, the job's log folder left out; the
+output (staging included) is the output store's, not scratch.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.bench.errors import BenchError
+from jobs.bench.peak_disk import PeakDiskSampler
 from jobs.bench.peak_rss import PeakRssSampler, ProcessPeak
 from jobs.bench.tables import Column, table
 
@@ -47,6 +51,7 @@ WORKER_ROLES = (
 )
 PROGRAM_ROLES = {"raylet": "raylet", "gcs_server": "gcs"}
 OBJECT_STORE = "object store (used)"
+SCRATCH_DISK = "local scratch disk"
 ROLE_ORDER = (
     "driver",
     *(name for name, _ in WORKER_ROLES),
@@ -55,6 +60,7 @@ ROLE_ORDER = (
     "gcs",
     "ray helpers",
     OBJECT_STORE,
+    SCRATCH_DISK,
 )
 PROCESS_SCHEMA = pa.schema(
     [("run", pa.string()), ("frames", pa.int64()), ("role", pa.string()), ("pid", pa.int64())]
@@ -103,18 +109,20 @@ def measure_run(
     overrides: dict[str, Any], config: str | None, ray_init: dict[str, Any], echo: Callable[[str], None]
 ) -> tuple[list[ProcessPeak], int, dict[str, Any]]:
     """Run one job in a fresh process with its own Ray cluster: every process's peak, the driver's pid,
-    and the job's summary."""
+    and the job's summary, with the peak of its local scratch disk (`scratch_peak_bytes`)."""
     temp_dir = tempfile.mkdtemp(prefix="pssr-mem-")  # short: Ray's socket paths must fit 107 bytes
+    scratch = tempfile.mkdtemp(prefix="pssr-scratch-")
     request = {"overrides": overrides, "config": config, "ray_init": {**ray_init, "_temp_dir": temp_dir}}
     child = subprocess.Popen(
         [sys.executable, "-m", "jobs.bench.memory", json.dumps(request)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": scratch},
     )
     summary: dict[str, Any] | None = None
     try:
-        with PeakRssSampler(child.pid) as sampler:
+        with PeakRssSampler(child.pid) as sampler, PeakDiskSampler(scratch, skip=frozenset({"pssr-logs"})) as disk:
             assert child.stdout is not None and child.stdin is not None
             for line in child.stdout:
                 if line.startswith(_DONE):
@@ -130,8 +138,10 @@ def measure_run(
             child.kill()
             child.wait()
         shutil.rmtree(temp_dir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     if summary is None or child.returncode != 0:
         raise BenchError(f"the run exited with status {child.returncode} before finishing its job")
+    summary["scratch_peak_bytes"] = disk.peak_bytes
     peaks = sampler.peaks()
     for peak in peaks:
         if peak.pid == child.pid:  # exact, from the kernel: ru_maxrss is in kB on Linux
@@ -140,7 +150,8 @@ def measure_run(
 
 
 def compare(runs: dict[str, list[dict[str, Any]]], object_store_budget: int) -> list[dict[str, Any]]:
-    """One row per role: the largest process peak in each run and their ratio, at most RATIO_LIMIT.
+    """One row per role: the largest process peak in each run and their ratio, at most RATIO_LIMIT
+    (the scratch disk's peak too).
 
     The object store is checked against the job's Ray Data budget instead: it fills towards the
     budget as long as a slower stage lets frames wait, so a short run may stop well below it."""
@@ -151,14 +162,18 @@ def compare(runs: dict[str, list[dict[str, Any]]], object_store_budget: int) -> 
         if not short and not long:
             continue
         peak_short, peak_long = max(short, default=0) / 2**20, max(long, default=0) / 2**20
-        ratio = peak_long / peak_short if peak_short else float("inf")
+        # The disk's peaks are sampled from files that live for moments: below a MiB they are the
+        # sampling's luck, so they are compared from a MiB up.
+        floor = 1.0 if role == SCRATCH_DISK else 0.0
+        low, high = max(peak_short, floor), max(peak_long, floor)
+        ratio = high / low if low else float("inf")
         store = role == OBJECT_STORE
         limit_mb = object_store_budget / 2**20 if store else None
         rows.append(
             {
                 "role": role,
-                "processes_short": None if store else len(short),
-                "processes_long": None if store else len(long),
+                "processes_short": None if store or role == SCRATCH_DISK else len(short),
+                "processes_long": None if store or role == SCRATCH_DISK else len(long),
                 "peak_short_mb": peak_short,
                 "peak_long_mb": peak_long,
                 "ratio": ratio,
@@ -171,14 +186,14 @@ def compare(runs: dict[str, list[dict[str, Any]]], object_store_budget: int) -> 
 
 def markdown(rows: list[dict[str, Any]], frames: int, factor: int) -> str:
     columns: list[Column] = [("role", "role", "s"), ("processes", "processes", ">s")]
-    columns += [(f"peak MiB, {frames} frames", "peak_short_mb", ".0f")]
-    columns += [(f"peak MiB, {frames * factor} frames", "peak_long_mb", ".0f"), ("ratio", "ratio", ".2f")]
+    columns += [(f"peak MiB, {frames} frames", "peak_short_mb", ".1f")]
+    columns += [(f"peak MiB, {frames * factor} frames", "peak_long_mb", ".1f"), ("ratio", "ratio", ".2f")]
     columns += [("checked", "checked", "s")]
 
     def shown(r: dict[str, Any]) -> dict[str, Any]:
         store = r["budget_mb"] is not None
         check = f"≤ budget {r['budget_mb']:.0f} MiB" if store else f"ratio ≤ {RATIO_LIMIT}"
-        processes = "-" if store else f"{r['processes_short']} / {r['processes_long']}"
+        processes = "-" if r["processes_short"] is None else f"{r['processes_short']} / {r['processes_long']}"
         return {**r, "processes": processes, "checked": f"{check}: {'yes' if r['ok'] else 'NO'}"}
 
     return table([shown(r) for r in rows], columns) + "\n"
@@ -227,6 +242,8 @@ def bench_memory(
         ]  # fmt: skip
         store = summary["object_store_peak_bytes"]
         runs[run].append({"run": run, "frames": count, "role": OBJECT_STORE, "peak_rss_bytes": store, "titles": []})
+        disk = summary["scratch_peak_bytes"]
+        runs[run].append({"run": run, "frames": count, "role": SCRATCH_DISK, "peak_rss_bytes": disk, "titles": []})
         budget = summary["object_store_budget_bytes"]  # the same for both runs: same frame size and segments
     rows = compare(runs, budget)
     processes = pa.Table.from_pylist(runs["short"] + runs["long"], PROCESS_SCHEMA)

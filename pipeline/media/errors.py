@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import BinaryIO
 
 import av
 
@@ -26,13 +27,13 @@ def ffmpeg_reason(exc: BaseException) -> str:
 
 
 @contextmanager
-def no_partial_file(path: str, what: str) -> Iterator[None]:
-    """Writing `path`: on any failure the file is removed, and an FFmpeg error becomes a
-    MediaError saying what failed."""
+def no_partial_file(path: str | BinaryIO, what: str) -> Iterator[None]:
+    """Writing `path`: on any failure the file is removed (a file object is its owner's to
+    discard), and an FFmpeg error becomes a MediaError saying what failed."""
     try:
         yield
     except BaseException as exc:
-        if os.path.exists(path):
+        if isinstance(path, str) and os.path.exists(path):
             os.remove(path)
         if isinstance(exc, av.error.FFmpegError):
             raise MediaError(f"{what} failed: {ffmpeg_reason(exc)}") from exc

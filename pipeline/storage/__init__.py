@@ -1,5 +1,5 @@
 """Local folders and S3 behind one interface, `Storage` (storage.py); the backends are local.py and
-s3.py (with s3_reader.py), URIs in uris.py, failures and retries in errors.py."""
+s3.py (with s3_reader.py and s3_writer.py), URIs in uris.py, failures and retries in errors.py."""
 
 from pipeline.storage.errors import StorageError
 from pipeline.storage.storage import Storage, Store

@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from boto3.exceptions import Boto3Error, RetriesExceededError, S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError, HTTPClientError, IncompleteReadError
@@ -103,3 +103,14 @@ def with_retries(uri: str, what: str, attempt: Callable[[], T], retry_on: tuple[
         return attempt()
     except retry_on as exc:
         raise StorageError(f"{uri}: {what} failed {RETRY_ATTEMPTS} times; last error: {exc}") from exc
+
+
+def verify_stored(uri: str, head: dict[str, Any], size: int, crc: str | None) -> None:
+    """Fail when the stored object (its HEAD) is not what was sent. S3 rejects a CRC mismatch itself;
+    this catches stores that accept one (moto and some S3-compatible servers do)."""
+    stored = head.get("ChecksumCRC32")
+    if head["ContentLength"] != size or (crc and stored and "-" not in stored and stored != crc):
+        raise StorageError(
+            f"{uri}: the stored object does not match what was written "
+            f"(size {head['ContentLength']} vs {size}, CRC32 {stored} vs {crc}); it is corrupt, write it again"
+        )

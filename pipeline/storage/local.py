@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -85,6 +86,12 @@ class LocalStore:
         with local_errors(path):
             _atomic_write(path, lambda f: f.write(data))
 
+    @contextmanager
+    def open_write(self, uri: str, content_type: str | None = None) -> Iterator[BinaryIO]:
+        path = to_local_path(uri)
+        with local_errors(path), _atomic_file(path) as f:
+            yield f
+
     def download(self, uri: str, target: str) -> None:
         _copy(to_local_path(uri), target)
 
@@ -111,7 +118,13 @@ def _info(path: str, st: os.stat_result) -> ObjectInfo:
 
 
 def _atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
-    """Write through a temp file in the target's folder, then rename over the target.
+    with _atomic_file(path) as f:
+        write(f)
+
+
+@contextmanager
+def _atomic_file(path: str) -> Iterator[BinaryIO]:
+    """A temp file in the target's folder, renamed over the target when the block ends cleanly.
 
     The temp name starts with '.' so dataset readers (pyarrow ignores '.'/'_' names) skip it.
     """
@@ -119,8 +132,8 @@ def _atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+        with os.fdopen(fd, "w+b") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a finished file gets the usual mode

@@ -23,11 +23,11 @@ S3 reliability, and who provides it:
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, BinaryIO, Literal
 from urllib.parse import urlsplit
@@ -44,9 +44,11 @@ from pipeline.storage.errors import (
     check_version,
     client_error_message,
     s3_errors,
+    verify_stored,
     with_retries,
 )
 from pipeline.storage.s3_reader import S3RangeReader
+from pipeline.storage.s3_writer import S3StreamWriter, crc32_b64
 from pipeline.storage.uris import MiB, ObjectInfo, folder_prefix, in_pipeline_area, split_s3
 
 SSE = Literal["AES256", "aws:kms"]
@@ -238,6 +240,21 @@ class S3Store:
         with s3_errors(uri):
             self.client.put_object(Bucket=bucket, Key=key, Body=data, **checksum, **self.write_args())
 
+    @contextmanager
+    def open_write(self, uri: str, content_type: str | None = None) -> Iterator[BinaryIO]:
+        """Streamed part by part (`S3StreamWriter`); parts are `multipart_chunksize` at first."""
+        extra = self.write_args() | ({"ContentType": content_type} if content_type else {})
+        writer = S3StreamWriter(self.client, uri, self.multipart_chunksize, extra, self.checksums)
+        try:
+            yield writer  # type: ignore[misc]  # RawIOBase is a binary file object
+            writer.commit()
+        except BaseException:
+            # The first failure is the one to report; an abort that fails too leaves parts that a
+            # lifecycle rule removes (docs/operations.md#s3-buckets).
+            with suppress(StorageError):
+                writer.abort()
+            raise
+
     def download(self, uri: str, target: str) -> None:
         bucket, key = split_s3(uri)
         # s3transfer writes a temp file and renames it, pins the ETag across parts and
@@ -268,7 +285,7 @@ class S3Store:
             self.client.upload_file(source, bucket, key, ExtraArgs=extra, Config=self._transfer_config())
             checksum_mode = {"ChecksumMode": "ENABLED"} if crc else {}
             head = self.client.head_object(Bucket=bucket, Key=key, **checksum_mode)
-        _verify_upload(uri, head, size, crc)
+        verify_stored(uri, head, size, crc)
 
     # --- deletion ---
 
@@ -331,15 +348,4 @@ def _file_crc32(path: str) -> str:
     with open(path, "rb") as f:
         while chunk := f.read(8 * MiB):
             crc = zlib.crc32(chunk, crc)
-    return base64.b64encode(crc.to_bytes(4, "big")).decode()
-
-
-def _verify_upload(uri: str, head: dict[str, Any], size: int, crc: str | None) -> None:
-    """Fail when the stored object is not the file sent. S3 rejects a CRC mismatch itself;
-    this catches stores that accept one (moto and some S3-compatible servers do)."""
-    stored = head.get("ChecksumCRC32")
-    if head["ContentLength"] != size or (crc and stored and "-" not in stored and stored != crc):
-        raise StorageError(
-            f"{uri}: the stored object does not match the uploaded file "
-            f"(size {head['ContentLength']} vs {size}, CRC32 {stored} vs {crc}); it is corrupt, upload it again"
-        )
+    return crc32_b64(crc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, Protocol
 
 import pyarrow.fs as pafs
@@ -31,6 +32,7 @@ class Store(Protocol):
     def open_read(self, uri: str, version: str | None = None) -> BinaryIO: ...
     def read_bytes(self, uri: str) -> bytes: ...
     def write_bytes(self, uri: str, data: bytes) -> None: ...
+    def open_write(self, uri: str, content_type: str | None = None) -> AbstractContextManager[BinaryIO]: ...
     def download(self, uri: str, target: str) -> None: ...
     def upload(self, source: str, uri: str, content_type: str | None = None) -> None: ...
     def delete(self, uri: str) -> None: ...
@@ -90,6 +92,12 @@ class Storage:
     def write_bytes(self, uri: str, data: bytes) -> None:
         """Atomic: readers see the old content or the new, never a partial object."""
         self._store(uri).write_bytes(uri, data)
+
+    def open_write(self, uri: str, content_type: str | None = None) -> AbstractContextManager[BinaryIO]:
+        """A seekable binary writer for `uri`, streamed to its store as it is written (no local
+        copy on S3): the object appears whole when the block ends cleanly, and nothing appears
+        when it raises."""
+        return self._store(uri).open_write(uri, content_type)
 
     def download(self, uri: str, local_path: str) -> None:
         """Copy the object to a local file (created atomically; parent folders made)."""

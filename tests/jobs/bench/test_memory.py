@@ -1,5 +1,6 @@
-"""`pssr bench memory`: the peak-RSS sampler sees a grandchild's real allocation, processes are
-given their Ray roles, and a role whose peak grew past the limit fails the verdict."""
+"""`pssr bench memory`: the peak-RSS sampler sees a grandchild's real allocation and the disk sampler a
+scratch file that came and went; processes are given their Ray roles, and a role whose peak grew
+past the limit fails the verdict."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import time
 
 from click.testing import CliRunner
 
-from jobs.bench.memory import OBJECT_STORE, RATIO_LIMIT, compare, role_of
+from jobs.bench.memory import OBJECT_STORE, RATIO_LIMIT, SCRATCH_DISK, compare, role_of
+from jobs.bench.peak_disk import PeakDiskSampler, tree_bytes
 from jobs.bench.peak_rss import PeakRssSampler, ProcessPeak, command_line, descendants
 from jobs.cli.main import cli
 
@@ -103,3 +105,27 @@ def test_cli_memory_command_options() -> None:
     assert result.exit_code == 0
     for option in ("--frames", "--factor", "--width", "--height", "--scale", "--segment-frames", "--config"):
         assert option in result.output
+
+
+def test_the_scratch_disk_is_held_to_the_ratio_from_a_mib_up() -> None:
+    def runs(short_mb: float, long_mb: float) -> dict:
+        return {run: [{"run": run, "role": SCRATCH_DISK, "peak_rss_bytes": int(mb * MIB)}] for run, mb in
+                (("short", short_mb), ("long", long_mb))}  # fmt: skip
+
+    assert compare(runs(0, 0.9), object_store_budget=0)[0]["ok"]  # a chunk caught in one run, not the other
+    grown = compare(runs(3, 30), object_store_budget=0)[0]  # what a stitch that copies every chunk gives
+    assert not grown["ok"] and grown["ratio"] == 10 and grown["processes_short"] is None
+
+
+def test_the_disk_sampler_sees_a_file_that_came_and_went(tmp_path) -> None:
+    (tmp_path / "pssr-logs").mkdir()
+    (tmp_path / "pssr-logs" / "job.log").write_bytes(b"x" * 10 * MIB)  # left out
+    with PeakDiskSampler(str(tmp_path), interval=0.01, skip=frozenset({"pssr-logs"})) as sampler:
+        chunk = tmp_path / "pssr-chunk-1" / "chunk.mkv"
+        chunk.parent.mkdir()
+        chunk.write_bytes(b"x" * 3 * MIB)
+        time.sleep(0.2)
+        chunk.unlink()
+        time.sleep(0.05)
+    assert sampler.peak_bytes == 3 * MIB
+    assert tree_bytes(str(tmp_path), frozenset({"pssr-logs"})) == 0

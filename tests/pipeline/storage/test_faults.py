@@ -130,6 +130,15 @@ def _upload_multipart(s: Storage, e: Env) -> None:
     assert e.get("obj") == source.read_bytes()
 
 
+def _stream(s: Storage, e: Env) -> None:
+    data = e.file("big.bin", 2 * PART + MiB + 1000).read_bytes()  # parts 2 and 3 as written, 1 at the end
+    with s.open_write(e.uri("obj")) as out:
+        out.write(data)
+        out.seek(10)
+        out.write(data[10:20])  # as a muxer patches its header
+    assert e.get("obj") == data
+
+
 def _download(s: Storage, e: Env) -> None:
     e.put("obj")
     s.download(e.uri("obj"), str(e.tmp / "dl" / "obj"))
@@ -174,10 +183,16 @@ UPLOAD = Op("upload", "PUT", "/obj", _upload)
 CREATE_MPU = Op("create_multipart", "POST", "?uploads", _upload_multipart)
 UPLOAD_PART = Op("upload_part", "PUT", "partNumber=2", _upload_multipart)
 COMPLETE_MPU = Op("complete_multipart", "POST", "uploadId=", _upload_multipart)
+STREAM_PART = Op("stream_part", "PUT", "partNumber=2", _stream)
+STREAM_FIRST = Op("stream_first_part", "PUT", "partNumber=1", _stream)
+STREAM_COMPLETE = Op("stream_complete", "POST", "uploadId=", _stream)
 DOWNLOAD = Op("download", "GET", "/obj", _download)
 DELETE = Op("delete", "DELETE", "/obj", _delete)
 DELETE_PREFIX = Op("delete_prefix", "POST", "?delete", _delete_prefix, key="pre")
-ALL_OPS = [LIST, HEAD, PUT, GET, RANGED, UPLOAD, CREATE_MPU, UPLOAD_PART, COMPLETE_MPU, DOWNLOAD, DELETE, DELETE_PREFIX]
+ALL_OPS = [
+    *(LIST, HEAD, PUT, GET, RANGED, UPLOAD, CREATE_MPU, UPLOAD_PART, COMPLETE_MPU),
+    *(STREAM_PART, STREAM_FIRST, STREAM_COMPLETE, DOWNLOAD, DELETE, DELETE_PREFIX),
+]
 
 
 # --- transient faults: retried, the operation succeeds ------------------------------------
@@ -298,6 +313,20 @@ def test_failed_multipart_upload_is_aborted(fault: Fault, s3_proxy: S3FaultProxy
     assert s3_proxy.count("DELETE", "uploadId=") == 1  # s3transfer's AbortMultipartUpload
     assert "Uploads" not in env.direct.list_multipart_uploads(Bucket=env.bucket)  # no billed parts
     assert env.missing("big.mkv")
+
+
+@pytest.mark.parametrize("op", [STREAM_PART, STREAM_FIRST, STREAM_COMPLETE], ids=str)
+def test_a_streamed_write_cut_mid_way_is_aborted(op: Op, s3_proxy: S3FaultProxy, env: Env) -> None:
+    s3_proxy.add(Rule("internal", op.method, op.target, times=1000))
+    storage = _storage(s3_proxy, "internal", max_attempts=3)
+
+    with pytest.raises(StorageError, match=f"^{env.uri('obj')}: .*after 3 attempts"):
+        op.run(storage, env)
+
+    assert s3_proxy.count(op.method, op.target) == 3
+    assert s3_proxy.count("DELETE", "uploadId=") == 1  # the writer's AbortMultipartUpload
+    assert "Uploads" not in env.direct.list_multipart_uploads(Bucket=env.bucket)  # no billed parts
+    assert env.missing("obj")
 
 
 # --- checksums ---------------------------------------------------------------------------
