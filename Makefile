@@ -71,12 +71,12 @@ $(TRAIN_PHOTOS): | $(BIN)/.installed
 	$(BIN)/python -m jobs.train.photos train "$@.part"
 	mv "$@.part" "$@"
 
-# Train the tiny pair at TRAIN_SCALE as the shipped weights were (docs/models/); resumable. x4 takes three
+# Train the tiny pair at TRAIN_SCALE as the shipped weights were (docs/models/); resumable. x4 takes four
 # rounds, each from the one before's files (kept in jobs/train/configs/init/, as the x3 and x2 recipes start
 # from the first's).
 train: install | $(TRAIN_PHOTOS)
 	$(BIN)/pssr train "$(TRAIN_PHOTOS)" --config jobs/train/configs/train-tiny-x$(TRAIN_SCALE).yaml --out "$(TRAIN_OUT)" $(TRAIN_ARGS)
-	for round in r2 r3; do \
+	for round in r2 r3 r4; do \
 		if [ -f jobs/train/configs/train-tiny-x$(TRAIN_SCALE)-$$round.yaml ]; then \
 			$(BIN)/pssr train "$(TRAIN_PHOTOS)" --config jobs/train/configs/train-tiny-x$(TRAIN_SCALE)-$$round.yaml \
 				--out "$(TRAIN_OUT)_$$round" $(TRAIN_ARGS) || exit 1; fi; done

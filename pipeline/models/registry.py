@@ -133,12 +133,12 @@ _SHA256: dict[tuple[Kind, str], dict[int, str]] = {
     ("strong", "tiny"): {
         2: "04e7f224e7a927c2eecda61c9213c3a976224e5a3a056ae2c2eb47a1981aaa9d",
         3: "1c545b2adc5da7b3d5014c69e482a325958c76a6b0a136c6e158a00c587d6c24",
-        4: "59bd387903c3b4fe8bae7380a8de70c700d85932765b6a4ef4905abfa0928867",
+        4: "a4eccfdcca837c6af15529c252d18dd51e62219677565da3a4393ed2e768edee",
     },
     ("light", "tiny"): {
         2: "58c4c6393b1c8161bd17c01b7866b07bea09fd3fef2ac3be853cbd6f7c0d9788",
         3: "c5421d94d5548c9cb211cc1e60864327b759b9039473bb74bacb56805638405f",
-        4: "aa945cd47f223a3b3fa479a724fe5ae28bcd0cac2229bcb05997c298602e778f",
+        4: "09d7ba956067a91af66683857a732d3a2a28835ea39ee80f79ab9f7943f0e0e2",
     },
     ("strong", "base"): {
         2: "659d106330254e257c8e824fb074789a34ecf4d2060d3bf6600bc9efcb5aa2a2",
