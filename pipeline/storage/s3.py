@@ -17,7 +17,8 @@ S3 reliability, and who provides it:
   check, and whole-object GETs validate the stored checksum. Ranged GETs have no checksum
   to check (TLS covers the wire there).
 * DeleteObjects can answer 200 with per-key errors; `delete_prefix` retries those keys.
-* A failed multipart upload is aborted by s3transfer before `upload` raises.
+* A failed multipart upload is aborted before `upload` (by s3transfer) or `open_write` (by
+  `S3StreamWriter`) raises.
 * Credentials come only from boto3's default chain; nothing here stores or prints them.
 """
 
@@ -250,7 +251,7 @@ class S3Store:
             writer.commit()
         except BaseException:
             # The first failure is the one to report; an abort that fails too leaves parts that a
-            # lifecycle rule removes (docs/operations.md#s3-buckets).
+            # lifecycle rule removes (docs/operations.md#s3).
             with suppress(StorageError):
                 writer.abort()
             raise
