@@ -8,11 +8,8 @@ peak is) and keeps the largest total.
 from __future__ import annotations
 
 import os
-import threading
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
+from jobs.bench.sampler import Sampler
 
 
 def tree_bytes(folder: str, skip: frozenset[str] = frozenset()) -> int:
@@ -29,28 +26,17 @@ def tree_bytes(folder: str, skip: frozenset[str] = frozenset()) -> int:
     return total
 
 
-class PeakDiskSampler:
+class PeakDiskSampler(Sampler):
     """`with PeakDiskSampler(folder) as s: ...` then `s.peak_bytes`."""
 
     def __init__(self, folder: str, interval: float = 0.1, skip: frozenset[str] = frozenset()) -> None:
-        self.folder, self.interval, self.skip = folder, interval, skip
+        self.folder, self.skip = folder, skip
         self.peak_bytes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(interval, "peak-disk")
 
     def sample(self) -> None:
         self.peak_bytes = max(self.peak_bytes, tree_bytes(self.folder, self.skip))
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
-
-    def __enter__(self) -> Self:
-        self.sample()
-        self._thread.start()
-        return self
-
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__exit__(*exc)
         self.sample()

@@ -13,10 +13,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
+from jobs.bench.sampler import Sampler
 
 PROC = Path("/proc")
 
@@ -69,31 +67,16 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-class PeakRssSampler:
+class PeakRssSampler(Sampler):
     """Polls `root` and its descendants in a background thread; use as a context manager."""
 
     def __init__(self, root: int, interval: float = 0.25) -> None:
         if not PROC.joinpath("self", "status").exists():
             raise RuntimeError("peak RSS is read from /proc/<pid>/status: Linux only")
         self.root = root
-        self.interval = interval
         self.processes: dict[int, ProcessPeak] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
-
-    def __enter__(self) -> Self:
-        self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
+        super().__init__(interval, "peak-rss")
 
     def sample(self) -> None:
         """One pass over the tree now (call it once more just before the processes end)."""
