@@ -72,7 +72,7 @@ class ModelStage:
         return records_to_batch(segments)
 
     def forward(self, work: Callable[[int | None], Out], frame_size: tuple[int, int]) -> Out:
-        """`work(tile)` (run_strong, or refine_pixels) at the pool's precision, in smaller tiles after
+        """`work(tile)` (upscale_pixels, or refine_pixels) at the pool's precision, in smaller tiles after
         running out of device memory (pipeline/models/tiling.py)."""
         with autocast(self.device, self.precision):
             return self.tile.run(work, frame_size)

@@ -8,7 +8,7 @@ object store.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import numpy as np
@@ -95,7 +95,29 @@ def run_strong(
     `tile`, each pass goes through the model in overlapping tiles of at most `tile` LR pixels
     a side (pipeline/models/tiling.py), the same result again up to float rounding. Float32 out.
     """
-    outputs = []
+    return torch.cat(list(_strong_passes(model, lr, core, radius, frames_per_pass, tile)))
+
+
+def upscale_pixels(
+    model: torch.nn.Module,
+    lr: torch.Tensor,
+    core: slice,
+    radius: int,
+    frames_per_pass: int,
+    dtype: np.dtype,
+    tile: int | None = None,
+) -> np.ndarray:
+    """`run_strong` to pixels (T, H, W, 3) of `dtype`, a pass at a time: float HR frames exist for
+    one pass only (an SD x2 segment of 8 frames is 146 MB as float, 36 MB as 8-bit pixels)."""
+    parts = [to_pixels(hr, dtype) for hr in _strong_passes(model, lr, core, radius, frames_per_pass, tile)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+@torch.inference_mode()  # torch wraps each step of a generator
+def _strong_passes(
+    model: torch.nn.Module, lr: torch.Tensor, core: slice, radius: int, frames_per_pass: int, tile: int | None
+) -> Iterator[torch.Tensor]:
+    """`run_strong`'s passes, in order: each pass's float32 output frames."""
     # The flow of the pairs the passes read, once, on whole frames: each pair's flow depends only
     # on that pair, so every pass and tile gets exactly what a single whole pass would.
     first, last = max(0, core.start - radius), min(lr.shape[0], core.stop + radius)
@@ -106,8 +128,7 @@ def run_strong(
         keep = slice(start - lo, stop - lo)
         clip = lr[lo:hi].unsqueeze(0)
         aux = () if motion is None else (motion[:, lo - first : hi - first],)
-        outputs.append(tiled(partial(_forward_kept, model, keep), clip, tile, *_reach(model, tile), *aux)[0].float())
-    return torch.cat(outputs)
+        yield tiled(partial(_forward_kept, model, keep), clip, tile, *_reach(model, tile), *aux)[0].float()
 
 
 @torch.inference_mode()

@@ -55,7 +55,7 @@ from pipeline.quality import flow
 MIN_MOTION = 1.0 / 255.0  # tfs denominator floor: static shots must not divide by ~0
 PSNR_CAP_DB = 100.0  # PSNR of identical frames (finite, so manifests aggregate cleanly)
 CHUNK_FRAMES = 8
-CHUNK_BYTES = 64 * 2**20  # float32 frames of one array a chunk holds at most (fewer than 8 frames above ~720p)
+CHUNK_BYTES = 16 * 2**20  # float32 bytes of one array a chunk holds at most (docs/benchmarks.md#memory)
 FLICKER_PAIRS = 8  # the pairs flicker is taken on, at most (module docstring)
 FLOW_CHUNK_PAIRS = 2  # flow estimation holds many full-size maps per pair: fewer pairs at a time
 _PEAK = {torch.uint8: 255.0, torch.uint16: 65535.0}

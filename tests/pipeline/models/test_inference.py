@@ -1,4 +1,5 @@
-"""The host conversions between pixel arrays and float frames (pipeline/models/inference.py)."""
+"""The host conversions between pixel arrays and float frames, and the strong model's passes to
+pixels (pipeline/models/inference.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.models.inference import to_pixels, to_tensor
+from pipeline.models import load_model
+from pipeline.models.inference import run_strong, to_pixels, to_tensor, upscale_pixels
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
@@ -28,3 +30,19 @@ def test_to_pixels_is_the_plain_clamp_scale_round(dtype: type) -> None:
 def test_pixels_survive_the_float_round_trip(dtype: type) -> None:
     pixels = np.random.default_rng(1).integers(0, np.iinfo(dtype).max, (3, 4, 6, 3), endpoint=True).astype(dtype)
     np.testing.assert_array_equal(to_pixels(to_tensor(pixels, "cpu"), np.dtype(dtype)), pixels)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_upscale_pixels_is_run_strong_to_pixels(dtype: type) -> None:
+    """Pass by pass to pixels (float frames of one pass at a time) gives the integers of converting
+    the whole float output, for the shipped strong model (temporal context across passes) and for
+    the classical stand-in."""
+    lr = torch.rand(9, 3, 12, 16, generator=torch.Generator().manual_seed(2))
+    core = slice(2, 8)
+    for name in ("tiny", "bicubic"):
+        model, _ = load_model("strong", name, 2, torch.device("cpu"))
+        radius = model.temporal_radius
+        whole = to_pixels(run_strong(model, lr, core, radius, 8), np.dtype(dtype))
+        passes = upscale_pixels(model, lr, core, radius, 4, np.dtype(dtype))  # two passes
+        assert passes.dtype == dtype and passes.shape == (6, 24, 32, 3)
+        np.testing.assert_array_equal(passes, whole)
