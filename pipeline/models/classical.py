@@ -81,12 +81,14 @@ class _PerFrameUpscaler(nn.Module):
             raise ValueError(f"{type(self).__name__} expects (B, T, 3, H, W), got {tuple(x.shape)}")
         x = x[:, keep] if keep is not None else x
         b, t, _, h, w = x.shape
-        frames = x.reshape(b * t, 3, h, w)
-        out = frames.new_empty(b * t, 3, h * self.scale, w * self.scale, dtype=torch.float32)
         # A frame at a time into the result: the upscaling's intermediates (its phases, then their
         # interleaving, each as big as the output) stay one frame's size (the classical stage's
         # memory at SD: docs/benchmarks.md#memory); the same values as a batched call.
-        for i, frame in enumerate(frames.split(1)):
+        frames = x.reshape(b * t, 3, h, w).split(1)
+        first = self.upscale(frames[0]).clamp_(0.0, 1.0)
+        out = first.new_empty(b * t, *first.shape[1:])  # the upscaler's dtype (float64 stays float64)
+        out[:1] = first
+        for i, frame in enumerate(frames[1:], start=1):
             out[i : i + 1] = self.upscale(frame).clamp_(0.0, 1.0)
         return out.view(b, t, 3, h * self.scale, w * self.scale)
 
