@@ -84,12 +84,12 @@ class _PerFrameUpscaler(nn.Module):
         # A frame at a time into the result: the upscaling's intermediates (its phases, then their
         # interleaving, each as big as the output) stay one frame's size (the classical stage's
         # memory at SD: docs/benchmarks.md#memory); the same values as a batched call.
-        frames = x.reshape(b * t, 3, h, w).split(1)
-        first = self.upscale(frames[0]).clamp_(0.0, 1.0)
-        out = first.new_empty(b * t, *first.shape[1:])  # the upscaler's dtype (float64 stays float64)
-        out[:1] = first
-        for i, frame in enumerate(frames[1:], start=1):
-            out[i : i + 1] = self.upscale(frame).clamp_(0.0, 1.0)
+        out: torch.Tensor | None = None
+        for i, frame in enumerate(x.reshape(b * t, 3, h, w).split(1)):
+            up = self.upscale(frame).clamp_(0.0, 1.0)
+            if out is None:
+                out = up.new_empty(b * t, *up.shape[1:])  # the upscaler's dtype (float64 stays float64)
+            out[i : i + 1] = up
         return out.view(b, t, 3, h * self.scale, w * self.scale)
 
 
